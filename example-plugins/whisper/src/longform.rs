@@ -1,0 +1,356 @@
+//! Long-form transcription: successive 30-second windows with openai-whisper's seek
+//! logic, temperature fallback, silence skipping and segment timing.
+//!
+//! After each window the next one starts at the window's last timestamp when the
+//! window ended inside an unfinished segment, or at the window's end when its last
+//! segment was complete; so speech cut by a window border is decoded again whole.
+
+use candle_core::{Device, IndexOp, Tensor};
+
+use crate::config::{Config, Task};
+use crate::decode::{Decoder, SplitMix64, WindowOptions, WindowResult, repeated_tail_cut};
+use crate::engine::{Engine, Observer, Segment, TranscribeError, Transcription};
+use crate::mel::{HOP_LENGTH, MelFilters, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram};
+
+/// Compression ratio above which a window counts as repetitive.
+const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
+/// Average log-probability below which a window counts as failed.
+const LOGPROB_THRESHOLD: f32 = -1.0;
+/// `<|nospeech|>` probability above which a failed window counts as silence.
+const NO_SPEECH_THRESHOLD: f32 = 0.6;
+/// Temperature step of the fallback.
+const TEMPERATURE_STEP: f32 = 0.2;
+/// Milliseconds per mel frame and per timestamp step.
+const MS_PER_FRAME: u64 = (HOP_LENGTH * 1000 / SAMPLE_RATE) as u64;
+const MS_PER_TIMESTAMP: u64 = 2 * MS_PER_FRAME;
+
+/// Transcribes 16 kHz mono `samples` window by window (config already validated).
+pub fn transcribe(
+    engine: &Engine,
+    samples: &[f32],
+    config: &Config,
+    observer: &mut dyn Observer,
+) -> Result<Transcription, TranscribeError> {
+    let model = &engine.model;
+    let tokenizer = &engine.tokenizer;
+    let sp = &tokenizer.specials;
+    let decoder = Decoder {
+        model,
+        tokenizer,
+        suppress: &engine.suppress,
+        blank: [tokenizer.encode(" "), vec![sp.eot]].concat(),
+    };
+    let duration_ms = samples.len() as u64 * 1000 / SAMPLE_RATE as u64;
+    let content_frames = samples.len() / HOP_LENGTH;
+
+    observer.progress(0.0, "computing the spectrogram");
+    let mel = log_mel_spectrogram(samples, N_SAMPLES, &MelFilters::new(model.dims.n_mels));
+
+    let multilingual = engine.multilingual();
+    let mut language = if multilingual && config.language != "auto" {
+        Some(config.language.clone())
+    } else if multilingual {
+        None
+    } else {
+        Some("en".to_owned())
+    };
+
+    let mut all_tokens: Vec<u32> = Vec::new();
+    if !config.initial_prompt.trim().is_empty() {
+        all_tokens = tokenizer.encode(&format!(" {}", config.initial_prompt.trim()));
+    }
+    let mut prompt_reset_since = 0;
+    let mut rng = SplitMix64::new(0x5EED_5A4D ^ samples.len() as u64);
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut seek = 0usize;
+    let mut window = 0usize;
+    let total_s = duration_ms as f32 / 1000.0;
+
+    while seek < content_frames {
+        if observer.is_cancelled() {
+            return Err(TranscribeError::Cancelled);
+        }
+        window += 1;
+        let segment_size = N_FRAMES.min(content_frames - seek);
+        let offset_ms = seek as u64 * MS_PER_FRAME;
+        let fraction = seek as f32 / content_frames as f32;
+        observer.progress(
+            fraction,
+            &format!(
+                "window {window}: encoding {:.1}–{:.1} s of {total_s:.1} s",
+                offset_ms as f32 / 1000.0,
+                (seek + segment_size) as f32 * MS_PER_FRAME as f32 / 1000.0
+            ),
+        );
+        let input = Tensor::from_vec(
+            mel.window(seek, N_FRAMES),
+            (mel.n_mels, N_FRAMES),
+            &Device::Cpu,
+        )?;
+        let features = model.encode(&input)?;
+        let mut state = model.start_decoding(&features)?;
+
+        let language = match &language {
+            Some(code) => code.clone(),
+            None => {
+                let code = detect_language(engine, &mut state)?;
+                language = Some(code.clone());
+                code
+            }
+        };
+        let mut sot_sequence = vec![sp.sot];
+        if multilingual {
+            sot_sequence.push(tokenizer.language_token(&language).unwrap_or(sp.sot + 1));
+            sot_sequence.push(match config.task {
+                Task::Transcribe => sp.transcribe,
+                Task::Translate => sp.translate,
+            });
+        }
+        observer.progress(fraction, &format!("window {window}: decoding"));
+
+        // Guard against loops: a window cannot hold more than ~10 tokens a second.
+        let seconds = segment_size.div_ceil(100);
+        let max_tokens = (config.max_tokens_per_window as usize).min(seconds * 10 + 10);
+        let options = WindowOptions {
+            sot_sequence,
+            prompt: all_tokens[prompt_reset_since..].to_vec(),
+            temperature: config.temperature,
+            beam_size: config.beam_size as usize,
+            timestamps: config.timestamps,
+            max_tokens,
+            max_initial_timestamp_index: 50,
+        };
+        let mut result = decode_with_fallback(&decoder, &mut state, options, &mut rng)?;
+
+        let silent =
+            result.no_speech_prob > NO_SPEECH_THRESHOLD && result.avg_logprob <= LOGPROB_THRESHOLD;
+        if silent {
+            seek += segment_size;
+            continue;
+        }
+        if result.compression_ratio > COMPRESSION_RATIO_THRESHOLD || result.hit_cap {
+            if let Some(keep) = repeated_tail_cut(&result.tokens, 3) {
+                result.tokens.truncate(keep);
+                result.logprobs.truncate(keep);
+            }
+        }
+
+        let (window_segments, advance) = if config.timestamps {
+            split_at_timestamps(&result, tokenizer.specials.timestamp_begin, segment_size)
+        } else {
+            (
+                vec![RawSegment {
+                    start_ms: 0,
+                    end_ms: segment_size as u64 * MS_PER_FRAME,
+                    range: 0..result.tokens.len(),
+                }],
+                segment_size,
+            )
+        };
+        // Never stand still: a window that found no end moves on by its whole length.
+        seek += if advance == 0 { segment_size } else { advance };
+
+        for raw in window_segments {
+            let tokens = &result.tokens[raw.range.clone()];
+            let text = tokenizer.decode(tokens).trim().to_owned();
+            let start = (offset_ms + raw.start_ms).min(duration_ms);
+            let end = (offset_ms + raw.end_ms).min(duration_ms);
+            if text.is_empty() || start == end {
+                continue;
+            }
+            let previous_end = segments.last().map_or(0, |s| s.end_ms);
+            let start_ms = start.max(previous_end);
+            let logprobs = &result.logprobs[raw.range.clone()];
+            let confidence = if logprobs.is_empty() {
+                0.0
+            } else {
+                (logprobs.iter().sum::<f32>() / logprobs.len() as f32).exp()
+            };
+            let segment = Segment {
+                start_ms,
+                end_ms: end.max(start_ms),
+                text,
+                confidence,
+            };
+            observer.segment(&segment);
+            segments.push(segment);
+            all_tokens.extend_from_slice(tokens);
+        }
+        if !config.condition_on_previous_text || result.temperature > 0.5 {
+            prompt_reset_since = all_tokens.len();
+        }
+    }
+    observer.progress(1.0, "done");
+    Ok(Transcription {
+        language: language.unwrap_or_else(|| "en".into()),
+        segments,
+    })
+}
+
+/// Decodes at the configured temperature and retries 0.2 higher (up to 1.0) while the
+/// result is too repetitive or too unlikely, unless it is silence.
+fn decode_with_fallback(
+    decoder: &Decoder<'_>,
+    state: &mut crate::model::DecoderState,
+    mut options: WindowOptions,
+    rng: &mut SplitMix64,
+) -> candle_core::Result<WindowResult> {
+    let mut temperature = options.temperature;
+    loop {
+        options.temperature = temperature;
+        let result = decoder.decode(state, &options, rng)?;
+        let repetitive = result.compression_ratio > COMPRESSION_RATIO_THRESHOLD;
+        let unlikely = result.avg_logprob < LOGPROB_THRESHOLD;
+        let silence = result.no_speech_prob > NO_SPEECH_THRESHOLD && unlikely;
+        let next = temperature + TEMPERATURE_STEP;
+        if silence || !(repetitive || unlikely) || next > 1.0 + 1e-3 {
+            return Ok(result);
+        }
+        temperature = next;
+    }
+}
+
+/// Picks the likeliest language token after `<|startoftranscript|>`.
+fn detect_language(
+    engine: &Engine,
+    state: &mut crate::model::DecoderState,
+) -> Result<String, TranscribeError> {
+    let tokenizer = &engine.tokenizer;
+    state.reset();
+    let logits = engine.model.decode(&[tokenizer.specials.sot], state)?;
+    let row: Vec<f32> = logits.i((0, 0))?.to_vec1()?;
+    let best = tokenizer
+        .languages
+        .iter()
+        .max_by(|a, b| row[a.1 as usize].total_cmp(&row[b.1 as usize]))
+        .map(|(code, _)| code.clone())
+        .unwrap_or_else(|| "en".into());
+    Ok(best)
+}
+
+/// A segment inside one window, before it is placed on the file's timeline.
+#[derive(Debug, PartialEq)]
+struct RawSegment {
+    start_ms: u64,
+    end_ms: u64,
+    /// Its tokens in the window's result.
+    range: std::ops::Range<usize>,
+}
+
+/// Cuts a window's tokens into segments at consecutive timestamp pairs and says how far
+/// to seek (in mel frames), as openai-whisper's `transcribe` does.
+fn split_at_timestamps(
+    result: &WindowResult,
+    timestamp_begin: u32,
+    segment_size: usize,
+) -> (Vec<RawSegment>, usize) {
+    let tokens = &result.tokens;
+    let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= timestamp_begin).collect();
+    let ts_ms = |t: u32| u64::from(t - timestamp_begin) * MS_PER_TIMESTAMP;
+    let n = tokens.len();
+    let single_timestamp_ending = n >= 2 && !is_ts[n - 2] && is_ts[n - 1];
+    let mut slices: Vec<usize> = (1..n).filter(|&i| is_ts[i - 1] && is_ts[i]).collect();
+    if !slices.is_empty() {
+        if single_timestamp_ending {
+            slices.push(n);
+        }
+        let mut out = Vec::new();
+        let mut last = 0;
+        for &current in &slices {
+            out.push(RawSegment {
+                start_ms: ts_ms(tokens[last]),
+                end_ms: ts_ms(tokens[current - 1]),
+                range: last..current,
+            });
+            last = current;
+        }
+        let advance = if single_timestamp_ending {
+            segment_size
+        } else {
+            // Seek to the end of the last complete segment; the rest is decoded again.
+            (tokens[last - 1] - timestamp_begin) as usize * 2
+        };
+        (out, advance)
+    } else {
+        let mut end_ms = segment_size as u64 * MS_PER_FRAME;
+        if let Some(&last_ts) = tokens.iter().rev().find(|&&t| t >= timestamp_begin) {
+            if last_ts != timestamp_begin {
+                end_ms = ts_ms(last_ts);
+            }
+        }
+        (
+            vec![RawSegment {
+                start_ms: 0,
+                end_ms,
+                range: 0..n,
+            }],
+            segment_size,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TS: u32 = 1000;
+
+    fn result(tokens: &[u32]) -> WindowResult {
+        WindowResult {
+            tokens: tokens.to_vec(),
+            logprobs: vec![0.0; tokens.len()],
+            avg_logprob: 0.0,
+            no_speech_prob: 0.0,
+            temperature: 0.0,
+            compression_ratio: 1.0,
+            hit_cap: false,
+        }
+    }
+
+    #[test]
+    fn complete_last_segment_seeks_to_the_window_end() {
+        // <0.00> a b <1.00><1.00> c <2.00>  (ends with a single timestamp)
+        let r = result(&[TS, 1, 2, TS + 50, TS + 50, 3, TS + 100]);
+        let (segs, advance) = split_at_timestamps(&r, TS, 3000);
+        assert_eq!(advance, 3000);
+        assert_eq!(
+            segs,
+            vec![
+                RawSegment {
+                    start_ms: 0,
+                    end_ms: 1000,
+                    range: 0..4
+                },
+                RawSegment {
+                    start_ms: 1000,
+                    end_ms: 2000,
+                    range: 4..7
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn unfinished_last_segment_seeks_to_the_last_timestamp() {
+        // <0.00> a <1.00><1.00> b c   (cut by the window end)
+        let r = result(&[TS, 1, TS + 50, TS + 50, 2, 3]);
+        let (segs, advance) = split_at_timestamps(&r, TS, 3000);
+        assert_eq!(segs.len(), 1);
+        assert_eq!(advance, 100, "1.00 s is 100 mel frames");
+    }
+
+    #[test]
+    fn no_timestamp_pair_gives_one_segment_for_the_window() {
+        let r = result(&[TS, 1, 2, TS + 150]);
+        let (segs, advance) = split_at_timestamps(&r, TS, 2000);
+        assert_eq!(advance, 2000);
+        assert_eq!(
+            segs,
+            vec![RawSegment {
+                start_ms: 0,
+                end_ms: 3000,
+                range: 0..4
+            }]
+        );
+    }
+}

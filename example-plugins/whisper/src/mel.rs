@@ -1,0 +1,375 @@
+//! Whisper's log-mel spectrogram, single-threaded.
+//!
+//! candle's `whisper::audio::pcm_to_mel` spawns threads, which a `wasm32-wasip2`
+//! component cannot do, so this is a plain loop that matches openai-whisper's
+//! `log_mel_spectrogram`: a centred STFT (reflect padding, periodic Hann window,
+//! n_fft 400, hop 160), power spectrum without the last frame, Slaney mel filters
+//! (computed here as librosa does, not downloaded), `log10(max(x, 1e-10))`, clamped to
+//! 8 below the maximum, then `(x + 4) / 4`.
+
+use std::f64::consts::PI;
+
+/// Samples per second Whisper expects.
+pub const SAMPLE_RATE: usize = 16_000;
+/// FFT size (25 ms).
+pub const N_FFT: usize = 400;
+/// Samples between frames (10 ms).
+pub const HOP_LENGTH: usize = 160;
+/// Frames in one 30-second window.
+pub const N_FRAMES: usize = 3000;
+/// Samples in one 30-second window.
+pub const N_SAMPLES: usize = N_FRAMES * HOP_LENGTH;
+
+/// A log-mel spectrogram stored mel-band-major: `data[band * frames + frame]`.
+pub struct LogMel {
+    pub n_mels: usize,
+    pub frames: usize,
+    pub data: Vec<f32>,
+}
+
+impl LogMel {
+    /// The `count` frames from `start` as `[n_mels, count]` row-major values, padded
+    /// with zeros past the end (as openai-whisper's `pad_or_trim`).
+    pub fn window(&self, start: usize, count: usize) -> Vec<f32> {
+        let mut out = vec![0.0; self.n_mels * count];
+        let available = self.frames.saturating_sub(start).min(count);
+        for band in 0..self.n_mels {
+            let src = &self.data[band * self.frames + start..][..available];
+            out[band * count..][..available].copy_from_slice(src);
+        }
+        out
+    }
+}
+
+/// Slaney-style mel filter bank, `n_mels × (N_FFT / 2 + 1)`, as `librosa.filters.mel`
+/// with `sr = 16000, n_fft = 400, htk = False, norm = "slaney"`.
+pub struct MelFilters {
+    n_mels: usize,
+    /// Per band: the first FFT bin with a non-zero weight and the weights from there.
+    bands: Vec<(usize, Vec<f32>)>,
+}
+
+impl MelFilters {
+    pub fn new(n_mels: usize) -> Self {
+        let n_bins = N_FFT / 2 + 1;
+        let fmax = SAMPLE_RATE as f64 / 2.0;
+        let bin_freqs: Vec<f64> = (0..n_bins)
+            .map(|k| k as f64 * fmax / (n_bins - 1) as f64)
+            .collect();
+        let (min_mel, max_mel) = (hz_to_mel(0.0), hz_to_mel(fmax));
+        let mel_freqs: Vec<f64> = (0..n_mels + 2)
+            .map(|i| mel_to_hz(min_mel + (max_mel - min_mel) * i as f64 / (n_mels + 1) as f64))
+            .collect();
+        let bands = (0..n_mels)
+            .map(|m| {
+                let (lo, mid, hi) = (mel_freqs[m], mel_freqs[m + 1], mel_freqs[m + 2]);
+                let norm = 2.0 / (hi - lo);
+                let weights: Vec<f32> = bin_freqs
+                    .iter()
+                    .map(|&f| {
+                        let lower = (f - lo) / (mid - lo);
+                        let upper = (hi - f) / (hi - mid);
+                        (lower.min(upper).max(0.0) * norm) as f32
+                    })
+                    .collect();
+                let first = weights.iter().position(|&w| w > 0.0).unwrap_or(0);
+                let last = weights.iter().rposition(|&w| w > 0.0).unwrap_or(0);
+                let kept = if last >= first {
+                    weights[first..=last].to_vec()
+                } else {
+                    Vec::new()
+                };
+                (first, kept)
+            })
+            .collect();
+        Self { n_mels, bands }
+    }
+
+    /// The weight of FFT bin `bin` in mel band `band`.
+    pub fn weight(&self, band: usize, bin: usize) -> f32 {
+        let (first, weights) = &self.bands[band];
+        bin.checked_sub(*first)
+            .and_then(|i| weights.get(i))
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+fn hz_to_mel(f: f64) -> f64 {
+    const F_SP: f64 = 200.0 / 3.0;
+    const MIN_LOG_HZ: f64 = 1000.0;
+    let logstep = 6.4f64.ln() / 27.0;
+    if f >= MIN_LOG_HZ {
+        MIN_LOG_HZ / F_SP + (f / MIN_LOG_HZ).ln() / logstep
+    } else {
+        f / F_SP
+    }
+}
+
+fn mel_to_hz(m: f64) -> f64 {
+    const F_SP: f64 = 200.0 / 3.0;
+    const MIN_LOG_HZ: f64 = 1000.0;
+    let min_log_mel = MIN_LOG_HZ / F_SP;
+    let logstep = 6.4f64.ln() / 27.0;
+    if m >= min_log_mel {
+        MIN_LOG_HZ * (logstep * (m - min_log_mel)).exp()
+    } else {
+        F_SP * m
+    }
+}
+
+/// Computes the log-mel spectrogram of 16 kHz mono `samples` followed by
+/// `padding` zero samples (openai-whisper pads the whole file with 30 s of silence so
+/// the last window is complete). Frames: `(samples.len() + padding) / HOP_LENGTH`.
+pub fn log_mel_spectrogram(samples: &[f32], padding: usize, filters: &MelFilters) -> LogMel {
+    let total = samples.len() + padding;
+    let at = |i: usize| -> f32 { if i < samples.len() { samples[i] } else { 0.0 } };
+    // Reflect padding by N_FFT / 2 on both sides (torch.stft with center=True).
+    let half = N_FFT / 2;
+    let padded = |i: isize| -> f32 {
+        let n = total as isize;
+        let j = if i < 0 {
+            -i
+        } else if i >= n {
+            2 * (n - 1) - i
+        } else {
+            i
+        };
+        at(j.clamp(0, n - 1) as usize)
+    };
+    let frames = total / HOP_LENGTH;
+    let window: Vec<f32> = (0..N_FFT)
+        .map(|n| (0.5 - 0.5 * (2.0 * PI * n as f64 / N_FFT as f64).cos()) as f32)
+        .collect();
+    let fft = Fft::new(N_FFT);
+    let n_bins = N_FFT / 2 + 1;
+    let n_mels = filters.n_mels;
+    let mut data = vec![0f32; n_mels * frames];
+    let mut buf = vec![Complex::default(); N_FFT];
+    let mut power = vec![0f32; n_bins];
+    for frame in 0..frames {
+        let start = (frame * HOP_LENGTH) as isize - half as isize;
+        for (n, slot) in buf.iter_mut().enumerate() {
+            *slot = Complex {
+                re: padded(start + n as isize) * window[n],
+                im: 0.0,
+            };
+        }
+        fft.transform(&mut buf);
+        for (p, c) in power.iter_mut().zip(&buf) {
+            *p = c.re * c.re + c.im * c.im;
+        }
+        for (band, (first, weights)) in filters.bands.iter().enumerate() {
+            let energy: f32 = weights
+                .iter()
+                .zip(&power[*first..])
+                .map(|(w, p)| w * p)
+                .sum();
+            data[band * frames + frame] = energy.max(1e-10).log10();
+        }
+    }
+    let max = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for v in &mut data {
+        *v = (v.max(max - 8.0) + 4.0) / 4.0;
+    }
+    LogMel {
+        n_mels,
+        frames,
+        data,
+    }
+}
+
+#[derive(Clone, Copy, Default, Debug)]
+struct Complex {
+    re: f32,
+    im: f32,
+}
+
+impl Complex {
+    fn mul(self, o: Complex) -> Complex {
+        Complex {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
+    }
+
+    fn add(self, o: Complex) -> Complex {
+        Complex {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
+    }
+}
+
+/// A mixed-radix Cooley–Tukey FFT for one fixed size (400 = 4·4·5·5).
+struct Fft {
+    n: usize,
+    factors: Vec<usize>,
+    /// `exp(-2πik/n)` for k in 0..n.
+    twiddles: Vec<Complex>,
+    scratch: std::cell::RefCell<Vec<Complex>>,
+}
+
+impl Fft {
+    fn new(n: usize) -> Self {
+        let mut factors = Vec::new();
+        let mut rest = n;
+        for p in [4, 2, 3, 5] {
+            while rest % p == 0 {
+                factors.push(p);
+                rest /= p;
+            }
+        }
+        let mut p = 7;
+        while rest > 1 {
+            while rest % p == 0 {
+                factors.push(p);
+                rest /= p;
+            }
+            p += 2;
+        }
+        let twiddles = (0..n)
+            .map(|k| {
+                let a = -2.0 * PI * k as f64 / n as f64;
+                Complex {
+                    re: a.cos() as f32,
+                    im: a.sin() as f32,
+                }
+            })
+            .collect();
+        Self {
+            n,
+            factors,
+            twiddles,
+            scratch: std::cell::RefCell::new(vec![Complex::default(); n]),
+        }
+    }
+
+    /// Replaces `data` by its discrete Fourier transform.
+    fn transform(&self, data: &mut [Complex]) {
+        let mut out = self.scratch.borrow_mut();
+        self.step(data, 0, 1, self.n, &mut out, 1, &self.factors);
+        data.copy_from_slice(&out);
+    }
+
+    /// Transforms the `n` inputs `input[start + j * stride]` into `out[..n]`.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        input: &[Complex],
+        start: usize,
+        stride: usize,
+        n: usize,
+        out: &mut [Complex],
+        tw_stride: usize,
+        factors: &[usize],
+    ) {
+        if n == 1 {
+            out[0] = input[start];
+            return;
+        }
+        let p = factors[0];
+        let m = n / p;
+        for r in 0..p {
+            self.step(
+                input,
+                start + r * stride,
+                stride * p,
+                m,
+                &mut out[r * m..(r + 1) * m],
+                tw_stride * p,
+                &factors[1..],
+            );
+        }
+        // X[k + q·m] = Σ_r W_n^{r(k + q·m)} · Y_r[k], with W_n = exp(-2πi/n).
+        let mut y = [Complex::default(); 8];
+        let mut ys = vec![Complex::default(); if p > 8 { p } else { 0 }];
+        let y: &mut [Complex] = if p <= 8 { &mut y[..p] } else { &mut ys };
+        for k in 0..m {
+            for (r, yr) in y.iter_mut().enumerate() {
+                *yr = out[r * m + k];
+            }
+            for q in 0..p {
+                let idx = k + q * m;
+                let mut acc = Complex::default();
+                for (r, yr) in y.iter().enumerate() {
+                    let w = self.twiddles[(r * idx * tw_stride) % self.n];
+                    acc = acc.add(yr.mul(w));
+                }
+                out[idx] = acc;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_matches_a_naive_dft() {
+        let n = N_FFT;
+        let input: Vec<Complex> = (0..n)
+            .map(|i| Complex {
+                re: ((i * 7919) % 101) as f32 / 50.0 - 1.0,
+                im: 0.0,
+            })
+            .collect();
+        let mut fast = input.clone();
+        Fft::new(n).transform(&mut fast);
+        for k in [0, 1, 17, 200, 399] {
+            let (mut re, mut im) = (0f64, 0f64);
+            for (j, x) in input.iter().enumerate() {
+                let a = -2.0 * PI * (j * k) as f64 / n as f64;
+                re += x.re as f64 * a.cos();
+                im += x.re as f64 * a.sin();
+            }
+            assert!((fast[k].re as f64 - re).abs() < 1e-3, "bin {k}");
+            assert!((fast[k].im as f64 - im).abs() < 1e-3, "bin {k}");
+        }
+    }
+
+    #[test]
+    fn slaney_filters_match_librosa_values() {
+        // Reference values from openai-whisper's assets/mel_filters.npz (mel_80), which
+        // is librosa.filters.mel(sr=16000, n_fft=400, n_mels=80).
+        let f = MelFilters::new(80);
+        for (band, bin, expected) in [
+            (0, 1, 0.024_862_595),
+            (40, 43, 0.014_735_566),
+            (79, 195, 0.001_795_036),
+            (79, 192, 0.003_164_712),
+        ] {
+            let got = f.weight(band, bin);
+            assert!((got - expected).abs() < 1e-6, "[{band}][{bin}] = {got}");
+        }
+        assert_eq!(f.weight(0, 3), 0.0);
+    }
+
+    #[test]
+    fn silence_gives_the_floor_value_and_one_frame_per_hop() {
+        let mel = log_mel_spectrogram(&vec![0.0; 16_000], 0, &MelFilters::new(80));
+        assert_eq!(mel.frames, 100);
+        assert!(
+            mel.data
+                .iter()
+                .all(|&v| (v - (-10.0 + 4.0) / 4.0).abs() < 1e-6)
+        );
+    }
+
+    #[test]
+    fn a_tone_lights_up_the_matching_band() {
+        let tone: Vec<f32> = (0..16_000)
+            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin() * 0.5)
+            .collect();
+        let mel = log_mel_spectrogram(&tone, 0, &MelFilters::new(80));
+        let frame = 50;
+        let loudest = (0..80)
+            .max_by(|&a, &b| {
+                mel.data[a * mel.frames + frame].total_cmp(&mel.data[b * mel.frames + frame])
+            })
+            .unwrap();
+        // 1 kHz is mel 15, i.e. band ≈ 15 / (mel(8 kHz) / 81) − 1 ≈ 26.
+        assert!((25..=27).contains(&loudest), "loudest band {loudest}");
+    }
+}

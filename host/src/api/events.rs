@@ -1,0 +1,110 @@
+//! `GET /api/jobs/{id}/events`: Server-Sent Events with resumption.
+//!
+//! A subscriber first gets the job's event log after `Last-Event-ID` (or all of it),
+//! then live events; ids are the events' sequence numbers, so a reconnect gets exactly
+//! what it missed. The stream ends after the terminal event; a comment heartbeat keeps
+//! idle connections open. The job keeps running when subscribers go away.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::jobs::{find, parse_id};
+use super::{ApiError, AppState, DEFAULT_TENANT};
+use crate::jobs::{EventKind, JobEvent};
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    /// Same as the `Last-Event-ID` header, for clients that cannot set headers.
+    after: Option<u64>,
+}
+
+fn to_sse(event: &JobEvent) -> Event {
+    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
+    Event::default()
+        .id(event.seq.to_string())
+        .event(event.kind.name())
+        .data(data)
+}
+
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = parse_id(&id)?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(query.after)
+        .unwrap_or(0);
+    let tenant = DEFAULT_TENANT.to_owned();
+    let subscription = state.tracker.subscribe(&tenant, id, after);
+    // A job the tracker no longer holds (e.g. after a restart) but storage does: its
+    // whole story is one `done` event.
+    let stored = match subscription {
+        Some(_) => None,
+        None => {
+            let snapshot = find(&state, id, &tenant).await?;
+            snapshot.result.map(|result| JobEvent {
+                seq: 1,
+                kind: EventKind::Done {
+                    result,
+                    usage: Default::default(),
+                },
+            })
+        }
+    };
+    let tracker = state.tracker.clone();
+    let stream = async_stream::stream! {
+        let Some(subscription) = subscription else {
+            if let Some(event) = stored.filter(|e| e.seq > after) {
+                yield Ok(to_sse(&event));
+            }
+            return;
+        };
+        let mut last = after;
+        for event in subscription.backlog {
+            last = event.seq;
+            let terminal = event.kind.is_terminal();
+            yield Ok(to_sse(&event));
+            if terminal {
+                return;
+            }
+        }
+        if subscription.finished {
+            return;
+        }
+        let mut live = subscription.live;
+        loop {
+            let batch = match live.recv().await {
+                Ok(event) if event.seq == last + 1 => vec![event],
+                Ok(event) if event.seq <= last => continue,
+                // A gap (or a lag): re-read the log from where we are.
+                Ok(_) | Err(RecvError::Lagged(_)) => tracker.events_since(&tenant, id, last),
+                Err(RecvError::Closed) => return,
+            };
+            for event in batch {
+                last = event.seq;
+                let terminal = event.kind.is_terminal();
+                yield Ok(to_sse(&event));
+                if terminal {
+                    return;
+                }
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(state.heartbeat())
+            .text("heartbeat"),
+    ))
+}

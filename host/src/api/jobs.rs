@@ -1,0 +1,152 @@
+//! `POST /api/jobs`, `GET /api/jobs`, `GET /api/jobs/{id}`, `POST /api/jobs/{id}/cancel`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use uuid::Uuid;
+
+use super::upload::{self, UploadGuard};
+use super::{ApiError, AppState, DEFAULT_TENANT};
+use crate::jobs::{CancelError, JobRequest, JobSnapshot, SubmitError};
+use crate::runtime::LoadedPlugin;
+
+/// Parses a job id from the path; a malformed id is simply not found.
+pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found("job"))
+}
+
+/// Validates a submission and queues it. Shared by every API that creates jobs.
+pub async fn submit_upload(
+    state: &AppState,
+    mut guard: UploadGuard,
+    plugin: Arc<LoadedPlugin>,
+    config: serde_json::Value,
+    tenant: &str,
+) -> Result<JobSnapshot, ApiError> {
+    let config = plugin
+        .resolve_config(&config)
+        .map_err(ApiError::invalid_config)?;
+    let Some(upload) = guard.0.as_ref() else {
+        return Err(ApiError::internal("upload missing"));
+    };
+    let audio = upload::probe(&upload.path, &state.audio_limits()).await?;
+    let request = JobRequest {
+        tenant: tenant.to_owned(),
+        plugin,
+        config,
+        file_name: upload.file_name.clone(),
+        upload: upload.path.clone(),
+        duration_ms: audio.duration_ms(),
+    };
+    let snapshot = state.tracker.submit(request).map_err(|e| match e {
+        SubmitError::QueueFull(_) => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", e.to_string())
+        }
+    })?;
+    // The job owns the upload now.
+    guard.0 = None;
+    Ok(snapshot)
+}
+
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    form: Multipart,
+) -> Result<impl IntoResponse, ApiError> {
+    let guard = upload::receive(
+        form,
+        "file",
+        &state.config.uploads_dir(),
+        state.config.limits.upload_bytes,
+    )
+    .await?;
+    let Some(upload) = guard.0.as_ref() else {
+        return Err(ApiError::internal("upload missing"));
+    };
+    let plugin_id = upload
+        .field("plugin")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::bad_request("the form has no `plugin` field (a plugin id)"))?;
+    let plugin = state
+        .plugins
+        .get(plugin_id)
+        .ok_or_else(|| ApiError::unknown_plugin(plugin_id))?;
+    let config = match upload.field("config").map(str::trim) {
+        None | Some("") => serde_json::json!({}),
+        Some(text) => serde_json::from_str::<serde_json::Value>(text).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_config",
+                format!("config is not valid JSON: {e}"),
+            )
+        })?,
+    };
+    if !config.is_object() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_config",
+            "config must be a JSON object",
+        ));
+    }
+    let snapshot = submit_upload(&state, guard, plugin, config, DEFAULT_TENANT).await?;
+    let location = format!("/api/jobs/{}", snapshot.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(snapshot),
+    ))
+}
+
+pub async fn list_active(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "jobs": state.tracker.active(DEFAULT_TENANT) }))
+}
+
+/// A job from the tracker, or (after a restart) rebuilt from its stored result.
+pub async fn find(state: &AppState, id: Uuid, tenant: &str) -> Result<JobSnapshot, ApiError> {
+    if let Some(snapshot) = state.tracker.get(tenant, id) {
+        return Ok(snapshot);
+    }
+    let store = state.store.clone();
+    let tenant = tenant.to_owned();
+    let stored = tokio::task::spawn_blocking(move || store.get(&tenant, id))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    stored
+        .map(JobSnapshot::from_result)
+        .ok_or_else(|| ApiError::not_found("job"))
+}
+
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<JobSnapshot>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(find(&state, id, DEFAULT_TENANT).await?))
+}
+
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<JobSnapshot>, ApiError> {
+    let id = parse_id(&id)?;
+    match state.tracker.cancel(DEFAULT_TENANT, id).await {
+        Ok(snapshot) => Ok(Json(snapshot)),
+        Err(CancelError::NotFound) => {
+            // A finished job known only to storage cannot be cancelled either.
+            find(&state, id, DEFAULT_TENANT).await?;
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_finished",
+                "the job already finished (completed)",
+            ))
+        }
+        Err(e @ CancelError::AlreadyFinished(_)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_finished",
+            e.to_string(),
+        )),
+    }
+}

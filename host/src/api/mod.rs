@@ -1,0 +1,73 @@
+//! The HTTP API (axum): plugins, jobs with SSE, results and exports.
+//!
+//! Handlers are small: they read the tracker and storage, never the runtime directly
+//! (the runtime reports to the tracker).
+
+mod error;
+mod events;
+mod jobs;
+mod plugins;
+mod results;
+pub mod upload;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::jobs::Tracker;
+use crate::runtime::PluginRegistry;
+use crate::storage::ResultStore;
+
+/// Everything handlers share.
+pub struct AppState {
+    pub config: Config,
+    pub plugins: Arc<PluginRegistry>,
+    pub tracker: Arc<Tracker>,
+    pub store: Arc<dyn ResultStore>,
+}
+
+impl AppState {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.config.jobs.heartbeat_seconds.max(1))
+    }
+
+    pub fn audio_limits(&self) -> crate::audio::DecodeLimits {
+        crate::audio::DecodeLimits {
+            max_bytes: self.config.limits.upload_bytes,
+            max_duration_ms: self.config.limits.audio_seconds.saturating_mul(1000),
+        }
+    }
+}
+
+/// The tenant every request belongs to in single-user mode.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// The router for the JSON API.
+pub fn router(state: Arc<AppState>) -> Router {
+    // Room for the multipart framing around the largest allowed file.
+    let body_limit = usize::try_from(state.config.limits.upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 20);
+    Router::new()
+        .route("/healthz", get(plugins::healthz))
+        .route("/api/plugins", get(plugins::list))
+        .route("/api/plugins/{id}", get(plugins::get_one))
+        .route("/api/jobs", post(jobs::submit).get(jobs::list_active))
+        .route("/api/jobs/{id}", get(jobs::get_one))
+        .route("/api/jobs/{id}/events", get(events::stream))
+        .route("/api/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/api/results", get(results::list))
+        .route(
+            "/api/results/{id}",
+            get(results::get_one).delete(results::delete),
+        )
+        .route("/api/results/{id}/export", get(results::export))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}

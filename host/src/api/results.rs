@@ -1,0 +1,133 @@
+//! `GET /api/results`, `GET|DELETE /api/results/{id}`, `GET /api/results/{id}/export`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{ApiError, AppState, DEFAULT_TENANT};
+use crate::export::{self, ExportFormat, SubtitleOptions};
+use crate::storage::{ResultPage, ResultQuery, StoredResult};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    #[serde(default)]
+    page: u32,
+    per_page: Option<u32>,
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found("result"))
+}
+
+/// Runs a blocking storage call off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::storage::StorageError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<ResultPage>, ApiError> {
+    let store = state.store.clone();
+    let query = ResultQuery {
+        tenant: DEFAULT_TENANT.into(),
+        text: query.q,
+        page: query.page,
+        per_page: query.per_page.unwrap_or(20),
+    };
+    Ok(Json(blocking(move || store.list(&query)).await?))
+}
+
+/// The tenant's stored result or 404.
+pub async fn load(state: &AppState, id: Uuid, tenant: &str) -> Result<StoredResult, ApiError> {
+    let store = state.store.clone();
+    let tenant = tenant.to_owned();
+    blocking(move || store.get(&tenant, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("result"))
+}
+
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<StoredResult>, ApiError> {
+    Ok(Json(load(&state, parse_id(&id)?, DEFAULT_TENANT).await?))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let deleted = blocking(move || store.delete(DEFAULT_TENANT, id)).await?;
+    if !deleted {
+        return Err(ApiError::not_found("result"));
+    }
+    remove_kept_audio(&state, id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Completed jobs keep their upload for playback; deleting the result removes it.
+fn remove_kept_audio(state: &AppState, id: Uuid) {
+    if let Some(path) = crate::jobs::kept_audio(&state.config.audio_dir(), id)
+        && let Err(e) = std::fs::remove_file(&path)
+    {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove kept audio");
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    format: Option<String>,
+    #[serde(flatten)]
+    options: SubtitleOptions,
+}
+
+pub async fn export(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<ExportQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let format: ExportFormat = query
+        .format
+        .as_deref()
+        .unwrap_or("txt")
+        .parse()
+        .map_err(|e: export::ExportError| ApiError::bad_request(e.to_string()))?;
+    let result = load(&state, parse_id(&id)?, DEFAULT_TENANT).await?;
+    let body = export::render(&result, format, &query.options);
+    let stem = std::path::Path::new(&result.file_name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("transcript");
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{safe}.{}\"", format.extension());
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.content_type().to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    ))
+}

@@ -1,0 +1,137 @@
+//! `sandscribe transcribe FILE --plugin ID`: one file, no server; result on stdout,
+//! progress on stderr. Uses the same runtime, validation and writers as the server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use indicatif::{ProgressBar, ProgressStyle};
+use sandscribe::export::{self, ExportFormat, SubtitleOptions};
+use sandscribe::runtime::{CancelFlag, JobReporter, LogLevel, Runtime};
+use sandscribe::storage::StoredResult;
+use sandscribe::transcript::Segment;
+use time::OffsetDateTime;
+
+use super::Common;
+
+#[derive(clap::Args)]
+pub struct TranscribeArgs {
+    /// The audio or video file.
+    file: PathBuf,
+    /// Plugin id (see `sandscribe plugins list`).
+    #[arg(long)]
+    plugin: String,
+    /// Plugin configuration as a JSON object.
+    #[arg(long, default_value = "{}")]
+    config: String,
+    /// Output format: txt, srt, vtt or json.
+    #[arg(long, default_value = "txt")]
+    format: String,
+    /// Subtitles: maximum characters per line.
+    #[arg(long)]
+    max_chars_per_line: Option<usize>,
+    /// Subtitles: maximum lines per cue.
+    #[arg(long)]
+    max_lines_per_cue: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Shows progress on stderr.
+struct BarReporter {
+    bar: ProgressBar,
+}
+
+impl JobReporter for BarReporter {
+    fn progress(&self, fraction: f32, stage: &str) {
+        self.bar.set_position((fraction * 1000.0) as u64);
+        self.bar.set_message(stage.to_owned());
+    }
+
+    fn segment(&self, _segment: Segment) {}
+
+    fn log(&self, level: LogLevel, line: &str) {
+        if matches!(level, LogLevel::Warn | LogLevel::Error) {
+            self.bar.println(format!("plugin: {line}"));
+        }
+    }
+}
+
+pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
+    let format: ExportFormat = args.format.parse()?;
+    let config = args.common.load()?;
+    let runtime = Runtime::new(&config.limits, &config.cache_dir())?;
+    let plugin_dir = config.plugins_dir.join(&args.plugin);
+    let plugin = runtime.load_plugin(&plugin_dir).with_context(|| {
+        format!(
+            "cannot load plugin {} from {}",
+            args.plugin,
+            plugin_dir.display()
+        )
+    })?;
+    let user_config: serde_json::Value =
+        serde_json::from_str(&args.config).context("--config is not valid JSON")?;
+    let resolved = plugin.resolve_config(&user_config).map_err(|problems| {
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{} {}", p.field, p.message))
+            .collect();
+        anyhow!("invalid --config: {}", text.join("; "))
+    })?;
+    let limits = sandscribe::audio::DecodeLimits {
+        max_bytes: config.limits.upload_bytes,
+        max_duration_ms: config.limits.audio_seconds.saturating_mul(1000),
+    };
+    let decoded = sandscribe::audio::decode_file(&args.file, &limits)
+        .with_context(|| format!("cannot decode {}", args.file.display()))?;
+    let audio = sandscribe::audio::resample(&decoded, plugin.meta.sample_rate)?;
+
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let reporter = Arc::new(BarReporter { bar: bar.clone() });
+    let started_at = OffsetDateTime::now_utc();
+    let outcome = runtime.transcribe(
+        &plugin,
+        &audio,
+        &resolved.to_string(),
+        reporter,
+        CancelFlag::new(),
+    );
+    bar.finish_and_clear();
+    let transcript = outcome.result?;
+    let file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let result = StoredResult {
+        id: uuid::Uuid::new_v4(),
+        tenant: "cli".into(),
+        file_name,
+        plugin_id: plugin.meta.id.clone(),
+        plugin_name: plugin.meta.name.clone(),
+        plugin_version: plugin.meta.version.clone(),
+        config: resolved,
+        transcript,
+        duration_ms: audio.duration_ms(),
+        created_at: started_at,
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+    };
+    let options = SubtitleOptions {
+        max_chars_per_line: args.max_chars_per_line,
+        max_lines_per_cue: args.max_lines_per_cue,
+    };
+    print!("{}", export::render(&result, format, &options));
+    eprintln!(
+        "done in {:.1} s (audio {:.1} s, peak memory {} MiB)",
+        outcome.usage.wall_ms as f64 / 1000.0,
+        audio.duration_ms() as f64 / 1000.0,
+        outcome.usage.peak_memory_bytes >> 20
+    );
+    Ok(ExitCode::SUCCESS)
+}

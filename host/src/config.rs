@@ -1,0 +1,172 @@
+//! Server configuration: a TOML file, overridden by command-line flags.
+//!
+//! Every field has a default, so an empty file (or none) gives the embedded default:
+//! listen on 127.0.0.1:8080, plugins from `./plugins`, data under `./data`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Folder with one sub-folder per plugin (`<id>/plugin.wasm`).
+    pub plugins_dir: PathBuf,
+    /// Folder for the database, uploads and the compiled-plugin cache.
+    pub data_dir: PathBuf,
+    pub jobs: JobsConfig,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            plugins_dir: PathBuf::from("plugins"),
+            data_dir: PathBuf::from("data"),
+            jobs: JobsConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// How many jobs run and wait.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Jobs running at once; 0 means the number of CPU cores.
+    pub max_running: usize,
+    /// Jobs waiting in the queue before new submissions get 429.
+    pub max_queued: usize,
+    /// Finished jobs whose live state (event log) is kept in memory.
+    pub keep_finished: usize,
+    /// Seconds between SSE heartbeat comments on an idle stream.
+    pub heartbeat_seconds: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            max_running: 0,
+            max_queued: 100,
+            keep_finished: 1000,
+            heartbeat_seconds: 15,
+        }
+    }
+}
+
+impl JobsConfig {
+    /// `max_running`, with 0 resolved to the number of cores.
+    pub fn running_slots(&self) -> usize {
+        if self.max_running == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.max_running
+        }
+    }
+}
+
+/// The operator's ceilings. A plugin's `plugin.toml` may lower them, never raise them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Total linear memory of one job's store, in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock time one job may run, in seconds.
+    pub job_seconds: u64,
+    /// Maximum WebAssembly stack, in bytes (server-wide; compiled into the engine).
+    pub stack_bytes: u64,
+    /// Bytes of log lines plus stdout/stderr kept per job.
+    pub log_bytes: u64,
+    /// Bytes of transcript text (live segments and the final result) per job.
+    pub output_bytes: u64,
+    /// Largest upload, in bytes.
+    pub upload_bytes: u64,
+    /// Longest audio, in seconds.
+    pub audio_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 2 << 30,
+            job_seconds: 3600,
+            stack_bytes: 2 << 20,
+            log_bytes: 1 << 20,
+            output_bytes: 8 << 20,
+            upload_bytes: 512 << 20,
+            audio_seconds: 4 * 3600,
+        }
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads a TOML config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Where compiled plugin artifacts are cached.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache")
+    }
+
+    /// Where the audio of completed jobs is kept, for playback next to the transcript.
+    pub fn audio_dir(&self) -> PathBuf {
+        self.data_dir.join("audio")
+    }
+
+    /// Where uploads are kept until their job is finished.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_embedded_default() {
+        let config: Config = toml::from_str("").expect("empty config parses");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert_eq!(config.limits.memory_bytes, 2 << 30);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<Config>("[limits]\nmemory = 5\n").expect_err("typo refused");
+        assert!(err.to_string().contains("memory"), "{err}");
+    }
+
+    #[test]
+    fn partial_sections_keep_other_defaults() {
+        let config: Config = toml::from_str("[limits]\njob_seconds = 5\n").expect("parses");
+        assert_eq!(config.limits.job_seconds, 5);
+        assert_eq!(config.limits.log_bytes, Limits::default().log_bytes);
+    }
+}

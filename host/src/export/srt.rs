@@ -1,0 +1,127 @@
+//! SubRip (`.srt`): numbered cues with `HH:MM:SS,mmm` timings.
+//!
+//! SRT has no escaping, so text goes out as it is; the only thing that could break a
+//! file is a blank line inside a cue, and [`cues`] never produces one.
+
+use super::cues::{SubtitleOptions, cues};
+use super::timestamp::srt_timestamp;
+use crate::transcript::Segment;
+
+/// The segments as an SRT file: cues numbered from 1 without gaps, a blank line between
+/// cues, `\n` line endings, no byte-order mark. No cues gives an empty file. As in WebVTT,
+/// a zero-length cue is stretched to 1 ms so that players show it.
+pub fn srt(segments: &[Segment], options: &SubtitleOptions) -> String {
+    let mut out = String::new();
+    for (index, cue) in cues(segments, options).iter().enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "{}\n{} --> {}\n",
+            index + 1,
+            srt_timestamp(cue.start_ms),
+            srt_timestamp(cue.shown_end_ms())
+        ));
+        for line in &cue.lines {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
+        Segment {
+            start_ms,
+            end_ms,
+            text: text.to_owned(),
+            ..Segment::default()
+        }
+    }
+
+    #[test]
+    fn cues_are_numbered_and_separated_by_one_blank_line() {
+        let segments = [
+            segment(0, 1_001, "Hello."),
+            segment(1_500, 3_000, "World & <friends>"),
+        ];
+        assert_eq!(
+            srt(&segments, &SubtitleOptions::default()),
+            "1\n00:00:00,000 --> 00:00:01,001\nHello.\n\n\
+             2\n00:00:01,500 --> 00:00:03,000\nWorld & <friends>\n"
+        );
+    }
+
+    #[test]
+    fn empty_segments_are_skipped_and_numbering_stays_contiguous() {
+        let segments = [
+            segment(0, 1_000, "one"),
+            segment(1_000, 2_000, "   "),
+            segment(2_000, 3_000, ""),
+            segment(3_000, 4_000, "two"),
+        ];
+        assert_eq!(
+            srt(&segments, &SubtitleOptions::default()),
+            "1\n00:00:00,000 --> 00:00:01,000\none\n\n\
+             2\n00:00:03,000 --> 00:00:04,000\ntwo\n"
+        );
+    }
+
+    #[test]
+    fn no_blank_line_inside_a_cue() {
+        let segments = [segment(0, 1_000, "first\n\n \nsecond")];
+        assert_eq!(
+            srt(&segments, &SubtitleOptions::default()),
+            "1\n00:00:00,000 --> 00:00:01,000\nfirst\nsecond\n"
+        );
+    }
+
+    #[test]
+    fn split_segment_becomes_consecutive_numbered_cues() {
+        let segments = [segment(0, 2_000, "aaaa bbbb cccc dddd")];
+        let options = SubtitleOptions {
+            max_chars_per_line: Some(9),
+            max_lines_per_cue: Some(1),
+        };
+        assert_eq!(
+            srt(&segments, &options),
+            "1\n00:00:00,000 --> 00:00:01,000\naaaa bbbb\n\n\
+             2\n00:00:01,000 --> 00:00:02,000\ncccc dddd\n"
+        );
+    }
+
+    #[test]
+    fn segments_past_100_hours_keep_counting_hours() {
+        let segments = [segment(359_999_999, 360_000_000, "late")];
+        assert_eq!(
+            srt(&segments, &SubtitleOptions::default()),
+            "1\n99:59:59,999 --> 100:00:00,000\nlate\n"
+        );
+    }
+
+    #[test]
+    fn zero_length_segment_gets_a_positive_duration() {
+        let segments = [segment(5_000, 5_000, "blink")];
+        assert_eq!(
+            srt(&segments, &SubtitleOptions::default()),
+            "1\n00:00:05,000 --> 00:00:05,001\nblink\n"
+        );
+    }
+
+    #[test]
+    fn no_segments_give_an_empty_file() {
+        assert_eq!(srt(&[], &SubtitleOptions::default()), "");
+    }
+
+    #[test]
+    fn output_has_no_byte_order_mark_or_carriage_return() {
+        let segments = [segment(0, 1_000, "\u{feff}text\r\nmore")];
+        let out = srt(&segments, &SubtitleOptions::default());
+        assert!(!out.contains('\u{feff}') && !out.contains('\r'));
+        assert_eq!(out, "1\n00:00:00,000 --> 00:00:01,000\ntext\nmore\n");
+    }
+}

@@ -1,0 +1,156 @@
+//! WebVTT (`.vtt`): the `WEBVTT` header, then cues with `HH:MM:SS.mmm` timings.
+//!
+//! Cue text is escaped (`&`, `<`, `>`) so that a transcript can neither inject markup
+//! into a browser's `<track>` nor end a cue early: with `>` escaped the text can never
+//! hold `-->`, which a parser would take for a timing line.
+
+use super::cues::{SubtitleOptions, cues};
+use super::timestamp::vtt_timestamp;
+use crate::transcript::Segment;
+
+/// The segments as a WebVTT file, UTF-8 without byte-order mark, `\n` line endings.
+///
+/// Every cue ends after it starts (a zero-length cue is stretched to 1 ms, since
+/// parsers may drop it otherwise) and cue starts never decrease, as the format requires.
+pub fn vtt(segments: &[Segment], options: &SubtitleOptions) -> String {
+    let mut out = String::from("WEBVTT\n");
+    for cue in cues(segments, options) {
+        out.push_str(&format!(
+            "\n{} --> {}\n",
+            vtt_timestamp(cue.start_ms),
+            vtt_timestamp(cue.shown_end_ms())
+        ));
+        for line in &cue.lines {
+            out.push_str(&escape(line));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Escapes the characters WebVTT cue text gives a meaning to.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
+        Segment {
+            start_ms,
+            end_ms,
+            text: text.to_owned(),
+            ..Segment::default()
+        }
+    }
+
+    #[test]
+    fn header_then_blank_line_then_cues() {
+        let segments = [segment(0, 1_001, "Hello."), segment(1_500, 3_000, "World.")];
+        assert_eq!(
+            vtt(&segments, &SubtitleOptions::default()),
+            "WEBVTT\n\n\
+             00:00:00.000 --> 00:00:01.001\nHello.\n\n\
+             00:00:01.500 --> 00:00:03.000\nWorld.\n"
+        );
+    }
+
+    #[test]
+    fn markup_and_ampersands_are_escaped() {
+        let segments = [segment(0, 1_000, "<script>alert(1)</script> & <b>bold</b>")];
+        assert_eq!(
+            vtt(&segments, &SubtitleOptions::default()),
+            "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n\
+             &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;\n"
+        );
+    }
+
+    #[test]
+    fn text_never_contains_a_timing_arrow() {
+        let segments = [segment(0, 1_000, "a --> b"), segment(1_000, 2_000, "-->")];
+        let out = vtt(&segments, &SubtitleOptions::default());
+        assert_eq!(
+            out,
+            "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\na --&gt; b\n\n\
+             00:00:01.000 --> 00:00:02.000\n--&gt;\n"
+        );
+        // Only the two timing lines hold an arrow.
+        assert_eq!(out.matches("-->").count(), 2);
+    }
+
+    #[test]
+    fn already_escaped_text_is_escaped_again() {
+        let segments = [segment(0, 1_000, "&amp;")];
+        assert!(vtt(&segments, &SubtitleOptions::default()).ends_with("\n&amp;amp;\n"));
+    }
+
+    #[test]
+    fn zero_length_segment_gets_a_positive_duration() {
+        let segments = [segment(5_000, 5_000, "blink")];
+        assert_eq!(
+            vtt(&segments, &SubtitleOptions::default()),
+            "WEBVTT\n\n00:00:05.000 --> 00:00:05.001\nblink\n"
+        );
+    }
+
+    #[test]
+    fn empty_segments_are_skipped_and_no_blank_line_is_inside_a_cue() {
+        let segments = [
+            segment(0, 1_000, " "),
+            segment(1_000, 2_000, "one\n\n\ntwo"),
+            segment(2_000, 3_000, ""),
+        ];
+        assert_eq!(
+            vtt(&segments, &SubtitleOptions::default()),
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\none\ntwo\n"
+        );
+    }
+
+    #[test]
+    fn cue_starts_never_decrease() {
+        let segments = [
+            segment(3_000, 4_000, "c"),
+            segment(1_000, 2_000, "a"),
+            segment(2_000, 3_000, "b"),
+        ];
+        assert_eq!(
+            vtt(&segments, &SubtitleOptions::default()),
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\na\n\n\
+             00:00:02.000 --> 00:00:03.000\nb\n\n\
+             00:00:03.000 --> 00:00:04.000\nc\n"
+        );
+    }
+
+    #[test]
+    fn segments_over_an_hour_use_hours() {
+        let segments = [segment(3_723_004, 360_000_000, "long")];
+        assert_eq!(
+            vtt(&segments, &SubtitleOptions::default()),
+            "WEBVTT\n\n01:02:03.004 --> 100:00:00.000\nlong\n"
+        );
+    }
+
+    #[test]
+    fn no_segments_give_just_the_header() {
+        assert_eq!(vtt(&[], &SubtitleOptions::default()), "WEBVTT\n");
+    }
+
+    #[test]
+    fn output_starts_with_the_header_not_a_byte_order_mark() {
+        let segments = [segment(0, 1_000, "\u{feff}text")];
+        let out = vtt(&segments, &SubtitleOptions::default());
+        assert!(out.starts_with("WEBVTT\n"));
+        assert!(!out.contains('\u{feff}'));
+    }
+}

@@ -1,0 +1,84 @@
+//! Job events: what SSE subscribers receive, numbered so they can resume.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::model::{JobError, JobStatus};
+use crate::runtime::ResourceUse;
+use crate::storage::StoredResult;
+use crate::transcript::Segment;
+
+/// One event of a job's log. `seq` starts at 1 and has no gaps; it is the SSE event id.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobEvent {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened. The SSE event name is the `type`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    Status {
+        status: JobStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        queue_position: Option<usize>,
+    },
+    Progress {
+        fraction: f32,
+        stage: String,
+    },
+    Segment {
+        /// Position of this segment among the live segments, from 0.
+        index: usize,
+        segment: Segment,
+    },
+    Log {
+        level: &'static str,
+        message: String,
+    },
+    Done {
+        result: Arc<StoredResult>,
+        usage: ResourceUse,
+    },
+    Failed {
+        error: JobError,
+        usage: ResourceUse,
+    },
+    Cancelled {
+        message: String,
+    },
+    TimedOut {
+        error: JobError,
+        usage: ResourceUse,
+    },
+}
+
+impl EventKind {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Status { .. } => "status",
+            Self::Progress { .. } => "progress",
+            Self::Segment { .. } => "segment",
+            Self::Log { .. } => "log",
+            Self::Done { .. } => "done",
+            Self::Failed { .. } => "failed",
+            Self::Cancelled { .. } => "cancelled",
+            Self::TimedOut { .. } => "timed_out",
+        }
+    }
+
+    /// Whether this event ends the job's stream.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Self::Done { .. }
+                | Self::Failed { .. }
+                | Self::Cancelled { .. }
+                | Self::TimedOut { .. }
+        )
+    }
+}

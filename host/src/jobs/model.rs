@@ -1,0 +1,183 @@
+//! The job model: states, failure reasons, and the snapshot the APIs show.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::runtime::{LoadedPlugin, PluginErrorKind, ResourceUse, RunError};
+use crate::storage::StoredResult;
+
+/// Where a job is in its life: queued → running → one of the four terminal states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    TimedOut,
+}
+
+impl JobStatus {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed_out",
+        }
+    }
+}
+
+/// The typed reason a job failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The plugin trapped (a panic, an unreachable instruction, ...).
+    PluginTrap,
+    OutOfMemory,
+    StackOverflow,
+    /// The plugin returned output that failed validation.
+    InvalidOutput,
+    /// The plugin refused its configuration.
+    PluginBadConfig,
+    /// The plugin refused the audio.
+    PluginUnsupportedAudio,
+    /// The plugin reported an internal failure.
+    PluginInternal,
+    /// The job ran past its time limit.
+    TimedOut,
+    /// The uploaded audio could not be decoded when the job ran.
+    Audio,
+    /// The sandbox could not be set up, or the result could not be stored.
+    Server,
+}
+
+/// A failure: its kind and a message a person understands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl From<&RunError> for JobError {
+    fn from(error: &RunError) -> Self {
+        let kind = match error {
+            RunError::Cancelled => FailureKind::Server,
+            RunError::TimedOut { .. } => FailureKind::TimedOut,
+            RunError::OutOfMemory { .. } => FailureKind::OutOfMemory,
+            RunError::StackOverflow => FailureKind::StackOverflow,
+            RunError::Trap(_) => FailureKind::PluginTrap,
+            RunError::Plugin { kind, .. } => match kind {
+                PluginErrorKind::BadConfig => FailureKind::PluginBadConfig,
+                PluginErrorKind::UnsupportedAudio => FailureKind::PluginUnsupportedAudio,
+                PluginErrorKind::Internal => FailureKind::PluginInternal,
+            },
+            RunError::InvalidOutput(_) => FailureKind::InvalidOutput,
+            RunError::Sandbox(_) => FailureKind::Server,
+        };
+        Self {
+            kind,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// What a client asks for when it submits a job.
+pub struct JobRequest {
+    pub tenant: String,
+    pub plugin: Arc<LoadedPlugin>,
+    /// The configuration after validation and defaults.
+    pub config: serde_json::Value,
+    /// The name the user gave the file.
+    pub file_name: String,
+    /// The upload on disk; removed when the job fails or is cancelled.
+    pub upload: PathBuf,
+    /// Length of the audio, known from the validation decode.
+    pub duration_ms: u64,
+}
+
+/// Which plugin a job runs, as shown to clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginRef {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// A job as the APIs show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSnapshot {
+    pub id: Uuid,
+    pub status: JobStatus,
+    pub plugin: PluginRef,
+    pub file_name: String,
+    pub config: serde_json::Value,
+    /// Length of the audio in milliseconds.
+    pub duration_ms: u64,
+    /// 0..=1.
+    pub progress: f32,
+    pub stage: String,
+    /// 1 = next to run; only while queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub finished_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ResourceUse>,
+    /// The stored result, once completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Arc<StoredResult>>,
+}
+
+impl JobSnapshot {
+    /// A completed job rebuilt from its stored result (after a restart the tracker no
+    /// longer knows it, but storage does).
+    pub fn from_result(result: StoredResult) -> Self {
+        Self {
+            id: result.id,
+            status: JobStatus::Completed,
+            plugin: PluginRef {
+                id: result.plugin_id.clone(),
+                name: result.plugin_name.clone(),
+                version: result.plugin_version.clone(),
+            },
+            file_name: result.file_name.clone(),
+            config: result.config.clone(),
+            duration_ms: result.duration_ms,
+            progress: 1.0,
+            stage: "done".into(),
+            queue_position: None,
+            created_at: result.created_at,
+            started_at: Some(result.started_at),
+            finished_at: Some(result.finished_at),
+            error: None,
+            usage: None,
+            result: Some(Arc::new(result)),
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! The job tracker: the single source of truth for live jobs.
+//!
+//! Each job has a state machine and an append-only event log. New events are appended
+//! and broadcast under the job's lock, and subscribers take the backlog and their
+//! broadcast receiver under the same lock, so a subscriber sees every event exactly
+//! once, in order, whenever it joins. The scheduler part keeps a FIFO queue and runs at
+//! most N jobs at once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::events::{EventKind, JobEvent};
+use super::model::{JobError, JobRequest, JobSnapshot, JobStatus, PluginRef};
+use crate::runtime::{CancelFlag, LoadedPlugin, Runtime};
+use crate::storage::ResultStore;
+
+/// Events kept per job beyond which live-only events (progress, log, segment) are
+/// dropped; the state and the final result are never dropped.
+const MAX_EVENTS_PER_JOB: usize = 20_000;
+
+/// Capacity of each job's broadcast channel; a subscriber that lags re-reads the log.
+const BROADCAST_CAPACITY: usize = 1024;
+
+/// Why a submission was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the queue is full ({0} jobs waiting); try again later")]
+    QueueFull(usize),
+}
+
+/// Why a cancel did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("no such job")]
+    NotFound,
+    #[error("the job already finished ({0})")]
+    AlreadyFinished(&'static str),
+}
+
+/// A live subscription: the events so far, then the receiver for new ones.
+pub struct Subscription {
+    pub backlog: Vec<JobEvent>,
+    pub live: broadcast::Receiver<JobEvent>,
+    /// The job had already finished: the backlog ends with its terminal event.
+    pub finished: bool,
+}
+
+/// Mutable state of one job.
+pub(super) struct JobState {
+    pub snapshot: JobSnapshot,
+    pub events: Vec<JobEvent>,
+    pub live_segments: usize,
+}
+
+/// One tracked job.
+pub struct JobEntry {
+    pub id: Uuid,
+    pub tenant: String,
+    pub(super) plugin: Arc<LoadedPlugin>,
+    pub(super) upload: std::path::PathBuf,
+    pub(super) cancel: CancelFlag,
+    state: Mutex<JobState>,
+    sender: broadcast::Sender<JobEvent>,
+}
+
+impl JobEntry {
+    pub(super) fn lock(&self) -> MutexGuard<'_, JobState> {
+        // A panic while holding the lock cannot leave the log half-written (pushes are
+        // single operations), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends an event to the log and broadcasts it. Live-only events past the cap
+    /// are dropped.
+    pub(super) fn push(&self, state: &mut JobState, kind: EventKind) {
+        let live_only = matches!(
+            kind,
+            EventKind::Progress { .. } | EventKind::Log { .. } | EventKind::Segment { .. }
+        );
+        if live_only && state.events.len() >= MAX_EVENTS_PER_JOB {
+            return;
+        }
+        let event = JobEvent {
+            seq: state.events.len() as u64 + 1,
+            kind,
+        };
+        state.events.push(event.clone());
+        // No receivers is fine: nobody is watching right now.
+        let _ = self.sender.send(event);
+    }
+
+    pub fn snapshot(&self) -> JobSnapshot {
+        self.lock().snapshot.clone()
+    }
+}
+
+struct Schedule {
+    queue: VecDeque<Arc<JobEntry>>,
+    running: usize,
+}
+
+/// Tracks every job, runs the queue, and hands finished results to storage.
+pub struct Tracker {
+    jobs: Mutex<HashMap<Uuid, Arc<JobEntry>>>,
+    finished: Mutex<VecDeque<Uuid>>,
+    schedule: Mutex<Schedule>,
+    pub(super) runtime: Arc<Runtime>,
+    pub(super) store: Arc<dyn ResultStore>,
+    pub(super) audio_limits: crate::audio::DecodeLimits,
+    pub(super) audio_dir: std::path::PathBuf,
+    max_running: usize,
+    max_queued: usize,
+    keep_finished: usize,
+}
+
+/// How the tracker is sized.
+#[derive(Debug, Clone)]
+pub struct TrackerOptions {
+    pub max_running: usize,
+    pub max_queued: usize,
+    pub keep_finished: usize,
+    pub audio_limits: crate::audio::DecodeLimits,
+    /// Where the audio of completed jobs is kept (for playback), as `<job id>.<ext>`.
+    pub audio_dir: std::path::PathBuf,
+}
+
+impl Tracker {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        store: Arc<dyn ResultStore>,
+        options: TrackerOptions,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            jobs: Mutex::default(),
+            finished: Mutex::default(),
+            schedule: Mutex::new(Schedule {
+                queue: VecDeque::new(),
+                running: 0,
+            }),
+            runtime,
+            store,
+            audio_limits: options.audio_limits,
+            audio_dir: options.audio_dir,
+            max_running: options.max_running.max(1),
+            max_queued: options.max_queued,
+            keep_finished: options.keep_finished,
+        })
+    }
+
+    fn schedule(&self) -> MutexGuard<'_, Schedule> {
+        self.schedule.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn jobs(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<JobEntry>>> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a job. It starts at once if a slot is free.
+    pub fn submit(self: &Arc<Self>, request: JobRequest) -> Result<JobSnapshot, SubmitError> {
+        let mut schedule = self.schedule();
+        if schedule.queue.len() >= self.max_queued {
+            return Err(SubmitError::QueueFull(schedule.queue.len()));
+        }
+        let id = Uuid::new_v4();
+        let meta = &request.plugin.meta;
+        let snapshot = JobSnapshot {
+            id,
+            status: JobStatus::Queued,
+            plugin: PluginRef {
+                id: meta.id.clone(),
+                name: meta.name.clone(),
+                version: meta.version.clone(),
+            },
+            file_name: request.file_name,
+            config: request.config,
+            duration_ms: request.duration_ms,
+            progress: 0.0,
+            stage: "queued".into(),
+            queue_position: Some(schedule.queue.len() + 1),
+            created_at: OffsetDateTime::now_utc(),
+            started_at: None,
+            finished_at: None,
+            error: None,
+            usage: None,
+            result: None,
+        };
+        let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let entry = Arc::new(JobEntry {
+            id,
+            tenant: request.tenant,
+            plugin: request.plugin,
+            upload: request.upload,
+            cancel: CancelFlag::new(),
+            state: Mutex::new(JobState {
+                snapshot,
+                events: Vec::new(),
+                live_segments: 0,
+            }),
+            sender,
+        });
+        {
+            let mut state = entry.lock();
+            let position = state.snapshot.queue_position;
+            entry.push(
+                &mut state,
+                EventKind::Status {
+                    status: JobStatus::Queued,
+                    queue_position: position,
+                },
+            );
+        }
+        self.jobs().insert(id, entry.clone());
+        schedule.queue.push_back(entry.clone());
+        self.dispatch(&mut schedule);
+        drop(schedule);
+        tracing::info!(job = %id, tenant = %entry.tenant, plugin = %entry.plugin.meta.id, "job queued");
+        Ok(entry.snapshot())
+    }
+
+    /// Starts queued jobs while slots are free, and tells the rest their new position.
+    fn dispatch(self: &Arc<Self>, schedule: &mut Schedule) {
+        let mut started = false;
+        while schedule.running < self.max_running {
+            let Some(entry) = schedule.queue.pop_front() else {
+                break;
+            };
+            schedule.running += 1;
+            started = true;
+            {
+                let mut state = entry.lock();
+                state.snapshot.status = JobStatus::Running;
+                state.snapshot.queue_position = None;
+                state.snapshot.stage = "starting".into();
+                state.snapshot.started_at = Some(OffsetDateTime::now_utc());
+                entry.push(
+                    &mut state,
+                    EventKind::Status {
+                        status: JobStatus::Running,
+                        queue_position: None,
+                    },
+                );
+            }
+            tokio::spawn(super::runner::run(self.clone(), entry));
+        }
+        if started {
+            Self::renumber(schedule);
+        }
+    }
+
+    /// Sends every queued job its (new) position.
+    fn renumber(schedule: &Schedule) {
+        for (index, entry) in schedule.queue.iter().enumerate() {
+            let mut state = entry.lock();
+            let position = Some(index + 1);
+            if state.snapshot.queue_position != position {
+                state.snapshot.queue_position = position;
+                entry.push(
+                    &mut state,
+                    EventKind::Status {
+                        status: JobStatus::Queued,
+                        queue_position: position,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Records a terminal event, frees the slot, and starts the next job.
+    pub(super) fn finish(
+        self: &Arc<Self>,
+        entry: &Arc<JobEntry>,
+        status: JobStatus,
+        kind: EventKind,
+        was_running: bool,
+    ) {
+        {
+            let mut state = entry.lock();
+            if state.snapshot.status.is_finished() {
+                return;
+            }
+            state.snapshot.status = status;
+            state.snapshot.queue_position = None;
+            state.snapshot.finished_at = Some(OffsetDateTime::now_utc());
+            match &kind {
+                EventKind::Done { result, usage } => {
+                    state.snapshot.result = Some(result.clone());
+                    state.snapshot.usage = Some(usage.clone());
+                    state.snapshot.progress = 1.0;
+                    state.snapshot.stage = "done".into();
+                }
+                EventKind::Failed { error, usage } | EventKind::TimedOut { error, usage } => {
+                    state.snapshot.error = Some(error.clone());
+                    state.snapshot.usage = Some(usage.clone());
+                    state.snapshot.stage = status.as_str().into();
+                }
+                _ => state.snapshot.stage = status.as_str().into(),
+            }
+            entry.push(&mut state, kind);
+        }
+        tracing::info!(job = %entry.id, tenant = %entry.tenant, status = status.as_str(), "job finished");
+        self.remember_finished(entry.id);
+        if was_running {
+            let mut schedule = self.schedule();
+            schedule.running = schedule.running.saturating_sub(1);
+            self.dispatch(&mut schedule);
+        }
+    }
+
+    /// Keeps at most `keep_finished` finished jobs in memory; older ones live on in storage.
+    fn remember_finished(&self, id: Uuid) {
+        let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        finished.push_back(id);
+        while finished.len() > self.keep_finished {
+            if let Some(old) = finished.pop_front() {
+                self.jobs().remove(&old);
+            }
+        }
+    }
+
+    /// The job, if it exists and belongs to `tenant`.
+    pub fn entry(&self, tenant: &str, id: Uuid) -> Option<Arc<JobEntry>> {
+        self.jobs().get(&id).filter(|e| e.tenant == tenant).cloned()
+    }
+
+    pub fn get(&self, tenant: &str, id: Uuid) -> Option<JobSnapshot> {
+        self.entry(tenant, id).map(|e| e.snapshot())
+    }
+
+    /// The tenant's jobs that are queued or running, oldest first.
+    pub fn active(&self, tenant: &str) -> Vec<JobSnapshot> {
+        let mut jobs: Vec<JobSnapshot> = self
+            .jobs()
+            .values()
+            .filter(|e| e.tenant == tenant)
+            .map(|e| e.snapshot())
+            .filter(|s| !s.status.is_finished())
+            .collect();
+        jobs.sort_by_key(|s| s.created_at);
+        jobs
+    }
+
+    /// Events after `after_seq`, then live ones.
+    pub fn subscribe(&self, tenant: &str, id: Uuid, after_seq: u64) -> Option<Subscription> {
+        let entry = self.entry(tenant, id)?;
+        let state = entry.lock();
+        let backlog = events_after(&state.events, after_seq);
+        let live = entry.sender.subscribe();
+        Some(Subscription {
+            backlog,
+            live,
+            finished: state.snapshot.status.is_finished(),
+        })
+    }
+
+    /// Events after `after_seq` (used by a subscriber that lagged behind the broadcast).
+    pub fn events_since(&self, tenant: &str, id: Uuid, after_seq: u64) -> Vec<JobEvent> {
+        self.entry(tenant, id)
+            .map(|e| events_after(&e.lock().events, after_seq))
+            .unwrap_or_default()
+    }
+
+    /// Cancels a queued or running job and waits (briefly) until it has stopped.
+    pub async fn cancel(
+        self: &Arc<Self>,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<JobSnapshot, CancelError> {
+        let entry = self.entry(tenant, id).ok_or(CancelError::NotFound)?;
+        let mut live = entry.sender.subscribe();
+        {
+            let status = entry.lock().snapshot.status;
+            if status.is_finished() {
+                return Err(CancelError::AlreadyFinished(status.as_str()));
+            }
+        }
+        entry.cancel.cancel();
+        let was_queued = {
+            let mut schedule = self.schedule();
+            let before = schedule.queue.len();
+            schedule.queue.retain(|e| e.id != id);
+            let removed = schedule.queue.len() != before;
+            if removed {
+                Self::renumber(&schedule);
+            }
+            removed
+        };
+        if was_queued {
+            super::runner::discard_upload(&entry.upload);
+            self.finish(
+                &entry,
+                JobStatus::Cancelled,
+                EventKind::Cancelled {
+                    message: "cancelled while queued".into(),
+                },
+                false,
+            );
+        } else {
+            // The epoch callback stops the plugin within a tick; wait for the runner.
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while !entry.lock().snapshot.status.is_finished() {
+                    if live.recv().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        Ok(entry.snapshot())
+    }
+
+    /// Number of queued jobs (for metrics and the UI).
+    pub fn queue_len(&self) -> usize {
+        self.schedule().queue.len()
+    }
+}
+
+fn events_after(events: &[JobEvent], after_seq: u64) -> Vec<JobEvent> {
+    let start = usize::try_from(after_seq)
+        .unwrap_or(usize::MAX)
+        .min(events.len());
+    events[start..].to_vec()
+}
+
+/// Helper for the runner: a job error for a terminal event.
+pub(super) fn job_error(kind: super::model::FailureKind, message: impl Into<String>) -> JobError {
+    JobError {
+        kind,
+        message: message.into(),
+    }
+}

@@ -1,0 +1,15 @@
+//! sandscribe: a transcription server that runs speech engines as sandboxed WebAssembly
+//! components.
+//!
+//! The data path runs one way: an upload is decoded ([`audio`]), submitted as a job
+//! ([`jobs`]), run by a plugin in its own store ([`runtime`]), stored once
+//! ([`storage`]), and read back as exports ([`export`]) and over HTTP ([`api`]).
+
+pub mod api;
+pub mod audio;
+pub mod config;
+pub mod export;
+pub mod jobs;
+pub mod runtime;
+pub mod storage;
+pub mod transcript;

@@ -1,0 +1,7 @@
+//! The `sandscribe` command: `serve`, `transcribe`, `plugins list`.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,398 @@
+//! Plugin discovery and loading: `plugins/<id>/plugin.wasm` (+ optional `plugin.toml`).
+//!
+//! Loading reads the component once (through the compile cache), checks that it speaks
+//! our WIT version and exports what we need, prepares an `InstancePre` for fast per-job
+//! instantiation, and calls `info()` once. A plugin that fails is reported with its
+//! reason; the others still load.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
+
+use super::bindings::{TranscriberPre, WIT_VERSION};
+use super::engine::{ArtifactCache, sha256_hex};
+use super::manifest::Manifest;
+use super::store::{CancelFlag, JobContext};
+use super::{JobLimits, NullReporter};
+use crate::config::Limits;
+
+/// What the host knows about a plugin, from its `info()`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginMeta {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub languages: Vec<String>,
+    pub sample_rate: u32,
+    pub capabilities: Capabilities,
+    pub config_schema: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Capabilities {
+    pub segment_timestamps: bool,
+    pub word_timestamps: bool,
+    pub language_detection: bool,
+    pub translation: bool,
+}
+
+/// A plugin ready to run jobs.
+pub struct LoadedPlugin {
+    pub meta: PluginMeta,
+    pub dir: PathBuf,
+    pub sha256: String,
+    pub assets: Option<PathBuf>,
+    /// The server's ceilings, lowered by the plugin's manifest.
+    pub limits: Limits,
+    /// Whether the compiled code came from the on-disk cache.
+    pub from_cache: bool,
+    pub load_time: Duration,
+    validator: jsonschema::Validator,
+    pub(super) pre: TranscriberPre<JobContext>,
+}
+
+/// One problem with a configuration object: where (JSON pointer) and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigProblem {
+    /// JSON pointer of the offending field, e.g. `/window_ms` (empty for the whole object).
+    pub field: String,
+    pub message: String,
+}
+
+impl LoadedPlugin {
+    /// Validates a configuration against the plugin's schema and fills in the schema's
+    /// top-level defaults, giving the configuration the job really runs with.
+    pub fn resolve_config(
+        &self,
+        config: &serde_json::Value,
+    ) -> Result<serde_json::Value, Vec<ConfigProblem>> {
+        let problems: Vec<ConfigProblem> = self
+            .validator
+            .iter_errors(config)
+            .map(|e| ConfigProblem {
+                field: e.instance_path().to_string(),
+                message: e.to_string(),
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut resolved = config.clone();
+        if let (Some(object), Some(properties)) = (
+            resolved.as_object_mut(),
+            self.meta
+                .config_schema
+                .get("properties")
+                .and_then(|p| p.as_object()),
+        ) {
+            for (name, property) in properties {
+                if let Some(default) = property.get("default")
+                    && !object.contains_key(name)
+                {
+                    object.insert(name.clone(), default.clone());
+                }
+            }
+        }
+        Ok(resolved)
+    }
+}
+
+/// Why a plugin could not be loaded. The message tells the operator what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error("no plugin.wasm in {0}")]
+    MissingWasm(PathBuf),
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("{0}")]
+    Manifest(String),
+    #[error(
+        "plugin.wasm has sha256 {actual}, but plugin.toml pins {expected}; reinstall the plugin or update the pin"
+    )]
+    HashMismatch { expected: String, actual: String },
+    #[error(
+        "plugin.wasm is a core WebAssembly module, not a component; build it for wasm32-wasip2"
+    )]
+    CoreModule,
+    #[error("plugin.wasm is not a valid WebAssembly component: {0}")]
+    BadComponent(String),
+    #[error(
+        "the plugin was built against sandscribe:plugin@{found}, but this server supports @{supported}; rebuild it with a matching plugin-sdk"
+    )]
+    WitVersion { found: String, supported: String },
+    #[error(
+        "the plugin does not export `{0}`; is it built with sandscribe-plugin-sdk's export_plugin! macro?"
+    )]
+    MissingExport(String),
+    #[error("the plugin needs something this server does not provide: {0}")]
+    Link(String),
+    #[error("the plugin's info() failed: {0}")]
+    Info(String),
+    #[error("the plugin's info() is not acceptable: {0}")]
+    BadInfo(String),
+}
+
+/// A plugin folder that did not load, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadFailure {
+    pub id: String,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Everything found in the plugins folder.
+#[derive(Default)]
+pub struct PluginRegistry {
+    plugins: Vec<Arc<LoadedPlugin>>,
+    failures: Vec<LoadFailure>,
+}
+
+impl PluginRegistry {
+    pub fn get(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        self.plugins.iter().find(|p| p.meta.id == id).cloned()
+    }
+
+    /// Loaded plugins, sorted by id.
+    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
+        &self.plugins
+    }
+
+    pub fn failures(&self) -> &[LoadFailure] {
+        &self.failures
+    }
+
+    pub fn failure(&self, id: &str) -> Option<&LoadFailure> {
+        self.failures.iter().find(|f| f.id == id)
+    }
+}
+
+/// Loads every `<dir>/<id>/` folder. Never fails as a whole.
+pub(super) fn load_all(
+    engine: &Engine,
+    linker: &Linker<JobContext>,
+    cache: &ArtifactCache,
+    limits: &Limits,
+    dir: &Path,
+) -> PluginRegistry {
+    let mut registry = PluginRegistry::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot read the plugins folder");
+            return registry;
+        }
+    };
+    let mut folders: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let id = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match load_one(engine, linker, cache, limits, &folder) {
+            Ok(plugin) => {
+                tracing::info!(
+                    plugin = %plugin.meta.id,
+                    version = %plugin.meta.version,
+                    cached = plugin.from_cache,
+                    ms = plugin.load_time.as_millis() as u64,
+                    "plugin loaded"
+                );
+                registry.plugins.push(Arc::new(plugin));
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %id, reason = %e, "plugin failed to load");
+                registry.failures.push(LoadFailure {
+                    id,
+                    path: folder,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    registry
+}
+
+/// Loads one plugin folder.
+pub(super) fn load_one(
+    engine: &Engine,
+    linker: &Linker<JobContext>,
+    cache: &ArtifactCache,
+    limits: &Limits,
+    folder: &Path,
+) -> Result<LoadedPlugin, LoadError> {
+    let started = Instant::now();
+    let wasm_path = folder.join("plugin.wasm");
+    if !wasm_path.is_file() {
+        return Err(LoadError::MissingWasm(folder.to_owned()));
+    }
+    let manifest = Manifest::read(folder).map_err(LoadError::Manifest)?;
+    let assets = manifest.assets_dir(folder).map_err(LoadError::Manifest)?;
+    let limits = manifest.effective_limits(limits);
+    let bytes = std::fs::read(&wasm_path).map_err(|e| LoadError::Read {
+        path: wasm_path.clone(),
+        message: e.to_string(),
+    })?;
+    let sha256 = sha256_hex(&bytes);
+    if let Some(expected) = &manifest.sha256
+        && !expected.eq_ignore_ascii_case(&sha256)
+    {
+        return Err(LoadError::HashMismatch {
+            expected: expected.clone(),
+            actual: sha256,
+        });
+    }
+    if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
+        return Err(LoadError::CoreModule);
+    }
+    let (component, from_cache) = cache
+        .load(engine, &bytes, &sha256)
+        .map_err(|e| LoadError::BadComponent(format!("{e:#}")))?;
+    check_contract(engine, &component)?;
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+    let pre = TranscriberPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+    let info = call_info(engine, &pre, assets.as_deref(), &limits)?;
+    let meta = check_info(info, folder)?;
+    let validator = jsonschema::validator_for(&meta.config_schema).map_err(|e| {
+        LoadError::BadInfo(format!("config-schema is not a valid JSON Schema: {e}"))
+    })?;
+    Ok(LoadedPlugin {
+        meta,
+        dir: folder.to_owned(),
+        sha256,
+        assets,
+        limits,
+        from_cache,
+        load_time: started.elapsed(),
+        validator,
+        pre,
+    })
+}
+
+/// Checks the WIT version of our imports and the presence of the exports, so a wrong
+/// plugin gets a precise reason instead of a linker message.
+fn check_contract(engine: &Engine, component: &Component) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    for (name, _) in ty.imports(engine) {
+        if let Some(rest) = name.strip_prefix("sandscribe:plugin/") {
+            let found = rest.split_once('@').map_or("", |(_, v)| v);
+            if !same_minor(found, WIT_VERSION) {
+                return Err(LoadError::WitVersion {
+                    found: if found.is_empty() {
+                        "(unversioned)".into()
+                    } else {
+                        found.into()
+                    },
+                    supported: WIT_VERSION.into(),
+                });
+            }
+        }
+    }
+    for wanted in ["info", "transcribe"] {
+        let found = ty.exports(engine).any(|(name, item)| {
+            name == wanted && matches!(item.ty, ComponentItem::ComponentFunc(_))
+        });
+        if !found {
+            return Err(LoadError::MissingExport(wanted.into()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two semver versions are compatible under Cargo's rules for 0.x (same
+/// major and minor).
+fn same_minor(found: &str, supported: &str) -> bool {
+    let key = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    !found.is_empty() && key(found) == key(supported)
+}
+
+fn call_info(
+    engine: &Engine,
+    pre: &TranscriberPre<JobContext>,
+    assets: Option<&Path>,
+    limits: &Limits,
+) -> Result<super::bindings::PluginInfo, LoadError> {
+    let mut job_limits = JobLimits::from(limits);
+    job_limits.time = job_limits.time.min(Duration::from_secs(30));
+    let context = JobContext::new(
+        assets,
+        &job_limits,
+        Arc::new(NullReporter),
+        CancelFlag::new(),
+    )
+    .map_err(|e| LoadError::Info(format!("cannot grant the assets folder: {e}")))?;
+    let mut store = Store::new(engine, context);
+    super::run::arm_store(&mut store);
+    let instance = pre
+        .instantiate(&mut store)
+        .map_err(|e| LoadError::Info(super::run::describe_trap(&store, &e)))?;
+    instance
+        .call_info(&mut store)
+        .map_err(|e| LoadError::Info(super::run::describe_trap(&store, &e)))
+}
+
+fn check_info(info: super::bindings::PluginInfo, folder: &Path) -> Result<PluginMeta, LoadError> {
+    let folder_name = folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if info.id != folder_name {
+        return Err(LoadError::BadInfo(format!(
+            "the plugin calls itself \"{}\" but is installed in the folder \"{folder_name}\"; the folder name must equal the id",
+            info.id
+        )));
+    }
+    if !(1000..=192_000).contains(&info.sample_rate) {
+        return Err(LoadError::BadInfo(format!(
+            "sample-rate {} Hz is outside 1000..=192000",
+            info.sample_rate
+        )));
+    }
+    let config_schema: serde_json::Value = serde_json::from_str(&info.config_schema)
+        .map_err(|e| LoadError::BadInfo(format!("config-schema is not JSON: {e}")))?;
+    if config_schema.get("type").and_then(|t| t.as_str()) != Some("object") {
+        return Err(LoadError::BadInfo(
+            "config-schema must describe an object (\"type\": \"object\")".into(),
+        ));
+    }
+    Ok(PluginMeta {
+        id: info.id,
+        name: info.name,
+        version: info.version,
+        description: info.description,
+        languages: info.languages,
+        sample_rate: info.sample_rate,
+        capabilities: Capabilities {
+            segment_timestamps: info.capabilities.segment_timestamps,
+            word_timestamps: info.capabilities.word_timestamps,
+            language_detection: info.capabilities.language_detection,
+            translation: info.capabilities.translation,
+        },
+        config_schema,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_match_on_major_and_minor() {
+        assert!(same_minor("0.1.0", "0.1.0"));
+        assert!(same_minor("0.1.3", "0.1.0"));
+        assert!(!same_minor("0.2.0", "0.1.0"));
+        assert!(!same_minor("", "0.1.0"));
+    }
+}

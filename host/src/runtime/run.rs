@@ -1,0 +1,212 @@
+//! Running one transcription: a fresh `Store` per job, armed with the memory limiter and
+//! the epoch deadline callback, so cancellation and time limits never rely on the plugin.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::host_audio::AudioResource;
+use super::plugin::LoadedPlugin;
+use super::store::{CancelFlag, JobContext};
+use super::validate::{self, InvalidOutput};
+use super::{Interrupt, JobLimits, JobReporter};
+use crate::audio::Audio;
+use crate::transcript::Transcript;
+
+/// What a job used, recorded for every finished job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ResourceUse {
+    pub wall_ms: u64,
+    /// Highest total linear memory of the job's store.
+    pub peak_memory_bytes: u64,
+    /// Bytes of live segment text accepted.
+    pub output_bytes: u64,
+    /// Bytes of log lines and stdout/stderr accepted.
+    pub log_bytes: u64,
+}
+
+/// The kind of error a plugin reported itself (the WIT `plugin-error` variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginErrorKind {
+    BadConfig,
+    UnsupportedAudio,
+    Internal,
+}
+
+/// Why a run did not produce a transcript.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RunError {
+    #[error("the job was cancelled")]
+    Cancelled,
+    #[error("the job ran longer than its limit of {seconds} s and was stopped")]
+    TimedOut { seconds: u64 },
+    #[error("the plugin ran out of memory (limit {limit_mib} MiB)")]
+    OutOfMemory { limit_mib: u64 },
+    #[error("the plugin overflowed its stack")]
+    StackOverflow,
+    #[error("the plugin crashed: {0}")]
+    Trap(String),
+    #[error("{message}")]
+    Plugin {
+        kind: PluginErrorKind,
+        message: String,
+    },
+    #[error("the plugin returned invalid output: {0}")]
+    InvalidOutput(#[from] InvalidOutput),
+    #[error("the sandbox could not be set up: {0}")]
+    Sandbox(String),
+}
+
+/// The result of a run plus what it used, whether it succeeded or not.
+pub struct RunOutcome {
+    pub result: Result<Transcript, RunError>,
+    pub usage: ResourceUse,
+}
+
+/// Installs the memory limiter and the epoch deadline callback on a fresh store.
+pub(super) fn arm_store(store: &mut Store<JobContext>) {
+    store.limiter(|ctx| &mut ctx.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut ctx| {
+        let data = ctx.data_mut();
+        if data.cancel.is_cancelled() {
+            data.interrupted = Some(Interrupt::Cancelled);
+            return Err(wasmtime::Error::msg("job cancelled"));
+        }
+        if Instant::now() >= data.deadline {
+            data.interrupted = Some(Interrupt::TimedOut);
+            return Err(wasmtime::Error::msg("job time limit reached"));
+        }
+        Ok(UpdateDeadline::Continue(1))
+    });
+}
+
+/// Turns a wasmtime error into the reason a person can act on.
+fn classify(store: &Store<JobContext>, error: &wasmtime::Error, limits: &JobLimits) -> RunError {
+    let data = store.data();
+    match data.interrupted {
+        Some(Interrupt::Cancelled) => return RunError::Cancelled,
+        Some(Interrupt::TimedOut) => {
+            return RunError::TimedOut {
+                seconds: limits.time.as_secs(),
+            };
+        }
+        None => {}
+    }
+    if data.limiter.refused() {
+        return RunError::OutOfMemory {
+            limit_mib: data.limiter.limit_bytes() >> 20,
+        };
+    }
+    if error.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) {
+        return RunError::StackOverflow;
+    }
+    RunError::Trap(describe_trap(store, error))
+}
+
+/// A one-line description of a trap, with the plugin's last stderr line (a Rust panic
+/// message lands there) when there is one.
+pub(super) fn describe_trap(store: &Store<JobContext>, error: &wasmtime::Error) -> String {
+    let what = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.to_string(),
+    };
+    match store.data().log.last_lines() {
+        lines if lines.is_empty() => what,
+        lines => format!("{what} (last output: {})", lines.join(" / ")),
+    }
+}
+
+/// Runs `plugin.transcribe` on audio already at the plugin's sample rate.
+pub(super) fn transcribe(
+    engine: &wasmtime::Engine,
+    plugin: &LoadedPlugin,
+    audio: &Audio,
+    config_json: &str,
+    reporter: Arc<dyn JobReporter>,
+    cancel: CancelFlag,
+) -> RunOutcome {
+    let started = Instant::now();
+    let limits = JobLimits::from(&plugin.limits);
+    let mut usage = ResourceUse::default();
+    if audio.sample_rate != plugin.meta.sample_rate {
+        return RunOutcome {
+            result: Err(RunError::Sandbox(format!(
+                "audio is at {} Hz but the plugin wants {} Hz",
+                audio.sample_rate, plugin.meta.sample_rate
+            ))),
+            usage,
+        };
+    }
+    let context = match JobContext::new(plugin.assets.as_deref(), &limits, reporter, cancel) {
+        Ok(mut context) => {
+            context.audio_ms = audio.duration_ms();
+            context
+        }
+        Err(e) => {
+            return RunOutcome {
+                result: Err(RunError::Sandbox(e.to_string())),
+                usage,
+            };
+        }
+    };
+    let mut store = Store::new(engine, context);
+    arm_store(&mut store);
+    let result = run_in_store(&mut store, plugin, audio, config_json, &limits);
+    let data = store.data();
+    usage.wall_ms = started.elapsed().as_millis() as u64;
+    usage.peak_memory_bytes = data.limiter.peak_bytes();
+    usage.output_bytes = data.output.used();
+    usage.log_bytes = data.log.used();
+    RunOutcome { result, usage }
+}
+
+fn run_in_store(
+    store: &mut Store<JobContext>,
+    plugin: &LoadedPlugin,
+    audio: &Audio,
+    config_json: &str,
+    limits: &JobLimits,
+) -> Result<Transcript, RunError> {
+    let instance = plugin
+        .pre
+        .instantiate(&mut *store)
+        .map_err(|e| classify(store, &e, limits))?;
+    let handle = store
+        .data_mut()
+        .table
+        .push(AudioResource {
+            samples: audio.samples.clone(),
+            sample_rate: audio.sample_rate,
+        })
+        .map_err(|e| RunError::Sandbox(e.to_string()))?;
+    let returned = instance
+        .call_transcribe(&mut *store, handle, config_json)
+        .map_err(|e| classify(store, &e, limits))?;
+    // A plugin that noticed the cancel hint and returned early still counts as cancelled.
+    if store.data().cancel.is_cancelled() {
+        return Err(RunError::Cancelled);
+    }
+    match returned {
+        Ok(transcript) => Ok(validate::transcript(
+            transcript,
+            audio.duration_ms(),
+            limits.output_bytes,
+        )?),
+        Err(error) => {
+            use super::bindings::PluginError;
+            let (kind, message) = match error {
+                PluginError::BadConfig(m) => (PluginErrorKind::BadConfig, m),
+                PluginError::UnsupportedAudio(m) => (PluginErrorKind::UnsupportedAudio, m),
+                PluginError::Internal(m) => (PluginErrorKind::Internal, m),
+            };
+            Err(RunError::Plugin {
+                kind,
+                message: validate::truncate_chars(&message, 2000).to_owned(),
+            })
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Durable storage of finished transcription results.
+//!
+//! Every finished job's result is written exactly once, before the job is reported done, so
+//! a result the user was told about survives a restart. The rest of the host sees only the
+//! [`ResultStore`] trait; [`SqliteStore`] is the embedded implementation, kept behind the
+//! trait so that another backend (a server database, say) can follow without touching the
+//! APIs.
+//!
+//! Design of the SQLite backend:
+//! - one `results` table holds every field; the configuration and segments are JSON text,
+//!   times are RFC 3339 text (exact, offset kept) plus `created_at_ms` for sorting;
+//! - an external-content FTS5 table indexes the transcript text and the file name, kept in
+//!   step with `results` by triggers, so a delete can never leave a stale search hit;
+//! - user search input is turned into quoted FTS5 terms, so no input can cause
+//!   an FTS syntax error or reach the query language;
+//! - every query filters by tenant: another tenant's result is simply not found.
+
+mod model;
+mod schema;
+mod search;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use uuid::Uuid;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+/// Where finished results are kept.
+///
+/// Methods are blocking; call them from `tokio::task::spawn_blocking` in async code.
+pub trait ResultStore: Send + Sync {
+    /// Store a finished result durably (committed, fsynced per SQLite's rules) before returning.
+    /// Inserting the same id twice is an error ([`StorageError::Duplicate`]): results are
+    /// stored exactly once.
+    fn insert(&self, result: &StoredResult) -> Result<(), StorageError>;
+
+    /// Only returns the result if it belongs to `tenant`.
+    fn get(&self, tenant: &str, id: Uuid) -> Result<Option<StoredResult>, StorageError>;
+
+    /// One page of the tenant's results, newest first, optionally narrowed by full-text search.
+    fn list(&self, query: &ResultQuery) -> Result<ResultPage, StorageError>;
+
+    /// True if something was deleted; another tenant's result is left alone.
+    fn delete(&self, tenant: &str, id: Uuid) -> Result<bool, StorageError>;
+}
+
+/// Why the result store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    #[error(
+        "could not open the result database at {path}: {source} \
+         (check that the file is readable and writable and not used by another server)"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error(
+        "could not create the data directory {path}: {source} \
+         (check the path and its permissions, or choose another data directory)"
+    )]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A stored column no longer parses; the database was edited or damaged from outside.
+    #[error("stored result is corrupt: {0}")]
+    Corrupt(String),
+
+    /// The result cannot be represented in storage (e.g. a time outside RFC 3339's years).
+    #[error("result cannot be stored: {0}")]
+    Invalid(String),
+
+    #[error("a result with id {0} is already stored")]
+    Duplicate(Uuid),
+
+    #[error(
+        "the result database has schema version {found}, but this build knows only up to \
+         {supported}; run a newer sandscribe or use another data directory"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+}

@@ -1,0 +1,83 @@
+//! Reading the host-owned audio in chunks.
+
+use crate::bindings::sandscribe::plugin::audio::Audio;
+
+/// The job's audio: mono f32 at the sample rate the plugin asked for, held by the host.
+///
+/// Read it in windows with [`AudioInput::read`] or [`AudioInput::chunks`]; only
+/// [`AudioInput::read_all`] copies the whole file into plugin memory.
+pub struct AudioInput<'a> {
+    inner: &'a Audio,
+    frames: u64,
+    sample_rate: u32,
+}
+
+impl<'a> AudioInput<'a> {
+    #[doc(hidden)]
+    pub fn new(inner: &'a Audio) -> Self {
+        Self {
+            frames: inner.frames(),
+            sample_rate: inner.sample_rate(),
+            inner,
+        }
+    }
+
+    /// Number of samples in total.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Sample rate in Hz.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// Length in milliseconds.
+    pub fn duration_ms(&self) -> u64 {
+        self.frames_to_ms(self.frames)
+    }
+
+    /// Converts a sample position to milliseconds (integer arithmetic).
+    pub fn frames_to_ms(&self, frames: u64) -> u64 {
+        frames * 1000 / u64::from(self.sample_rate.max(1))
+    }
+
+    /// Up to `count` samples from `offset`; shorter at the end of the audio.
+    pub fn read(&self, offset: u64, count: u32) -> Vec<f32> {
+        self.inner.read(offset, count)
+    }
+
+    /// The whole audio in one vector. Prefer [`AudioInput::chunks`] for long files.
+    pub fn read_all(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(usize::try_from(self.frames).unwrap_or(0));
+        for chunk in self.chunks(1 << 16) {
+            out.extend_from_slice(&chunk.samples);
+        }
+        out
+    }
+
+    /// Successive chunks of at most `size` samples, each with its start offset.
+    pub fn chunks(&self, size: u32) -> impl Iterator<Item = Chunk> + '_ {
+        let size = size.max(1);
+        let mut offset = 0u64;
+        std::iter::from_fn(move || {
+            if offset >= self.frames {
+                return None;
+            }
+            let samples = self.read(offset, size);
+            if samples.is_empty() {
+                return None;
+            }
+            let chunk = Chunk { offset, samples };
+            offset += chunk.samples.len() as u64;
+            Some(chunk)
+        })
+    }
+}
+
+/// A piece of the audio and where it starts.
+pub struct Chunk {
+    /// Position of the first sample, in samples from the start.
+    pub offset: u64,
+    pub samples: Vec<f32>,
+}
