@@ -162,19 +162,6 @@ impl Decoder<'_> {
                 argmax(&logits)
             };
             h.sum += log_probs[next as usize];
-            if std::env::var("WHISPER_DEBUG").is_ok() {
-                let top: Vec<String> = top_k(&log_probs, 4)
-                    .iter()
-                    .map(|&t| {
-                        format!(
-                            "{:?}={:.2}",
-                            self.tokenizer.decode(&[t]),
-                            log_probs[t as usize]
-                        )
-                    })
-                    .collect();
-                eprintln!("{next} {}", top.join(" "));
-            }
             if next == eot {
                 h.finished = true;
                 return Ok(h);

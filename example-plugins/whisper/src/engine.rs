@@ -1,12 +1,14 @@
 //! The engine: a loaded model plus its vocabulary, callable natively or from the plugin.
 //!
-//! It knows nothing about the WIT bindings: audio comes in as `&[f32]` (16 kHz mono) and
+//! It knows nothing about the WIT bindings: audio comes in as an [`AudioSource`] (16 kHz
+//! mono; a plain `Vec<f32>` is one) and
 //! progress, finished segments and cancellation go through an [`Observer`], so the
 //! same code runs inside the component (where `lib.rs` forwards to the host) and in
 //! the native bench and tests.
 
 use std::path::{Path, PathBuf};
 
+use crate::audio::AudioSource;
 use crate::config::{Config, ConfigError};
 use crate::ct2::{Ct2Error, Weights};
 use crate::model::Whisper;
@@ -145,6 +147,11 @@ impl Engine {
         self.model.dims.n_vocab >= MULTILINGUAL_VOCAB
     }
 
+    /// Tokens the decoder never produces (non-speech symbols, task and start tokens).
+    pub fn suppressed_tokens(&self) -> &[u32] {
+        &self.suppress
+    }
+
     /// Language codes the model can transcribe.
     pub fn languages(&self) -> Vec<String> {
         if self.multilingual() {
@@ -158,14 +165,15 @@ impl Engine {
         }
     }
 
-    /// Transcribes 16 kHz mono `samples` (see [`crate::longform`]).
-    pub fn transcribe(
+    /// Transcribes 16 kHz mono audio (see [`crate::longform`]); a `Vec<f32>` or
+    /// `[f32]` of samples is an [`AudioSource`].
+    pub fn transcribe<A: AudioSource + ?Sized>(
         &self,
-        samples: &[f32],
+        audio: &A,
         config: &Config,
         observer: &mut dyn Observer,
     ) -> Result<Transcription, TranscribeError> {
         config.validate(self.multilingual())?;
-        crate::longform::transcribe(self, samples, config, observer)
+        crate::longform::transcribe(self, audio, config, observer)
     }
 }

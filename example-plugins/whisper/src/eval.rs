@@ -50,7 +50,8 @@ fn wav_data(bytes: &[u8]) -> Result<&[u8], String> {
     Err("no PCM data chunk".into())
 }
 
-/// Lower case, punctuation removed, digits spelled out, split into words.
+/// Lower case, punctuation removed (hyphens split words), digits and the common
+/// titles (Mr., Mrs., Dr.) spelled out, split into words.
 pub fn normalize(text: &str) -> Vec<String> {
     let cleaned: String = text
         .to_lowercase()
@@ -67,9 +68,12 @@ pub fn normalize(text: &str) -> Vec<String> {
         .split_whitespace()
         .map(|w| w.trim_matches('\''))
         .filter(|w| !w.is_empty())
-        .flat_map(|w| match w.parse::<u64>() {
-            Ok(n) => number_words(n),
-            Err(_) => vec![w.to_owned()],
+        .flat_map(|w| match (w.parse::<u64>(), w) {
+            (Ok(n), _) => number_words(n),
+            (_, "mr") => vec!["mister".to_owned()],
+            (_, "mrs") => vec!["missus".to_owned()],
+            (_, "dr") => vec!["doctor".to_owned()],
+            _ => vec![w.to_owned()],
         })
         .collect()
 }
@@ -109,7 +113,7 @@ fn number_words(n: u64) -> Vec<String> {
         let rest = n % 100;
         if rest >= 20 {
             out.push(TENS[(rest / 10) as usize].into());
-            if rest % 10 != 0 {
+            if !rest.is_multiple_of(10) {
                 out.push(ONES[(rest % 10) as usize].into());
             }
         } else if rest > 0 || n == 0 {
@@ -126,7 +130,7 @@ fn number_words(n: u64) -> Vec<String> {
             below_thousand(n / 1000, &mut out);
             out.push("thousand".into());
         }
-        if n < 1000 || n % 1000 != 0 {
+        if n < 1000 || !n.is_multiple_of(1000) {
             below_thousand(n % 1000, &mut out);
         }
     }
@@ -164,6 +168,10 @@ mod tests {
             0.0
         );
         assert_eq!(normalize("It's 21!"), vec!["it's", "twenty", "one"]);
+        assert_eq!(
+            normalize("Mr. Ill-disposed"),
+            vec!["mister", "ill", "disposed"]
+        );
     }
 
     #[test]

@@ -20,9 +20,10 @@
 //! ```
 //!
 //! [`engine::Engine`] is independent of the WIT bindings, so the native bench
-//! (`src/bin/whisper-bench.rs`) and the tests run exactly the code the component runs;
+//! (`examples/whisper-bench.rs`) and the tests run exactly the code the component runs;
 //! this file only adapts it to the SDK.
 
+pub mod audio;
 pub mod config;
 pub mod ct2;
 pub mod decode;
@@ -126,9 +127,8 @@ impl Transcriber for Whisper {
             .get_or_init(|| Engine::load(Path::new(ASSETS_DIR)).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| PluginError::Internal(format!("cannot load the model: {e}")))?;
-        let samples = audio.read_all();
         let result = engine
-            .transcribe(&samples, &config, &mut HostObserver)
+            .transcribe(&HostAudio(audio), &config, &mut HostObserver)
             .map_err(|e| match e {
                 TranscribeError::BadConfig(e) => PluginError::BadConfig(e.to_string()),
                 TranscribeError::Cancelled => PluginError::Internal("cancelled".into()),
@@ -143,6 +143,29 @@ fn to_sdk_segment(s: &engine::Segment) -> Segment {
     let mut segment = Segment::new(s.start_ms, s.end_ms, s.text.clone());
     segment.confidence = Some(s.confidence);
     segment
+}
+
+/// The host's audio, read a window at a time.
+struct HostAudio<'a, 'b>(&'a AudioInput<'b>);
+
+impl audio::AudioSource for HostAudio<'_, '_> {
+    fn len(&self) -> usize {
+        usize::try_from(self.0.frames()).unwrap_or(usize::MAX)
+    }
+
+    fn read(&self, offset: usize, count: usize) -> Vec<f32> {
+        // The host caps one read; loop until the range is complete or the audio ends.
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let want = u32::try_from(count - out.len()).unwrap_or(u32::MAX);
+            let piece = self.0.read((offset + out.len()) as u64, want);
+            if piece.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&piece);
+        }
+        out
+    }
 }
 
 /// Forwards the engine's reports to the host.

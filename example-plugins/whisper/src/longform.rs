@@ -7,10 +7,11 @@
 
 use candle_core::{Device, IndexOp, Tensor};
 
+use crate::audio::AudioSource;
 use crate::config::{Config, Task};
 use crate::decode::{Decoder, SplitMix64, WindowOptions, WindowResult, repeated_tail_cut};
 use crate::engine::{Engine, Observer, Segment, TranscribeError, Transcription};
-use crate::mel::{HOP_LENGTH, MelFilters, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram};
+use crate::mel::{HOP_LENGTH, MelSpectrogram, N_FRAMES, SAMPLE_RATE};
 
 /// Compression ratio above which a window counts as repetitive.
 const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
@@ -18,16 +19,20 @@ const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
 const LOGPROB_THRESHOLD: f32 = -1.0;
 /// `<|nospeech|>` probability above which a failed window counts as silence.
 const NO_SPEECH_THRESHOLD: f32 = 0.6;
+/// RMS level (−60 dBFS) under which a window is taken as silence without decoding.
+/// Whisper's own no-speech test lets beam search "hear" a word ("you") in digital
+/// silence; this gate catches that case and saves the encoder's time.
+const SILENCE_RMS: f32 = 1e-3;
 /// Temperature step of the fallback.
 const TEMPERATURE_STEP: f32 = 0.2;
 /// Milliseconds per mel frame and per timestamp step.
 const MS_PER_FRAME: u64 = (HOP_LENGTH * 1000 / SAMPLE_RATE) as u64;
 const MS_PER_TIMESTAMP: u64 = 2 * MS_PER_FRAME;
 
-/// Transcribes 16 kHz mono `samples` window by window (config already validated).
-pub fn transcribe(
+/// Transcribes 16 kHz mono audio window by window (config already validated).
+pub fn transcribe<A: AudioSource + ?Sized>(
     engine: &Engine,
-    samples: &[f32],
+    audio: &A,
     config: &Config,
     observer: &mut dyn Observer,
 ) -> Result<Transcription, TranscribeError> {
@@ -40,11 +45,12 @@ pub fn transcribe(
         suppress: &engine.suppress,
         blank: [tokenizer.encode(" "), vec![sp.eot]].concat(),
     };
-    let duration_ms = samples.len() as u64 * 1000 / SAMPLE_RATE as u64;
-    let content_frames = samples.len() / HOP_LENGTH;
+    let duration_ms = audio.len() as u64 * 1000 / SAMPLE_RATE as u64;
+    let content_frames = audio.len() / HOP_LENGTH;
 
-    observer.progress(0.0, "computing the spectrogram");
-    let mel = log_mel_spectrogram(samples, N_SAMPLES, &MelFilters::new(model.dims.n_mels));
+    observer.progress(0.0, "measuring the loudness");
+    let mel = MelSpectrogram::new(model.dims.n_mels);
+    let global_max = mel.global_max(audio);
 
     let multilingual = engine.multilingual();
     let mut language = if multilingual && config.language != "auto" {
@@ -60,7 +66,7 @@ pub fn transcribe(
         all_tokens = tokenizer.encode(&format!(" {}", config.initial_prompt.trim()));
     }
     let mut prompt_reset_since = 0;
-    let mut rng = SplitMix64::new(0x5EED_5A4D ^ samples.len() as u64);
+    let mut rng = SplitMix64::new(0x5EED_5A4D ^ audio.len() as u64);
     let mut segments: Vec<Segment> = Vec::new();
     let mut seek = 0usize;
     let mut window = 0usize;
@@ -82,9 +88,14 @@ pub fn transcribe(
                 (seek + segment_size) as f32 * MS_PER_FRAME as f32 / 1000.0
             ),
         );
+        let window_samples = audio.read(seek * HOP_LENGTH, segment_size * HOP_LENGTH);
+        if rms(&window_samples) < SILENCE_RMS {
+            seek += segment_size;
+            continue;
+        }
         let input = Tensor::from_vec(
-            mel.window(seek, N_FRAMES),
-            (mel.n_mels, N_FRAMES),
+            mel.window(audio, global_max, seek, segment_size),
+            (mel.n_mels(), N_FRAMES),
             &Device::Cpu,
         )?;
         let features = model.encode(&input)?;
@@ -128,11 +139,11 @@ pub fn transcribe(
             seek += segment_size;
             continue;
         }
-        if result.compression_ratio > COMPRESSION_RATIO_THRESHOLD || result.hit_cap {
-            if let Some(keep) = repeated_tail_cut(&result.tokens, 3) {
-                result.tokens.truncate(keep);
-                result.logprobs.truncate(keep);
-            }
+        if (result.compression_ratio > COMPRESSION_RATIO_THRESHOLD || result.hit_cap)
+            && let Some(keep) = repeated_tail_cut(&result.tokens, 3)
+        {
+            result.tokens.truncate(keep);
+            result.logprobs.truncate(keep);
         }
 
         let (window_segments, advance) = if config.timestamps {
@@ -185,6 +196,14 @@ pub fn transcribe(
         language: language.unwrap_or_else(|| "en".into()),
         segments,
     })
+}
+
+fn rms(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let energy: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    (energy / samples.len() as f64).sqrt() as f32
 }
 
 /// Decodes at the configured temperature and retries 0.2 higher (up to 1.0) while the
@@ -273,10 +292,10 @@ fn split_at_timestamps(
         (out, advance)
     } else {
         let mut end_ms = segment_size as u64 * MS_PER_FRAME;
-        if let Some(&last_ts) = tokens.iter().rev().find(|&&t| t >= timestamp_begin) {
-            if last_ts != timestamp_begin {
-                end_ms = ts_ms(last_ts);
-            }
+        if let Some(&last_ts) = tokens.iter().rev().find(|&&t| t >= timestamp_begin)
+            && last_ts != timestamp_begin
+        {
+            end_ms = ts_ms(last_ts);
         }
         (
             vec![RawSegment {

@@ -9,6 +9,8 @@
 
 use std::f64::consts::PI;
 
+use crate::audio::AudioSource;
+
 /// Samples per second Whisper expects.
 pub const SAMPLE_RATE: usize = 16_000;
 /// FFT size (25 ms).
@@ -19,27 +21,6 @@ pub const HOP_LENGTH: usize = 160;
 pub const N_FRAMES: usize = 3000;
 /// Samples in one 30-second window.
 pub const N_SAMPLES: usize = N_FRAMES * HOP_LENGTH;
-
-/// A log-mel spectrogram stored mel-band-major: `data[band * frames + frame]`.
-pub struct LogMel {
-    pub n_mels: usize,
-    pub frames: usize,
-    pub data: Vec<f32>,
-}
-
-impl LogMel {
-    /// The `count` frames from `start` as `[n_mels, count]` row-major values, padded
-    /// with zeros past the end (as openai-whisper's `pad_or_trim`).
-    pub fn window(&self, start: usize, count: usize) -> Vec<f32> {
-        let mut out = vec![0.0; self.n_mels * count];
-        let available = self.frames.saturating_sub(start).min(count);
-        for band in 0..self.n_mels {
-            let src = &self.data[band * self.frames + start..][..available];
-            out[band * count..][..available].copy_from_slice(src);
-        }
-        out
-    }
-}
 
 /// Slaney-style mel filter bank, `n_mels × (N_FFT / 2 + 1)`, as `librosa.filters.mel`
 /// with `sr = 16000, n_fft = 400, htk = False, norm = "slaney"`.
@@ -118,65 +99,138 @@ fn mel_to_hz(m: f64) -> f64 {
     }
 }
 
-/// Computes the log-mel spectrogram of 16 kHz mono `samples` followed by
-/// `padding` zero samples (openai-whisper pads the whole file with 30 s of silence so
-/// the last window is complete). Frames: `(samples.len() + padding) / HOP_LENGTH`.
-pub fn log_mel_spectrogram(samples: &[f32], padding: usize, filters: &MelFilters) -> LogMel {
-    let total = samples.len() + padding;
-    let at = |i: usize| -> f32 { if i < samples.len() { samples[i] } else { 0.0 } };
-    // Reflect padding by N_FFT / 2 on both sides (torch.stft with center=True).
-    let half = N_FFT / 2;
-    let padded = |i: isize| -> f32 {
-        let n = total as isize;
-        let j = if i < 0 {
-            -i
-        } else if i >= n {
-            2 * (n - 1) - i
-        } else {
-            i
-        };
-        at(j.clamp(0, n - 1) as usize)
-    };
-    let frames = total / HOP_LENGTH;
-    let window: Vec<f32> = (0..N_FFT)
-        .map(|n| (0.5 - 0.5 * (2.0 * PI * n as f64 / N_FFT as f64).cos()) as f32)
-        .collect();
-    let fft = Fft::new(N_FFT);
-    let n_bins = N_FFT / 2 + 1;
-    let n_mels = filters.n_mels;
-    let mut data = vec![0f32; n_mels * frames];
-    let mut buf = vec![Complex::default(); N_FFT];
-    let mut power = vec![0f32; n_bins];
-    for frame in 0..frames {
-        let start = (frame * HOP_LENGTH) as isize - half as isize;
-        for (n, slot) in buf.iter_mut().enumerate() {
-            *slot = Complex {
-                re: padded(start + n as isize) * window[n],
-                im: 0.0,
+/// Computes log-mel frames of an [`AudioSource`] that is followed by `N_SAMPLES` of
+/// silence (openai-whisper pads the whole file so the last window is complete).
+///
+/// Frame `f` covers samples `f·160 − 200 .. f·160 + 200` of the padded signal
+/// (reflected at its two ends), so any range of frames can be computed from the samples
+/// around it: the engine never holds the whole file or its whole spectrogram.
+pub struct MelSpectrogram {
+    filters: MelFilters,
+    fft: Fft,
+    window: Vec<f32>,
+}
+
+impl MelSpectrogram {
+    pub fn new(n_mels: usize) -> Self {
+        Self {
+            filters: MelFilters::new(n_mels),
+            fft: Fft::new(N_FFT),
+            window: (0..N_FFT)
+                .map(|n| (0.5 - 0.5 * (2.0 * PI * n as f64 / N_FFT as f64).cos()) as f32)
+                .collect(),
+        }
+    }
+
+    pub fn n_mels(&self) -> usize {
+        self.filters.n_mels
+    }
+
+    /// `log10(max(mel, 1e-10))` of frames `start..start + count`, band-major
+    /// (`out[band * count + i]`).
+    pub fn log_frames<A: AudioSource + ?Sized>(
+        &self,
+        audio: &A,
+        start: usize,
+        count: usize,
+    ) -> Vec<f32> {
+        let len = audio.len();
+        let total = (len + N_SAMPLES) as isize;
+        let half = (N_FFT / 2) as isize;
+        // The samples these frames touch (plus the first 200 for the reflection at 0).
+        let lo = (start * HOP_LENGTH).saturating_sub(N_FFT / 2).min(len);
+        let mut hi = ((start + count) * HOP_LENGTH + N_FFT / 2 + 1).min(len);
+        if start * HOP_LENGTH < N_FFT / 2 {
+            hi = hi.max((N_FFT / 2 + 1).min(len));
+        }
+        let chunk = audio.read(lo, hi.saturating_sub(lo));
+        let at = |i: isize| -> f32 {
+            let j = if i < 0 {
+                -i
+            } else if i >= total {
+                2 * (total - 1) - i
+            } else {
+                i
             };
+            let j = j.clamp(0, total - 1) as usize;
+            if j >= lo && j < lo + chunk.len() {
+                chunk[j - lo]
+            } else {
+                0.0
+            }
+        };
+        let n_mels = self.filters.n_mels;
+        let mut out = vec![0f32; n_mels * count];
+        let mut buf = vec![Complex::default(); N_FFT];
+        let mut power = vec![0f32; N_FFT / 2 + 1];
+        for i in 0..count {
+            let first = ((start + i) * HOP_LENGTH) as isize - half;
+            for (n, slot) in buf.iter_mut().enumerate() {
+                *slot = Complex {
+                    re: at(first + n as isize) * self.window[n],
+                    im: 0.0,
+                };
+            }
+            self.fft.transform(&mut buf);
+            for (p, c) in power.iter_mut().zip(&buf) {
+                *p = c.re * c.re + c.im * c.im;
+            }
+            for (band, (first_bin, weights)) in self.filters.bands.iter().enumerate() {
+                let energy: f32 = weights
+                    .iter()
+                    .zip(&power[*first_bin..])
+                    .map(|(w, p)| w * p)
+                    .sum();
+                out[band * count + i] = energy.max(1e-10).log10();
+            }
         }
-        fft.transform(&mut buf);
-        for (p, c) in power.iter_mut().zip(&buf) {
-            *p = c.re * c.re + c.im * c.im;
+        out
+    }
+
+    /// The largest log-mel value of the whole padded file (openai-whisper clamps every
+    /// value to 8 below it). Reads the audio once, a window at a time.
+    pub fn global_max<A: AudioSource + ?Sized>(&self, audio: &A) -> f32 {
+        // Frames past this one see only the zero padding, whose value is the floor −10.
+        let last = ((audio.len() + N_FFT) / HOP_LENGTH + 1).min(frame_count(audio.len()));
+        let mut max = -10f32;
+        let mut start = 0;
+        while start < last {
+            let count = N_FRAMES.min(last - start);
+            max = self
+                .log_frames(audio, start, count)
+                .into_iter()
+                .fold(max, f32::max);
+            start += count;
         }
-        for (band, (first, weights)) in filters.bands.iter().enumerate() {
-            let energy: f32 = weights
-                .iter()
-                .zip(&power[*first..])
-                .map(|(w, p)| w * p)
-                .sum();
-            data[band * frames + frame] = energy.max(1e-10).log10();
+        max
+    }
+
+    /// The model input for the window starting at frame `seek`: `count` normalised
+    /// frames (`(max(x, global_max − 8) + 4) / 4`), zero-padded to `N_FRAMES` as
+    /// openai-whisper's `pad_or_trim` does, `[n_mels, N_FRAMES]` row-major.
+    pub fn window<A: AudioSource + ?Sized>(
+        &self,
+        audio: &A,
+        global_max: f32,
+        seek: usize,
+        count: usize,
+    ) -> Vec<f32> {
+        let count = count.min(N_FRAMES);
+        let frames = self.log_frames(audio, seek, count);
+        let mut out = vec![0f32; self.filters.n_mels * N_FRAMES];
+        for band in 0..self.filters.n_mels {
+            for i in 0..count {
+                let v = frames[band * count + i];
+                out[band * N_FRAMES + i] = (v.max(global_max - 8.0) + 4.0) / 4.0;
+            }
         }
+        out
     }
-    let max = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for v in &mut data {
-        *v = (v.max(max - 8.0) + 4.0) / 4.0;
-    }
-    LogMel {
-        n_mels,
-        frames,
-        data,
-    }
+}
+
+/// Frames of a file of `samples` samples once padded with `N_SAMPLES` of silence.
+pub fn frame_count(samples: usize) -> usize {
+    (samples + N_SAMPLES) / HOP_LENGTH
 }
 
 #[derive(Clone, Copy, Default, Debug)]
@@ -215,14 +269,14 @@ impl Fft {
         let mut factors = Vec::new();
         let mut rest = n;
         for p in [4, 2, 3, 5] {
-            while rest % p == 0 {
+            while rest.is_multiple_of(p) {
                 factors.push(p);
                 rest /= p;
             }
         }
         let mut p = 7;
         while rest > 1 {
-            while rest % p == 0 {
+            while rest.is_multiple_of(p) {
                 factors.push(p);
                 rest /= p;
             }
@@ -337,7 +391,8 @@ mod tests {
         for (band, bin, expected) in [
             (0, 1, 0.024_862_595),
             (40, 43, 0.014_735_566),
-            (79, 195, 0.001_795_036),
+            (79, 195, 0.002_243_795),
+            (79, 196, 0.001_795_036),
             (79, 192, 0.003_164_712),
         ] {
             let got = f.weight(band, bin);
@@ -347,14 +402,34 @@ mod tests {
     }
 
     #[test]
-    fn silence_gives_the_floor_value_and_one_frame_per_hop() {
-        let mel = log_mel_spectrogram(&vec![0.0; 16_000], 0, &MelFilters::new(80));
-        assert_eq!(mel.frames, 100);
+    fn silence_gives_the_floor_value() {
+        let mel = MelSpectrogram::new(80);
+        let audio = vec![0.0; 16_000];
+        assert_eq!(mel.global_max(&audio), -10.0);
+        let input = mel.window(&audio, -10.0, 0, 100);
+        assert_eq!(input.len(), 80 * N_FRAMES);
         assert!(
-            mel.data
+            input[..100]
                 .iter()
                 .all(|&v| (v - (-10.0 + 4.0) / 4.0).abs() < 1e-6)
         );
+        // Past the audio the window is zero-padded, not the log-mel of silence.
+        assert!(input[100..N_FRAMES].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn a_range_of_frames_equals_the_same_frames_computed_whole() {
+        let audio: Vec<f32> = (0..40_000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let mel = MelSpectrogram::new(80);
+        let whole = mel.log_frames(&audio, 0, 260);
+        let part = mel.log_frames(&audio, 240, 20);
+        for band in [0, 40, 79] {
+            for i in 0..20 {
+                assert_eq!(part[band * 20 + i], whole[band * 260 + 240 + i]);
+            }
+        }
     }
 
     #[test]
@@ -362,12 +437,10 @@ mod tests {
         let tone: Vec<f32> = (0..16_000)
             .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin() * 0.5)
             .collect();
-        let mel = log_mel_spectrogram(&tone, 0, &MelFilters::new(80));
-        let frame = 50;
+        let mel = MelSpectrogram::new(80);
+        let frame = mel.log_frames(&tone, 50, 1);
         let loudest = (0..80)
-            .max_by(|&a, &b| {
-                mel.data[a * mel.frames + frame].total_cmp(&mel.data[b * mel.frames + frame])
-            })
+            .max_by(|&a, &b| frame[a].total_cmp(&frame[b]))
             .unwrap();
         // 1 kHz is mel 15, i.e. band ≈ 15 / (mel(8 kHz) / 81) − 1 ≈ 26.
         assert!((25..=27).contains(&loudest), "loudest band {loudest}");

@@ -85,7 +85,7 @@ impl Whisper {
         };
         let decoder = Decoder {
             embeddings: embeddings.clone(),
-            projection_t: embeddings.t()?.contiguous()?,
+            projection_t: embeddings.t()?,
             positions: text_positions,
             blocks: (0..dims.n_text_layer)
                 .map(|i| DecoderBlock::load(w, &format!("decoder/layer_{i}"), dims.n_text_head))
@@ -363,7 +363,8 @@ impl DecoderBlock {
 
 struct Decoder {
     embeddings: Tensor,
-    /// The output projection (tied to `embeddings`), transposed once at load time.
+    /// The output projection: a transposed view of `embeddings` (tied weights; gemm
+    /// reads it strided, as fast as a copy and without the extra 80–100 MB).
     projection_t: Tensor,
     positions: Tensor,
     blocks: Vec<DecoderBlock>,

@@ -29,9 +29,10 @@ impl Budget {
     }
 
     /// Takes `bytes` from the budget. `Err(first)` when it does not fit; `first` is true
-    /// the first time, so the caller can say so exactly once.
+    /// the first time, so the caller can say so exactly once. Once exhausted, the budget
+    /// refuses everything, so output is cut at one point rather than thinned out.
     pub fn take(&mut self, bytes: u64) -> Result<(), bool> {
-        if self.used.saturating_add(bytes) > self.limit {
+        if self.exhausted || self.used.saturating_add(bytes) > self.limit {
             let first = !self.exhausted;
             self.exhausted = true;
             return Err(first);
@@ -211,8 +212,7 @@ mod tests {
         let mut budget = Budget::new(10);
         assert_eq!(budget.take(6), Ok(()));
         assert_eq!(budget.take(6), Err(true));
-        assert_eq!(budget.take(1), Ok(()));
-        assert_eq!(budget.take(6), Err(false));
-        assert_eq!(budget.used(), 7);
+        assert_eq!(budget.take(1), Err(false));
+        assert_eq!(budget.used(), 6);
     }
 }

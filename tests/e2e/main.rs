@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `sandscribe` server with the real fixture plugins, over HTTP.
+//!
+//! One test binary with a module per area. Every test starts its own server (a free
+//! port, its own data folder), so the tests run in parallel. Build the server and the
+//! fixtures first with `cargo xtask setup`; run with `cargo test --release -p sandscribe-e2e`.
+
+mod bad_input;
+mod echo;
+mod events;
+mod plugins;
+mod queue;
+mod restart;
+mod results;
+mod sandbox;

