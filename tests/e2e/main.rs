@@ -12,3 +12,4 @@ mod queue;
 mod restart;
 mod results;
 mod sandbox;
+mod whisper;

@@ -1,15 +1,17 @@
 //! End-to-end checks of the engine on real speech, natively (the same code the component
-//! runs). They need a model and the clips, so they run only when both are given:
+//! runs). They need a model and the clips:
 //!
 //! ```text
 //! SANDSCRIBE_WHISPER_ASSETS=/path/to/assets   # model.bin, vocabulary.txt, tokenizer.json
-//! SANDSCRIBE_SPEECH_DIR=/path/to/pocketsphinx-5.1.1/test/data   # goforward.raw, librivox/
+//!     (default: plugins/whisper-tiny-en/assets, as `cargo xtask setup` installs it)
+//! SANDSCRIBE_SPEECH_DIR=/path/to/speech       # goforward.wav, librivox-0870.wav + .txt, …
+//!     (default: target/speech; pocketsphinx's own test/data layout works too)
 //! CARGO_TARGET_DIR=/tmp/whisper-native cargo test --release -p sandscribe-whisper
 //! ```
 //!
-//! Without them each test prints why it did nothing and passes.
+//! When either is missing each test prints why it did nothing and passes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use sandscribe_whisper::config::Config;
@@ -18,23 +20,68 @@ use sandscribe_whisper::eval::{read_pcm16, word_error_rate};
 use sandscribe_whisper::mel::SAMPLE_RATE;
 
 /// Clips of the pocketsphinx test data with their reference text.
-const LIBRIVOX: [&str; 3] = ["0870", "0880", "0890"];
+const LIBRIVOX: [&str; 3] = ["librivox-0870", "librivox-0880", "librivox-0890"];
+
+/// The repository root (this crate is `example-plugins/whisper`).
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn assets_dir() -> Option<PathBuf> {
+    std::env::var_os("SANDSCRIBE_WHISPER_ASSETS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let installed = workspace_root().join("plugins/whisper-tiny-en/assets");
+            installed.join("model.bin").is_file().then_some(installed)
+        })
+}
 
 fn engine() -> Option<&'static Engine> {
     static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
-            let dir = std::env::var_os("SANDSCRIBE_WHISPER_ASSETS")?;
-            Some(
-                Engine::load(&PathBuf::from(dir))
-                    .expect("the model in SANDSCRIBE_WHISPER_ASSETS loads"),
-            )
+            let dir = assets_dir()?;
+            let engine = Engine::load(&dir)
+                .unwrap_or_else(|e| panic!("the model in {} loads: {e}", dir.display()));
+            Some(engine)
         })
         .as_ref()
 }
 
 fn speech_dir() -> Option<PathBuf> {
-    std::env::var_os("SANDSCRIBE_SPEECH_DIR").map(PathBuf::from)
+    std::env::var_os("SANDSCRIBE_SPEECH_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let installed = workspace_root().join("target/speech");
+            installed.is_dir().then_some(installed)
+        })
+}
+
+/// A clip and its reference text, from the flat layout `cargo xtask setup` writes
+/// (`librivox-0870.wav`, `goforward.wav`) or from pocketsphinx's `test/data` layout.
+fn clip(dir: &Path, name: &str) -> (Vec<f32>, String) {
+    let candidates = match name.strip_prefix("librivox-") {
+        Some(id) => vec![
+            dir.join(format!("librivox-{id}.wav")),
+            dir.join(format!(
+                "librivox/sense_and_sensibility_01_austen_64kb-{id}.wav"
+            )),
+        ],
+        None => vec![
+            dir.join(format!("{name}.wav")),
+            dir.join(format!("{name}.raw")),
+        ],
+    };
+    let path = candidates
+        .iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no clip {name} in {}", dir.display()));
+    let audio = read_pcm16(path).expect("clip reads");
+    let text = std::fs::read_to_string(path.with_extension("txt"))
+        .ok()
+        .or_else(|| (name == "goforward").then(|| "go forward ten meters".to_owned()))
+        .unwrap_or_else(|| panic!("no reference text for {name}"));
+    (audio, text)
 }
 
 /// The engine and the clip folder, or `None` (with a note) when either is not given.
@@ -42,19 +89,13 @@ fn setup(test: &str) -> Option<(&'static Engine, PathBuf)> {
     match (engine(), speech_dir()) {
         (Some(e), Some(d)) => Some((e, d)),
         _ => {
-            eprintln!("{test}: skipped (set SANDSCRIBE_WHISPER_ASSETS and SANDSCRIBE_SPEECH_DIR)");
+            eprintln!(
+                "{test}: skipped (no model or speech; run `cargo xtask setup` or set \
+                 SANDSCRIBE_WHISPER_ASSETS and SANDSCRIBE_SPEECH_DIR)"
+            );
             None
         }
     }
-}
-
-fn librivox(dir: &std::path::Path, id: &str) -> (Vec<f32>, String) {
-    let stem = dir.join(format!(
-        "librivox/sense_and_sensibility_01_austen_64kb-{id}"
-    ));
-    let audio = read_pcm16(&stem.with_extension("wav")).expect("clip reads");
-    let text = std::fs::read_to_string(stem.with_extension("txt")).expect("reference reads");
-    (audio, text)
 }
 
 /// Records everything the engine reports.
@@ -112,9 +153,9 @@ fn go_forward_is_transcribed_word_for_word() {
     let Some((engine, dir)) = setup("go_forward") else {
         return;
     };
-    let audio = read_pcm16(&dir.join("goforward.raw")).expect("clip reads");
+    let (audio, reference) = clip(&dir, "goforward");
     let result = transcribe(engine, &audio, &mut Recorder::default());
-    let wer = word_error_rate("go forward ten meters", &result.text());
+    let wer = word_error_rate(&reference, &result.text());
     eprintln!("goforward: WER {wer:.3}: {}", result.text());
     assert!(wer <= 0.15, "WER {wer} for {:?}", result.text());
     assert_well_timed(&result, audio.len());
@@ -128,7 +169,7 @@ fn librivox_clips_are_transcribed_accurately() {
     };
     let (mut errors, mut words) = (0.0, 0.0);
     for id in LIBRIVOX {
-        let (audio, reference) = librivox(&dir, id);
+        let (audio, reference) = clip(&dir, id);
         let result = transcribe(engine, &audio, &mut Recorder::default());
         let wer = word_error_rate(&reference, &result.text());
         eprintln!("{id}: WER {wer:.3}: {}", result.text());
@@ -164,9 +205,8 @@ fn long_audio_is_transcribed_across_windows_in_order() {
         return;
     };
     // The three clips and "go forward", separated by half a second, repeated to ≥ 45 s.
-    let mut clips: Vec<(Vec<f32>, String)> = LIBRIVOX.iter().map(|id| librivox(&dir, id)).collect();
-    let go = read_pcm16(&dir.join("goforward.raw")).expect("clip reads");
-    clips.push((go, "go forward ten meters".into()));
+    let mut clips: Vec<(Vec<f32>, String)> = LIBRIVOX.iter().map(|id| clip(&dir, id)).collect();
+    clips.push(clip(&dir, "goforward"));
     let (mut audio, mut reference) = (Vec::new(), String::new());
     'fill: loop {
         for (clip, text) in &clips {
@@ -211,8 +251,8 @@ fn cancellation_stops_between_windows() {
     let Some((engine, dir)) = setup("cancellation") else {
         return;
     };
-    let (clip, _) = librivox(&dir, "0870");
-    let audio: Vec<f32> = clip
+    let (speech, _) = clip(&dir, "librivox-0870");
+    let audio: Vec<f32> = speech
         .iter()
         .copied()
         .cycle()
@@ -245,10 +285,10 @@ fn bad_config_names_the_field() {
 #[test]
 fn non_speech_suppression_matches_the_model_config() {
     let Some(engine) = engine() else {
-        eprintln!("non_speech: skipped (set SANDSCRIBE_WHISPER_ASSETS)");
+        eprintln!("non_speech: skipped (no model; set SANDSCRIBE_WHISPER_ASSETS)");
         return;
     };
-    let dir = PathBuf::from(std::env::var_os("SANDSCRIBE_WHISPER_ASSETS").unwrap());
+    let dir = assets_dir().expect("the engine loaded from it");
     let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else {
         return;
     };

@@ -11,8 +11,8 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use sandscribe::plugin::host::LogLevel;
-pub use sandscribe::plugin::types::Segment;
+pub use self::sandscribe::plugin::host::LogLevel;
+pub use self::sandscribe::plugin::types::Segment;
 
 /// The WIT package version these bindings implement.
 pub const WIT_VERSION: &str = "0.1.0";

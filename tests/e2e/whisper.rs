@@ -1,0 +1,309 @@
+//! The Whisper plugin on real speech, through the real sandbox: word error rate per clip,
+//! ordered segment times inside the audio, live segments equal to the final ones, and
+//! long-form audio across several 30 s windows.
+//!
+//! The clips and reference texts come from the pocketsphinx 5.1.1 source package on PyPI
+//! (`cargo xtask setup` unpacks them into `target/speech/`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sandscribe_e2e::{Server, ServerOptions, SseEvent, workspace_root};
+use serde_json::{Value, json};
+
+/// The highest word error rate a clip may have.
+const MAX_WER: f64 = 0.15;
+
+const PLUGIN: &str = "whisper-tiny-en";
+
+fn speech_dir() -> PathBuf {
+    let dir = std::env::var_os("SANDSCRIBE_SPEECH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/speech"));
+    assert!(
+        dir.join("goforward.wav").is_file(),
+        "the test speech is missing from {}; run `cargo xtask setup` first",
+        dir.display()
+    );
+    dir
+}
+
+fn plugins_dir() -> PathBuf {
+    let dir = std::env::var_os("SANDSCRIBE_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("plugins"));
+    assert!(
+        dir.join(PLUGIN).join("plugin.wasm").is_file(),
+        "the {PLUGIN} plugin is missing from {}; run `cargo xtask setup` first",
+        dir.display()
+    );
+    dir
+}
+
+fn whisper_server() -> Server {
+    Server::start(
+        ServerOptions::new()
+            .plugins_dir(plugins_dir())
+            .memory_bytes(1 << 30)
+            .max_running(2),
+    )
+}
+
+/// Lower case, no punctuation, numbers as words.
+fn normalise(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .replace(['-', '—'], " ")
+        .split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .collect::<String>()
+        })
+        .map(|w| w.trim_matches('\'').to_owned())
+        .filter(|w| !w.is_empty())
+        .flat_map(|w| match w.parse::<u32>() {
+            Ok(n) => number_words(n),
+            Err(_) => vec![w],
+        })
+        .collect()
+}
+
+fn number_words(n: u32) -> Vec<String> {
+    const ONES: [&str; 20] = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+    ];
+    const TENS: [&str; 10] = [
+        "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
+    match n {
+        0..=19 => vec![ONES[n as usize].into()],
+        20..=99 => {
+            let mut words = vec![TENS[(n / 10) as usize].to_owned()];
+            if !n.is_multiple_of(10) {
+                words.push(ONES[(n % 10) as usize].into());
+            }
+            words
+        }
+        100..=999 => {
+            let mut words = vec![ONES[(n / 100) as usize].to_owned(), "hundred".into()];
+            if !n.is_multiple_of(100) {
+                words.extend(number_words(n % 100));
+            }
+            words
+        }
+        _ => vec![n.to_string()],
+    }
+}
+
+/// Word error rate: word-level edit distance over the reference length.
+fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let r = normalise(reference);
+    let h = normalise(hypothesis);
+    let mut row: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, hw) in h.iter().enumerate() {
+            let substitution = previous + usize::from(rw != hw);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[h.len()] as f64 / r.len().max(1) as f64
+}
+
+/// Submits audio, follows the events to the end; returns (final job, live segments).
+fn transcribe(server: &Server, audio: &[u8], name: &str, config: &Value) -> (Value, Vec<Value>) {
+    let id = server.submit_ok(PLUGIN, audio, name, config);
+    let events: Vec<SseEvent> = server
+        .events_within(&id, None, Duration::from_secs(600))
+        .to_end();
+    let last = events.last().expect("some events");
+    assert_eq!(
+        last.event,
+        "done",
+        "job {id} did not complete: {:#}\n{}",
+        last.data,
+        server.log_tail()
+    );
+    let live = events
+        .iter()
+        .filter(|e| e.event == "segment")
+        .map(|e| e.data["segment"].clone())
+        .collect();
+    (server.job(&id), live)
+}
+
+/// Checks segment times and that live segments equal the final ones; returns the text.
+fn check_segments(job: &Value, live: &[Value]) -> String {
+    let duration = job["duration_ms"].as_u64().expect("duration");
+    let segments = job["result"]["transcript"]["segments"]
+        .as_array()
+        .expect("segments");
+    let mut previous = 0;
+    for segment in segments {
+        let start = segment["start_ms"].as_u64().expect("start");
+        let end = segment["end_ms"].as_u64().expect("end");
+        assert!(start >= previous, "segments out of order: {segments:#?}");
+        assert!(
+            end >= start && end <= duration,
+            "segment outside the audio ({duration} ms): {segment}"
+        );
+        previous = start;
+    }
+    assert_eq!(
+        live,
+        segments.as_slice(),
+        "live segments differ from the final ones"
+    );
+    segments
+        .iter()
+        .map(|s| s["text"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn reference(name: &str) -> String {
+    std::fs::read_to_string(speech_dir().join(format!("{name}.txt"))).expect("reference text")
+}
+
+fn clip(name: &str) -> Vec<u8> {
+    std::fs::read(speech_dir().join(format!("{name}.wav"))).expect("clip")
+}
+
+#[test]
+fn whisper_transcribes_real_speech_within_the_word_error_rate() {
+    let server = whisper_server();
+    let mut report = Vec::new();
+    for name in [
+        "goforward",
+        "librivox-0870",
+        "librivox-0880",
+        "librivox-0890",
+    ] {
+        let (job, live) = transcribe(&server, &clip(name), &format!("{name}.wav"), &json!({}));
+        let text = check_segments(&job, &live);
+        assert!(!live.is_empty(), "{name}: no live segment events");
+        let rate = wer(&reference(name), &text);
+        report.push(format!("{name}: WER {rate:.3} — {text}"));
+        assert!(
+            rate <= MAX_WER,
+            "{name}: WER {rate:.3} > {MAX_WER}\nref: {}\nhyp: {text}",
+            reference(name)
+        );
+        assert_eq!(job["result"]["transcript"]["language"], "en");
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+/// A 16 kHz mono 16-bit WAV's samples (the clips are all of that shape).
+fn samples(wav: &[u8]) -> Vec<i16> {
+    wav[44..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+#[test]
+fn whisper_long_audio_is_transcribed_across_windows_in_order() {
+    let server = whisper_server();
+    let names = [
+        "librivox-0870",
+        "librivox-0880",
+        "librivox-0890",
+        "goforward",
+    ];
+    let gap = vec![0i16; 16_000 * 3 / 2];
+    let mut pcm = Vec::new();
+    let mut reference_text = String::new();
+    for _ in 0..2 {
+        for name in names {
+            pcm.extend(samples(&clip(name)));
+            pcm.extend_from_slice(&gap);
+            reference_text.push_str(&reference(name));
+            reference_text.push(' ');
+        }
+    }
+    assert!(
+        pcm.len() > 16_000 * 45,
+        "the long clip should last more than 45 s"
+    );
+    let audio = sandscribe_e2e::wav(&pcm, 16_000);
+    let (job, live) = transcribe(&server, &audio, "long.wav", &json!({}));
+    let text = check_segments(&job, &live);
+    let segments = job["result"]["transcript"]["segments"]
+        .as_array()
+        .expect("segments");
+    let last_end = segments
+        .last()
+        .and_then(|s| s["end_ms"].as_u64())
+        .unwrap_or(0);
+    assert!(
+        last_end > 40_000,
+        "the transcript should reach past 40 s, ends at {last_end} ms"
+    );
+    let rate = wer(&reference_text, &text);
+    eprintln!(
+        "long clip ({} s): WER {rate:.3}, {} segments",
+        pcm.len() / 16_000,
+        segments.len()
+    );
+    assert!(
+        rate <= MAX_WER,
+        "long clip: WER {rate:.3}\nref: {reference_text}\nhyp: {text}"
+    );
+}
+
+#[test]
+fn whisper_gives_an_empty_transcript_for_silence() {
+    let server = whisper_server();
+    let audio = sandscribe_e2e::wav(&vec![0i16; 16_000 * 3], 16_000);
+    let (job, live) = transcribe(&server, &audio, "silence.wav", &json!({}));
+    assert!(live.is_empty(), "silence produced live segments: {live:?}");
+    let text = job["result"]["transcript"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.trim().is_empty(), "silence produced text: {text:?}");
+}
+
+#[test]
+fn whisper_refuses_options_of_the_multilingual_model() {
+    let server = whisper_server();
+    let reply = server.submit(
+        PLUGIN,
+        &clip("goforward"),
+        "goforward.wav",
+        &json!({"task": "translate"}),
+    );
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(reply.error_code(), "invalid_config");
+}
+
+#[test]
+fn word_error_rate_counts_edits_over_the_reference() {
+    assert_eq!(wer("go forward ten meters", "Go forward 10 meters."), 0.0);
+    assert_eq!(wer("a b c d", "a x c"), 0.5);
+    assert_eq!(
+        normalise("Mr. Dashwood's 21"),
+        ["mr", "dashwood's", "twenty", "one"]
+    );
+}
