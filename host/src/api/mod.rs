@@ -4,10 +4,10 @@
 //! (the runtime reports to the tracker).
 
 mod error;
-mod events;
-mod jobs;
-mod plugins;
-mod results;
+pub mod events;
+pub mod jobs;
+pub mod plugins;
+pub mod results;
 pub mod upload;
 
 use std::sync::Arc;
