@@ -23,8 +23,9 @@ struct Cli {
 /// Options every command that loads plugins shares.
 #[derive(clap::Args, Clone)]
 pub struct Common {
-    /// A TOML config file (flags win over it).
-    #[arg(long, env = "SANDSCRIBE_CONFIG")]
+    /// The server's TOML config file, for its limits and folders (flags win over it).
+    /// `serve` also takes it as `--config`.
+    #[arg(long = "server-config", env = "SANDSCRIBE_CONFIG")]
     config: Option<PathBuf>,
     /// The plugins folder (one sub-folder per plugin).
     #[arg(long)]
@@ -37,7 +38,12 @@ pub struct Common {
 impl Common {
     /// The config file (or the default), with flags applied.
     pub fn load(&self) -> anyhow::Result<Config> {
-        let mut config = match &self.config {
+        self.load_with(self.config.as_deref())
+    }
+
+    /// Like [`Common::load`], with the config file given explicitly.
+    pub fn load_with(&self, file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+        let mut config = match file.or(self.config.as_deref()) {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };

@@ -15,13 +15,16 @@ use super::Common;
 pub struct ServeArgs {
     #[command(flatten)]
     common: Common,
+    /// A TOML config file (flags win over it).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
     /// Address to listen on (port 0 picks a free port; the real address is printed).
     #[arg(long)]
     listen: Option<SocketAddr>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut config = args.common.load()?;
+    let mut config = args.common.load_with(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }

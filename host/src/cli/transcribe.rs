@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,19 +35,30 @@ pub struct TranscribeArgs {
     /// Subtitles: maximum lines per cue.
     #[arg(long)]
     max_lines_per_cue: Option<usize>,
+    /// Print one JSON line of measurements (times, peak memory, when each stage began)
+    /// to stderr at the end; `cargo xtask bench` reads it.
+    #[arg(long)]
+    stats: bool,
     #[command(flatten)]
     common: Common,
 }
 
-/// Shows progress on stderr.
+/// Shows progress on stderr and remembers when each stage began.
 struct BarReporter {
     bar: ProgressBar,
+    started: Instant,
+    stages: Mutex<Vec<(String, u64)>>,
 }
 
 impl JobReporter for BarReporter {
     fn progress(&self, fraction: f32, stage: &str) {
         self.bar.set_position((fraction * 1000.0) as u64);
         self.bar.set_message(stage.to_owned());
+        if let Ok(mut stages) = self.stages.lock()
+            && stages.last().is_none_or(|(last, _)| last != stage)
+        {
+            stages.push((stage.to_owned(), self.started.elapsed().as_millis() as u64));
+        }
     }
 
     fn segment(&self, _segment: Segment) {}
@@ -92,13 +104,17 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let reporter = Arc::new(BarReporter { bar: bar.clone() });
+    let reporter = Arc::new(BarReporter {
+        bar: bar.clone(),
+        started: Instant::now(),
+        stages: Mutex::default(),
+    });
     let started_at = OffsetDateTime::now_utc();
     let outcome = runtime.transcribe(
         &plugin,
         &audio,
         &resolved.to_string(),
-        reporter,
+        reporter.clone(),
         CancelFlag::new(),
     );
     bar.finish_and_clear();
@@ -127,6 +143,23 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
         max_lines_per_cue: args.max_lines_per_cue,
     };
     print!("{}", export::render(&result, format, &options));
+    if args.stats {
+        let stages = reporter
+            .stages
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "audio_ms": audio.duration_ms(),
+                "wall_ms": outcome.usage.wall_ms,
+                "peak_memory_bytes": outcome.usage.peak_memory_bytes,
+                "stages": stages,
+            })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
         "done in {:.1} s (audio {:.1} s, peak memory {} MiB)",
         outcome.usage.wall_ms as f64 / 1000.0,
