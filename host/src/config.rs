@@ -46,6 +46,8 @@ pub struct JobsConfig {
     pub keep_finished: usize,
     /// Seconds between SSE heartbeat comments on an idle stream.
     pub heartbeat_seconds: u64,
+    /// On SIGTERM, how long running jobs may go on before they are stopped.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for JobsConfig {
@@ -55,6 +57,7 @@ impl Default for JobsConfig {
             max_queued: 100,
             keep_finished: 1000,
             heartbeat_seconds: 15,
+            shutdown_grace_seconds: 30,
         }
     }
 }

@@ -98,6 +98,7 @@ pub struct ServerOptions {
     log_bytes: Option<u64>,
     output_bytes: Option<u64>,
     upload_bytes: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
 }
 
 impl Default for ServerOptions {
@@ -118,7 +119,14 @@ impl ServerOptions {
             log_bytes: None,
             output_bytes: None,
             upload_bytes: None,
+            shutdown_grace_seconds: None,
         }
+    }
+
+    /// How long running jobs may go on after SIGTERM.
+    pub fn shutdown_grace_seconds(mut self, seconds: u64) -> Self {
+        self.shutdown_grace_seconds = Some(seconds);
+        self
     }
 
     /// Loads plugins from `dir` instead of the fixture plugins.
@@ -185,6 +193,7 @@ impl ServerOptions {
             &[
                 ("max_running", self.max_running),
                 ("max_queued", self.max_queued),
+                ("shutdown_grace_seconds", self.shutdown_grace_seconds),
             ],
         );
         section(
@@ -208,6 +217,31 @@ struct Process {
 }
 
 impl Process {
+    /// Sends SIGTERM and waits for the server to exit on its own; returns how long that
+    /// took and the exit status.
+    fn terminate(mut self, timeout: Duration) -> (Duration, std::process::ExitStatus) {
+        let started = Instant::now();
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(
+            sent.is_ok_and(|s| s.success()),
+            "could not send SIGTERM to {pid}"
+        );
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                for drain in self.drains.drain(..) {
+                    let _ = drain.join();
+                }
+                return (started.elapsed(), status);
+            }
+            if started.elapsed() > timeout {
+                self.stop();
+                panic!("the server did not exit within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the server and waits until its output is fully in the log.
     fn stop(mut self) {
         let _ = self.child.kill();
@@ -259,6 +293,19 @@ impl Server {
         }
         self.append_log("---- restart ----\n");
         self.spawn();
+    }
+
+    /// Stops the server with SIGTERM (a graceful shutdown), then starts it again on the
+    /// same data folder. Returns how long the shutdown took and whether it exited cleanly.
+    pub fn terminate_and_restart(&mut self, timeout: Duration) -> (Duration, bool) {
+        let mut outcome = (Duration::ZERO, false);
+        if let Some(process) = self.process.take() {
+            let (took, status) = process.terminate(timeout);
+            outcome = (took, status.success());
+        }
+        self.append_log("---- restart after SIGTERM ----\n");
+        self.spawn();
+        outcome
     }
 
     fn spawn(&mut self) {

@@ -110,13 +110,81 @@ pub async fn find(state: &AppState, id: Uuid, tenant: &str) -> Result<JobSnapsho
         return Ok(snapshot);
     }
     let store = state.store.clone();
-    let tenant = tenant.to_owned();
-    let stored = tokio::task::spawn_blocking(move || store.get(&tenant, id))
+    let owner = tenant.to_owned();
+    let stored = tokio::task::spawn_blocking(move || store.get(&owner, id))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
-    stored
-        .map(JobSnapshot::from_result)
+    if let Some(result) = stored {
+        return Ok(JobSnapshot::from_result(result));
+    }
+    // Failed, cancelled or interrupted before a restart: the ledger remembers.
+    state
+        .tracker
+        .recorded(tenant, id)
+        .map(|(snapshot, _)| snapshot)
         .ok_or_else(|| ApiError::not_found("job"))
+}
+
+/// `POST /api/jobs/{id}/resubmit`: runs an interrupted job again from its kept upload,
+/// with the same plugin and configuration. Answers 202 with the new job.
+pub async fn resubmit(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let tenant = DEFAULT_TENANT;
+    let Some((old, upload)) = state.tracker.recorded(tenant, id) else {
+        find(&state, id, tenant).await?;
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_interrupted",
+            "only an interrupted job can be resubmitted",
+        ));
+    };
+    if old.status != crate::jobs::JobStatus::Interrupted {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_interrupted",
+            format!(
+                "only an interrupted job can be resubmitted; this one is {}",
+                old.status.as_str()
+            ),
+        ));
+    }
+    let upload = upload.filter(|p| p.is_file()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::GONE,
+            "upload_gone",
+            "the audio of this job is no longer kept; upload it again",
+        )
+    })?;
+    let plugin = state
+        .plugins
+        .get(&old.plugin.id)
+        .ok_or_else(|| ApiError::unknown_plugin(&old.plugin.id))?;
+    let config = plugin
+        .resolve_config(&old.config)
+        .map_err(ApiError::invalid_config)?;
+    let request = JobRequest {
+        tenant: tenant.to_owned(),
+        plugin,
+        config,
+        file_name: old.file_name.clone(),
+        upload,
+        duration_ms: old.duration_ms,
+    };
+    let snapshot = state.tracker.submit(request).map_err(|e| match e {
+        SubmitError::QueueFull(_) => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", e.to_string())
+        }
+    })?;
+    state.tracker.mark_resubmitted(tenant, id, snapshot.id);
+    let location = format!("/api/jobs/{}", snapshot.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(snapshot),
+    ))
 }
 
 pub async fn get_one(

@@ -62,6 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/jobs/{id}", get(jobs::get_one))
         .route("/api/jobs/{id}/events", get(events::stream))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/api/jobs/{id}/resubmit", post(jobs::resubmit))
         .route("/api/results", get(results::list))
         .route(
             "/api/results/{id}",

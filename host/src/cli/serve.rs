@@ -37,7 +37,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let store: Arc<dyn ResultStore> = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let database = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let store: Arc<dyn ResultStore> = database.clone();
     let runtime = Arc::new(Runtime::new(&config.limits, &config.cache_dir())?);
     let plugins = {
         let runtime = runtime.clone();
@@ -50,10 +51,10 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         dir = %config.plugins_dir.display(),
         "plugins"
     );
-    clean_stale_uploads(&config.uploads_dir());
     let tracker = Tracker::new(
         runtime,
         store.clone(),
+        database,
         TrackerOptions {
             max_running: config.jobs.running_slots(),
             max_queued: config.jobs.max_queued,
@@ -65,6 +66,8 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
             audio_dir: config.audio_dir(),
         },
     );
+    let keep = tracker.recover_interrupted();
+    clean_stale_uploads(&config.uploads_dir(), &keep);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
     let state = Arc::new(AppState {
@@ -73,21 +76,41 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         tracker,
         store,
     });
-    let app = api::router(state);
+    let app = api::router(state.clone());
     // Tests and scripts read this line to find the port.
     println!("listening on http://{address}");
     tracing::info!(%address, "sandscribe is serving");
+    // On SIGTERM/Ctrl-C: stop accepting, give running jobs the grace period, then stop
+    // and record the rest as interrupted. Their terminal events end the SSE streams, so
+    // the server's own graceful shutdown can complete.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let tracker = state.tracker.clone();
+    let grace = std::time::Duration::from_secs(state.config.jobs.shutdown_grace_seconds);
+    let stopping = tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        tracker.shutdown(grace).await;
+    });
+    let mut stop = stop_rx.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
         .await?;
+    let _ = stopping.await;
+    tracing::info!("stopped");
     Ok(())
 }
 
-/// Uploads left from a previous run belong to no job any more.
-fn clean_stale_uploads(dir: &std::path::Path) {
+/// Uploads left from a previous run belong to no job any more, except those of
+/// interrupted jobs, which can be resubmitted.
+fn clean_stale_uploads(dir: &std::path::Path, keep: &[std::path::PathBuf]) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.filter_map(Result::ok) {
-            let _ = std::fs::remove_file(entry.path());
+            let path = entry.path();
+            if !keep.contains(&path) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }

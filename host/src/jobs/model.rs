@@ -20,6 +20,9 @@ pub enum JobStatus {
     Failed,
     Cancelled,
     TimedOut,
+    /// The server stopped (crash, kill, shutdown) before the job finished; it can be
+    /// resubmitted from its kept upload.
+    Interrupted,
 }
 
 impl JobStatus {
@@ -35,6 +38,7 @@ impl JobStatus {
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
             Self::TimedOut => "timed_out",
+            Self::Interrupted => "interrupted",
         }
     }
 }
@@ -61,6 +65,8 @@ pub enum FailureKind {
     Audio,
     /// The sandbox could not be set up, or the result could not be stored.
     Server,
+    /// The server stopped before the job finished.
+    Interrupted,
 }
 
 /// A failure: its kind and a message a person understands.
@@ -152,6 +158,9 @@ pub struct JobSnapshot {
     /// The stored result, once completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Arc<StoredResult>>,
+    /// For an interrupted job that was run again: the new job's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resubmitted_as: Option<Uuid>,
 }
 
 impl JobSnapshot {
@@ -178,6 +187,7 @@ impl JobSnapshot {
             error: None,
             usage: None,
             result: Some(Arc::new(result)),
+            resubmitted_as: None,
         }
     }
 }

@@ -131,7 +131,10 @@ pub(super) async fn run(tracker: Arc<Tracker>, entry: Arc<JobEntry>) {
             );
         }
         Ran::RunFailed(error, usage) => {
-            discard_upload(&entry.upload);
+            // A job interrupted by shutdown keeps its upload for a resubmit.
+            if entry.lock().snapshot.status != JobStatus::Interrupted {
+                discard_upload(&entry.upload);
+            }
             let (status, kind) = match &error {
                 RunError::Cancelled => (
                     JobStatus::Cancelled,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::events::{EventKind, JobEvent};
 use super::model::{JobError, JobRequest, JobSnapshot, JobStatus, PluginRef};
 use crate::runtime::{CancelFlag, LoadedPlugin, Runtime};
-use crate::storage::ResultStore;
+use crate::storage::{JobLedger, JobRecord, ResultStore};
 
 /// Events kept per job beyond which live-only events (progress, log, segment) are
 /// dropped; the state and the final result are never dropped.
@@ -111,6 +111,7 @@ pub struct Tracker {
     schedule: Mutex<Schedule>,
     pub(super) runtime: Arc<Runtime>,
     pub(super) store: Arc<dyn ResultStore>,
+    ledger: Arc<dyn JobLedger>,
     pub(super) audio_limits: crate::audio::DecodeLimits,
     pub(super) audio_dir: std::path::PathBuf,
     max_running: usize,
@@ -133,6 +134,7 @@ impl Tracker {
     pub fn new(
         runtime: Arc<Runtime>,
         store: Arc<dyn ResultStore>,
+        ledger: Arc<dyn JobLedger>,
         options: TrackerOptions,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -144,6 +146,7 @@ impl Tracker {
             }),
             runtime,
             store,
+            ledger,
             audio_limits: options.audio_limits,
             audio_dir: options.audio_dir,
             max_running: options.max_running.max(1),
@@ -188,6 +191,7 @@ impl Tracker {
             error: None,
             usage: None,
             result: None,
+            resubmitted_as: None,
         };
         let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
         let entry = Arc::new(JobEntry {
@@ -214,6 +218,7 @@ impl Tracker {
                 },
             );
         }
+        self.persist(&entry);
         self.jobs().insert(id, entry.clone());
         schedule.queue.push_back(entry.clone());
         self.dispatch(&mut schedule);
@@ -245,6 +250,7 @@ impl Tracker {
                     },
                 );
             }
+            self.persist(&entry);
             tokio::spawn(super::runner::run(self.clone(), entry));
         }
         if started {
@@ -278,36 +284,126 @@ impl Tracker {
         kind: EventKind,
         was_running: bool,
     ) {
-        {
+        let already_finished = {
             let mut state = entry.lock();
             if state.snapshot.status.is_finished() {
-                return;
-            }
-            state.snapshot.status = status;
-            state.snapshot.queue_position = None;
-            state.snapshot.finished_at = Some(OffsetDateTime::now_utc());
-            match &kind {
-                EventKind::Done { result, usage } => {
-                    state.snapshot.result = Some(result.clone());
-                    state.snapshot.usage = Some(usage.clone());
-                    state.snapshot.progress = 1.0;
-                    state.snapshot.stage = "done".into();
+                true
+            } else {
+                state.snapshot.status = status;
+                state.snapshot.queue_position = None;
+                state.snapshot.finished_at = Some(OffsetDateTime::now_utc());
+                match &kind {
+                    EventKind::Done { result, usage } => {
+                        state.snapshot.result = Some(result.clone());
+                        state.snapshot.usage = Some(usage.clone());
+                        state.snapshot.progress = 1.0;
+                        state.snapshot.stage = "done".into();
+                    }
+                    EventKind::Failed { error, usage } | EventKind::TimedOut { error, usage } => {
+                        state.snapshot.error = Some(error.clone());
+                        state.snapshot.usage = Some(usage.clone());
+                        state.snapshot.stage = status.as_str().into();
+                    }
+                    _ => state.snapshot.stage = status.as_str().into(),
                 }
-                EventKind::Failed { error, usage } | EventKind::TimedOut { error, usage } => {
-                    state.snapshot.error = Some(error.clone());
-                    state.snapshot.usage = Some(usage.clone());
-                    state.snapshot.stage = status.as_str().into();
-                }
-                _ => state.snapshot.stage = status.as_str().into(),
+                entry.push(&mut state, kind);
+                false
             }
-            entry.push(&mut state, kind);
+        };
+        if already_finished {
+            // Interrupted by shutdown meanwhile: only the slot is left to free.
+            if was_running {
+                let mut schedule = self.schedule();
+                schedule.running = schedule.running.saturating_sub(1);
+            }
+            return;
         }
+        self.persist(entry);
         tracing::info!(job = %entry.id, tenant = %entry.tenant, status = status.as_str(), "job finished");
         self.remember_finished(entry.id);
         if was_running {
             let mut schedule = self.schedule();
             schedule.running = schedule.running.saturating_sub(1);
             self.dispatch(&mut schedule);
+        }
+    }
+
+    /// Writes the job's state to the ledger, so a restart knows about it. A failed write
+    /// is logged, not fatal: the job itself is unaffected.
+    fn persist(&self, entry: &JobEntry) {
+        let mut snapshot = entry.snapshot();
+        // The result lives in the result store; the ledger keeps the job's story.
+        snapshot.result = None;
+        let status = snapshot.status;
+        let record = JobRecord {
+            id: entry.id,
+            tenant: entry.tenant.clone(),
+            status: status.as_str().to_owned(),
+            // Kept while the job may still run, and for a resubmit of an interrupted one.
+            upload: (!status.is_finished() || status == JobStatus::Interrupted)
+                .then(|| entry.upload.clone()),
+            data: serde_json::to_value(&snapshot).unwrap_or_default(),
+        };
+        if let Err(e) = self.ledger.save_job(&record) {
+            tracing::warn!(job = %entry.id, error = %e, "could not record the job's state");
+        }
+    }
+
+    /// After a restart: every job the ledger still has as queued or running was cut
+    /// short. Marks them `interrupted` (keeping their uploads, so they can be
+    /// resubmitted) and returns the uploads to keep.
+    pub fn recover_interrupted(&self) -> Vec<std::path::PathBuf> {
+        let records = match self.ledger.unfinished_jobs() {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the job ledger");
+                return Vec::new();
+            }
+        };
+        let mut keep = Vec::new();
+        for mut record in records {
+            if let Ok(mut snapshot) = serde_json::from_value::<JobSnapshot>(record.data.clone()) {
+                snapshot.status = JobStatus::Interrupted;
+                snapshot.queue_position = None;
+                snapshot.stage = "interrupted".into();
+                snapshot.finished_at = Some(OffsetDateTime::now_utc());
+                snapshot.error = Some(job_error(
+                    super::model::FailureKind::Interrupted,
+                    "the server stopped before this job finished; resubmit it to run it again",
+                ));
+                record.data = serde_json::to_value(&snapshot).unwrap_or_default();
+            }
+            record.status = JobStatus::Interrupted.as_str().to_owned();
+            tracing::warn!(job = %record.id, tenant = %record.tenant, "job was interrupted by a restart");
+            if let Err(e) = self.ledger.save_job(&record) {
+                tracing::error!(job = %record.id, error = %e, "cannot mark a job interrupted");
+            }
+            keep.extend(record.upload);
+        }
+        keep
+    }
+
+    /// A job only the ledger knows (finished before a restart, or interrupted by one).
+    pub fn recorded(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Option<(JobSnapshot, Option<std::path::PathBuf>)> {
+        let record = self.ledger.job(tenant, id).ok().flatten()?;
+        let snapshot = serde_json::from_value(record.data).ok()?;
+        Some((snapshot, record.upload))
+    }
+
+    /// Marks an interrupted job as handed over to a new one (its upload moves along).
+    pub fn mark_resubmitted(&self, tenant: &str, id: Uuid, new_id: Uuid) {
+        if let Ok(Some(mut record)) = self.ledger.job(tenant, id) {
+            record.upload = None;
+            if let Some(object) = record.data.as_object_mut() {
+                object.insert("resubmitted_as".into(), serde_json::json!(new_id));
+            }
+            if let Err(e) = self.ledger.save_job(&record) {
+                tracing::warn!(job = %id, error = %e, "could not record a resubmission");
+            }
         }
     }
 
@@ -411,6 +507,59 @@ impl Tracker {
             .await;
         }
         Ok(entry.snapshot())
+    }
+
+    /// Graceful stop: queued jobs are interrupted at once (they keep their uploads and can
+    /// be resubmitted after the restart), running jobs get `grace` to finish, then they
+    /// are cancelled and recorded as interrupted too.
+    pub async fn shutdown(self: &Arc<Self>, grace: Duration) {
+        let queued: Vec<Arc<JobEntry>> = self.schedule().queue.drain(..).collect();
+        for entry in &queued {
+            self.interrupt(entry);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.schedule().running > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let running: Vec<Arc<JobEntry>> = self
+            .jobs()
+            .values()
+            .filter(|e| e.lock().snapshot.status == JobStatus::Running)
+            .cloned()
+            .collect();
+        for entry in &running {
+            tracing::warn!(job = %entry.id, "shutdown grace period over; stopping the job");
+            self.interrupt(entry);
+        }
+    }
+
+    /// Ends a job as interrupted by shutdown (the upload is kept for a resubmit).
+    fn interrupt(self: &Arc<Self>, entry: &Arc<JobEntry>) {
+        entry.cancel.cancel();
+        let error = job_error(
+            super::model::FailureKind::Interrupted,
+            "the server shut down before this job finished; resubmit it to run it again",
+        );
+        {
+            let mut state = entry.lock();
+            if state.snapshot.status.is_finished() {
+                return;
+            }
+            state.snapshot.status = JobStatus::Interrupted;
+            state.snapshot.queue_position = None;
+            state.snapshot.stage = "interrupted".into();
+            state.snapshot.finished_at = Some(OffsetDateTime::now_utc());
+            state.snapshot.error = Some(error.clone());
+            entry.push(
+                &mut state,
+                EventKind::Failed {
+                    error,
+                    usage: Default::default(),
+                },
+            );
+        }
+        // Recorded with its upload, like a job found unfinished after a crash.
+        self.persist(entry);
     }
 
     /// Number of queued jobs (for metrics and the UI).

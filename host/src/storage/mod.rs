@@ -15,6 +15,7 @@
 //!   an FTS syntax error or reach the query language;
 //! - every query filters by tenant: another tenant's result is simply not found.
 
+mod ledger;
 mod model;
 mod schema;
 mod search;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
+pub use ledger::{JobLedger, JobRecord};
 pub use model::*;
 pub use sqlite::SqliteStore;
 

@@ -59,6 +59,20 @@ const MIGRATIONS: &[&str] = &[
         VALUES (new.seq, new.file_name, new.text);
     END;
     "#,
+    // 2: the job ledger: every job's last known state, so that a restart (even after
+    // SIGKILL) finds the jobs that were queued or running and reports them interrupted.
+    r#"
+    CREATE TABLE jobs (
+        id          TEXT    PRIMARY KEY,
+        tenant      TEXT    NOT NULL,
+        status      TEXT    NOT NULL,
+        upload      TEXT,              -- the upload on disk while the job may need it
+        data        TEXT    NOT NULL,  -- JSON snapshot of the job, owned by the jobs module
+        updated_ms  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE INDEX jobs_status ON jobs (status);
+    "#,
 ];
 
 /// Brings the database up to the latest schema, each migration in its own transaction.
