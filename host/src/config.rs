@@ -98,7 +98,7 @@ impl Default for Limits {
         Self {
             memory_bytes: 2 << 30,
             job_seconds: 3600,
-            stack_bytes: 2 << 20,
+            stack_bytes: 1 << 20,
             log_bytes: 1 << 20,
             output_bytes: 8 << 20,
             upload_bytes: 512 << 20,

@@ -7,6 +7,7 @@
 mod bad_input;
 mod echo;
 mod events;
+mod faults;
 mod plugins;
 mod queue;
 mod restart;

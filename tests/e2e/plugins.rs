@@ -16,12 +16,12 @@ fn ids(list: &Value, key: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_six_fixtures_are_listed_with_their_config_schemas() {
+fn every_fixture_is_listed_with_its_config_schema() {
     let server = Server::start(ServerOptions::new());
     let list = server.get("/api/plugins").expect(200).json();
     assert_eq!(
         ids(&list, "plugins"),
-        ["echo", "flood", "oom", "slow", "spin", "trap"]
+        ["echo", "flood", "liar", "oom", "slow", "spin", "trap"]
     );
     assert_eq!(ids(&list, "failed"), Vec::<String>::new());
     for plugin in list["plugins"].as_array().expect("plugins") {
@@ -48,7 +48,7 @@ fn the_six_fixtures_are_listed_with_their_config_schemas() {
 
     let health = server.get("/healthz").expect(200).json();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["plugins"], 6);
+    assert_eq!(health["plugins"], 7);
 }
 
 #[test]

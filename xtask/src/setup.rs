@@ -6,7 +6,7 @@ use crate::assets;
 use crate::cmd;
 
 /// Test fixture plugins (tests/fixtures/<id>), built into target/fixture-plugins/<id>/.
-pub const FIXTURES: &[&str] = &["echo", "spin", "oom", "trap", "flood", "slow"];
+pub const FIXTURES: &[&str] = &["echo", "spin", "oom", "trap", "flood", "slow", "liar"];
 
 /// What `--models` selects; `tiny` (English) is always installed.
 pub struct Options {

@@ -104,6 +104,14 @@ fn classify(store: &Store<JobContext>, error: &wasmtime::Error, limits: &JobLimi
     if error.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) {
         return RunError::StackOverflow;
     }
+    // wasmtime caps the bytes copied across one call (its error type is private, so it
+    // is recognised by its message): a plugin returning that much text is lying.
+    if error
+        .chain()
+        .any(|cause| cause.to_string().contains("too much data is being copied"))
+    {
+        return RunError::InvalidOutput(InvalidOutput::TooMuchData);
+    }
     RunError::Trap(describe_trap(store, error))
 }
 

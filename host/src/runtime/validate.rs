@@ -42,6 +42,8 @@ pub enum InvalidOutput {
     },
     #[error("the transcript has {bytes} bytes of text, more than the limit of {limit}")]
     TooMuchText { bytes: u64, limit: u64 },
+    #[error("the plugin tried to hand the host more data in one call than wasmtime allows")]
+    TooMuchData,
     #[error("a word in segment {index} has bad times ({start_ms}..{end_ms} ms)")]
     BadWord {
         index: usize,
