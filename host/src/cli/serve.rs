@@ -28,8 +28,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    // Plugins run on the runtime's blocking threads: their native stack must be well
+    // above the wasm stack cap, or deep recursion in a plugin overflows the host thread
+    // before wasmtime's own check stops the plugin.
+    let stack = usize::try_from(config.limits.stack_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(8 << 20);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(stack)
         .build()?;
     runtime.block_on(serve(config))?;
     Ok(ExitCode::SUCCESS)
