@@ -100,8 +100,9 @@ fn healthy_jobs_complete_correctly_while_bad_plugins_fail_beside_them() {
 
 #[test]
 fn a_stack_overflow_is_its_own_failure_kind() {
-    // Deep recursion in a plugin: the capped wasm stack stops it, the job says why.
-    let server = Server::start(ServerOptions::new());
+    // Deep recursion in a plugin: the capped wasm stack stops it, the job says why. The
+    // cap is set above a default thread's 2 MiB: the server must size its threads for it.
+    let server = Server::start(ServerOptions::new().stack_bytes(6 << 20));
     let job = server.run_job(
         "trap",
         &wav(&sine(500, 16_000, 0.1), 16_000),

@@ -99,6 +99,7 @@ pub struct ServerOptions {
     output_bytes: Option<u64>,
     upload_bytes: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
+    stack_bytes: Option<u64>,
 }
 
 impl Default for ServerOptions {
@@ -120,7 +121,14 @@ impl ServerOptions {
             output_bytes: None,
             upload_bytes: None,
             shutdown_grace_seconds: None,
+            stack_bytes: None,
         }
+    }
+
+    /// The wasm stack cap.
+    pub fn stack_bytes(mut self, bytes: u64) -> Self {
+        self.stack_bytes = Some(bytes);
+        self
     }
 
     /// How long running jobs may go on after SIGTERM.
@@ -204,6 +212,7 @@ impl ServerOptions {
                 ("log_bytes", self.log_bytes),
                 ("output_bytes", self.output_bytes),
                 ("upload_bytes", self.upload_bytes),
+                ("stack_bytes", self.stack_bytes),
             ],
         );
         toml
