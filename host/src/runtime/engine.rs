@@ -10,11 +10,15 @@ use wasmtime::{Config, Engine};
 /// Builds the engine every plugin runs on: component model, epoch interruption (for
 /// cancellation and time limits) and a capped wasm stack.
 pub fn build_engine(max_stack_bytes: u64) -> wasmtime::Result<Engine> {
+    let stack = usize::try_from(max_stack_bytes).unwrap_or(usize::MAX);
     let mut config = Config::new();
     config
+        // Not used (plugins run synchronously) but wasmtime requires it to be at least
+        // the wasm stack cap.
+        .async_stack_size(stack.saturating_add(1 << 20))
         .wasm_component_model(true)
         .epoch_interruption(true)
-        .max_wasm_stack(usize::try_from(max_stack_bytes).unwrap_or(usize::MAX))
+        .max_wasm_stack(stack)
         .cranelift_opt_level(wasmtime::OptLevel::Speed)
         .parallel_compilation(true);
     Engine::new(&config)
