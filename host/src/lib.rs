@@ -10,6 +10,7 @@ pub mod audio;
 pub mod config;
 pub mod export;
 pub mod jobs;
+pub mod metrics;
 pub mod runtime;
 pub mod storage;
 pub mod transcript;

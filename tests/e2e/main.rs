@@ -8,6 +8,7 @@ mod bad_input;
 mod echo;
 mod events;
 mod faults;
+mod load;
 mod plugins;
 mod queue;
 mod restart;

@@ -304,6 +304,11 @@ impl Server {
         self.spawn();
     }
 
+    /// The server's process id (to read its memory use from /proc).
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().map_or(0, |p| p.child.id())
+    }
+
     /// Stops the server with SIGTERM (a graceful shutdown), then starts it again on the
     /// same data folder. Returns how long the shutdown took and whether it exited cleanly.
     pub fn terminate_and_restart(&mut self, timeout: Duration) -> (Duration, bool) {

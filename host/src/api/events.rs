@@ -64,7 +64,9 @@ pub async fn stream(
         }
     };
     let tracker = state.tracker.clone();
+    let open = tracker.metrics().sse_stream();
     let stream = async_stream::stream! {
+        let _open = open;
         let Some(subscription) = subscription else {
             if let Some(event) = stored.filter(|e| e.seq > after) {
                 yield Ok(to_sse(&event));

@@ -56,6 +56,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .saturating_add(1 << 20);
     Router::new()
         .route("/healthz", get(plugins::healthz))
+        .route("/metrics", get(plugins::metrics))
         .route("/api/plugins", get(plugins::list))
         .route("/api/plugins/{id}", get(plugins::get_one))
         .route("/api/jobs", post(jobs::submit).get(jobs::list_active))

@@ -74,3 +74,14 @@ pub async fn get_one(
     }
     Err(ApiError::unknown_plugin(&id))
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.tracker.metrics().encode(),
+    )
+}

@@ -58,6 +58,8 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         dir = %config.plugins_dir.display(),
         "plugins"
     );
+    let metrics = sandscribe::metrics::Metrics::new();
+    metrics.set_plugins(plugins.plugins().len(), plugins.failures().len());
     let tracker = Tracker::new(
         runtime,
         store.clone(),
@@ -71,6 +73,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
                 max_duration_ms: config.limits.audio_seconds.saturating_mul(1000),
             },
             audio_dir: config.audio_dir(),
+            metrics,
         },
     );
     let keep = tracker.recover_interrupted();

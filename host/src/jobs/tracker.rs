@@ -114,6 +114,7 @@ pub struct Tracker {
     ledger: Arc<dyn JobLedger>,
     pub(super) audio_limits: crate::audio::DecodeLimits,
     pub(super) audio_dir: std::path::PathBuf,
+    metrics: Arc<crate::metrics::Metrics>,
     max_running: usize,
     max_queued: usize,
     keep_finished: usize,
@@ -128,6 +129,7 @@ pub struct TrackerOptions {
     pub audio_limits: crate::audio::DecodeLimits,
     /// Where the audio of completed jobs is kept (for playback), as `<job id>.<ext>`.
     pub audio_dir: std::path::PathBuf,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Tracker {
@@ -149,6 +151,7 @@ impl Tracker {
             ledger,
             audio_limits: options.audio_limits,
             audio_dir: options.audio_dir,
+            metrics: options.metrics,
             max_running: options.max_running.max(1),
             max_queued: options.max_queued,
             keep_finished: options.keep_finished,
@@ -256,6 +259,8 @@ impl Tracker {
         if started {
             Self::renumber(schedule);
         }
+        self.metrics
+            .set_queue(schedule.queue.len(), schedule.running);
     }
 
     /// Sends every queued job its (new) position.
@@ -319,6 +324,16 @@ impl Tracker {
             return;
         }
         self.persist(entry);
+        {
+            let snapshot = entry.snapshot();
+            self.metrics.job_finished(
+                &entry.plugin.meta.id,
+                &entry.tenant,
+                status.as_str(),
+                snapshot.usage.as_ref(),
+                snapshot.duration_ms,
+            );
+        }
         tracing::info!(job = %entry.id, tenant = %entry.tenant, status = status.as_str(), "job finished");
         self.remember_finished(entry.id);
         if was_running {
@@ -482,6 +497,8 @@ impl Tracker {
             let removed = schedule.queue.len() != before;
             if removed {
                 Self::renumber(&schedule);
+                self.metrics
+                    .set_queue(schedule.queue.len(), schedule.running);
             }
             removed
         };
@@ -560,6 +577,11 @@ impl Tracker {
         }
         // Recorded with its upload, like a job found unfinished after a crash.
         self.persist(entry);
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// Number of queued jobs (for metrics and the UI).

@@ -1,0 +1,221 @@
+//! Prometheus metrics (`GET /metrics`): jobs by plugin, tenant and outcome, queue depth,
+//! job duration, real-time factor and peak memory per plugin, active SSE streams and
+//! plugin load failures.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::runtime::ResourceUse;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    plugin: String,
+    tenant: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    plugin: String,
+}
+
+type HistogramFamily = Family<PluginLabels, Histogram, fn() -> Histogram>;
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    jobs: Family<JobLabels, Counter>,
+    queued: Gauge,
+    running: Gauge,
+    duration: HistogramFamily,
+    real_time_factor: HistogramFamily,
+    peak_memory: HistogramFamily,
+    sse_streams: Gauge,
+    plugins_loaded: Gauge,
+    plugin_load_failures: Gauge,
+}
+
+fn duration_histogram() -> Histogram {
+    // 50 ms .. ~7 h
+    Histogram::new(exponential_buckets(0.05, 2.0, 19))
+}
+
+fn rtf_histogram() -> Histogram {
+    // 0.01 .. ~10: below 1 is faster than real time
+    Histogram::new(exponential_buckets(0.01, 2.0, 11))
+}
+
+fn memory_histogram() -> Histogram {
+    // 1 MiB .. 8 GiB
+    Histogram::new(exponential_buckets(1_048_576.0, 2.0, 14))
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("sandscribe");
+        let jobs = Family::<JobLabels, Counter>::default();
+        let queued = Gauge::default();
+        let running = Gauge::default();
+        let duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
+        let real_time_factor: HistogramFamily = Family::new_with_constructor(rtf_histogram);
+        let peak_memory: HistogramFamily = Family::new_with_constructor(memory_histogram);
+        let sse_streams = Gauge::default();
+        let plugins_loaded = Gauge::default();
+        let plugin_load_failures = Gauge::default();
+        registry.register(
+            "jobs",
+            "Finished jobs by plugin, tenant and outcome",
+            jobs.clone(),
+        );
+        registry.register("queue_depth", "Jobs waiting in the queue", queued.clone());
+        registry.register("jobs_running", "Jobs running now", running.clone());
+        registry.register(
+            "job_duration_seconds",
+            "Wall time of finished jobs in the sandbox",
+            duration.clone(),
+        );
+        registry.register(
+            "job_real_time_factor",
+            "Processing time divided by audio length, per completed job",
+            real_time_factor.clone(),
+        );
+        registry.register(
+            "job_peak_memory_bytes",
+            "Peak linear memory of a job's store",
+            peak_memory.clone(),
+        );
+        registry.register(
+            "sse_streams",
+            "Open Server-Sent Events streams",
+            sse_streams.clone(),
+        );
+        registry.register("plugins_loaded", "Plugins loaded", plugins_loaded.clone());
+        registry.register(
+            "plugin_load_failures",
+            "Plugin folders that failed to load",
+            plugin_load_failures.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            jobs,
+            queued,
+            running,
+            duration,
+            real_time_factor,
+            peak_memory,
+            sse_streams,
+            plugins_loaded,
+            plugin_load_failures,
+        })
+    }
+
+    /// Records a finished job; `usage` when the plugin ran.
+    pub fn job_finished(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        outcome: &str,
+        usage: Option<&ResourceUse>,
+        audio_ms: u64,
+    ) {
+        self.jobs
+            .get_or_create(&JobLabels {
+                plugin: plugin.to_owned(),
+                tenant: tenant.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        let Some(usage) = usage.filter(|u| u.wall_ms > 0) else {
+            return;
+        };
+        let labels = PluginLabels {
+            plugin: plugin.to_owned(),
+        };
+        let seconds = usage.wall_ms as f64 / 1000.0;
+        self.duration.get_or_create(&labels).observe(seconds);
+        self.peak_memory
+            .get_or_create(&labels)
+            .observe(usage.peak_memory_bytes as f64);
+        if outcome == "completed" && audio_ms > 0 {
+            self.real_time_factor
+                .get_or_create(&labels)
+                .observe(usage.wall_ms as f64 / audio_ms as f64);
+        }
+    }
+
+    pub fn set_queue(&self, queued: usize, running: usize) {
+        self.queued.set(i64::try_from(queued).unwrap_or(i64::MAX));
+        self.running.set(i64::try_from(running).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_plugins(&self, loaded: usize, failed: usize) {
+        self.plugins_loaded
+            .set(i64::try_from(loaded).unwrap_or(i64::MAX));
+        self.plugin_load_failures
+            .set(i64::try_from(failed).unwrap_or(i64::MAX));
+    }
+
+    /// Counts an SSE stream as open until the guard is dropped.
+    pub fn sse_stream(self: &Arc<Self>) -> SseGuard {
+        self.sse_streams.inc();
+        SseGuard(self.clone())
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Keeps the SSE stream gauge up while a stream is open.
+pub struct SseGuard(Arc<Metrics>);
+
+impl Drop for SseGuard {
+    fn drop(&mut self) {
+        self.0.sse_streams.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_jobs_queue_and_streams() {
+        let metrics = Metrics::new();
+        let usage = ResourceUse {
+            wall_ms: 500,
+            peak_memory_bytes: 10 << 20,
+            ..Default::default()
+        };
+        metrics.job_finished("echo", "default", "completed", Some(&usage), 1000);
+        metrics.set_queue(3, 1);
+        let guard = metrics.sse_stream();
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"sandscribe_jobs_total{plugin="echo",tenant="default",outcome="completed"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("sandscribe_queue_depth 3"), "{text}");
+        assert!(text.contains("sandscribe_sse_streams 1"), "{text}");
+        assert!(
+            text.contains(r#"sandscribe_job_real_time_factor_sum{plugin="echo"} 0.5"#),
+            "{text}"
+        );
+        drop(guard);
+        assert!(metrics.encode().contains("sandscribe_sse_streams 0"));
+    }
+}
