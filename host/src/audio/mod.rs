@@ -18,6 +18,8 @@
 
 mod decode;
 mod error;
+#[cfg(test)]
+mod properties;
 mod resample;
 
 use std::sync::Arc;

@@ -54,6 +54,8 @@
 
 mod cues;
 mod layout;
+#[cfg(test)]
+mod properties;
 mod srt;
 mod timestamp;
 mod timing;
