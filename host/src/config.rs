@@ -18,8 +18,12 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     /// Folder for the database, uploads and the compiled-plugin cache.
     pub data_dir: PathBuf,
+    /// Folders of audio/video files the browser may pick from (read-only; paths can
+    /// never leave them).
+    pub media_folders: Vec<PathBuf>,
     pub jobs: JobsConfig,
     pub limits: Limits,
+    pub openai: OpenAiConfig,
 }
 
 impl Default for Config {
@@ -28,8 +32,10 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             plugins_dir: PathBuf::from("plugins"),
             data_dir: PathBuf::from("data"),
+            media_folders: Vec::new(),
             jobs: JobsConfig::default(),
             limits: Limits::default(),
+            openai: OpenAiConfig::default(),
         }
     }
 }
@@ -69,6 +75,23 @@ impl JobsConfig {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
             self.max_running
+        }
+    }
+}
+
+/// The OpenAI-compatible API (`/v1/...`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// Cancel a request's job when its client disconnects before the answer (the job
+    /// would otherwise run on and its result only show up in the history).
+    pub cancel_on_disconnect: bool,
+}
+
+impl Default for OpenAiConfig {
+    fn default() -> Self {
+        Self {
+            cancel_on_disconnect: true,
         }
     }
 }
@@ -164,6 +187,16 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = toml::from_str::<Config>("[limits]\nmemory = 5\n").expect_err("typo refused");
         assert!(err.to_string().contains("memory"), "{err}");
+    }
+
+    #[test]
+    fn openai_section_defaults_to_cancelling_on_disconnect() {
+        assert!(Config::default().openai.cancel_on_disconnect);
+        let config: Config =
+            toml::from_str("[openai]\ncancel_on_disconnect = false\n").expect("parses");
+        assert!(!config.openai.cancel_on_disconnect);
+        let err = toml::from_str::<Config>("[openai]\ncancel = false\n").expect_err("typo");
+        assert!(err.to_string().contains("cancel"), "{err}");
     }
 
     #[test]

@@ -14,3 +14,4 @@ pub mod metrics;
 pub mod runtime;
 pub mod storage;
 pub mod transcript;
+pub mod web;

@@ -120,3 +120,84 @@ fn a_plugin_whose_hash_does_not_match_its_pin_is_refused() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["plugins"], 0);
 }
+
+#[test]
+fn a_plugin_that_keeps_crashing_is_quarantined_until_an_admin_reloads_it() {
+    let server = Server::start(ServerOptions::new().max_running(1));
+    let audio = sandscribe_e2e::wav(&sandscribe_e2e::sine(300, 16_000, 0.2), 16_000);
+    for _ in 0..3 {
+        let job = server.run_job("trap", &audio, &serde_json::json!({}));
+        assert_eq!(job["error"]["kind"], "plugin_trap", "{job:#}");
+    }
+    let refused = server.submit("trap", &audio, "a.wav", &serde_json::json!({}));
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.error_code(), "plugin_quarantined");
+    assert!(
+        refused.error_message().contains("panics on purpose"),
+        "{}",
+        refused.error_message()
+    );
+    let view = server.get("/api/plugins/trap").expect(200).json();
+    assert_eq!(view["status"], "quarantined", "{view:#}");
+    assert!(
+        view["quarantine"]["retry_after_seconds"]
+            .as_u64()
+            .is_some_and(|s| s > 0),
+        "{view:#}"
+    );
+    // Other plugins are unaffected.
+    server.assert_serves_echo_job();
+
+    let reloaded = server
+        .post_empty("/api/admin/plugins/trap/reload")
+        .expect(200)
+        .json();
+    assert_eq!(reloaded["status"], "loaded", "{reloaded:#}");
+    server
+        .submit("trap", &audio, "b.wav", &serde_json::json!({}))
+        .expect(202);
+}
+
+#[test]
+fn reloading_a_plugin_lets_submitted_jobs_finish_on_the_old_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let slow = dir.path().join("slow");
+    fs::create_dir_all(&slow).expect("mkdir");
+    fs::copy(fixture_wasm("slow"), slow.join("plugin.wasm")).expect("copy");
+    let server = Server::start(ServerOptions::new().plugins_dir(dir.path()).max_running(2));
+    let audio = sandscribe_e2e::wav(&sandscribe_e2e::sine(300, 16_000, 0.2), 16_000);
+    let config = serde_json::json!({"steps": 8, "step_ms": 250});
+    let old = server.submit_ok("slow", &audio, "old.wav", &config);
+
+    // A bad update is refused and the working version stays.
+    fs::write(
+        slow.join("plugin.toml"),
+        format!("sha256 = \"{}\"\n", "0".repeat(64)),
+    )
+    .expect("toml");
+    let failed = server.post_empty("/api/admin/plugins/slow/reload");
+    assert_eq!(failed.status, 422, "{}", failed.text());
+    assert!(
+        failed.error_message().contains("sha256"),
+        "{}",
+        failed.error_message()
+    );
+    assert_eq!(
+        server.get("/api/plugins/slow").expect(200).json()["status"],
+        "loaded"
+    );
+
+    // The new version allows 1 s per job: new jobs time out, the old one is unaffected.
+    fs::write(slow.join("plugin.toml"), "[limits]\njob_seconds = 1\n").expect("toml");
+    server
+        .post_empty("/api/admin/plugins/slow/reload")
+        .expect(200);
+    let new = server.submit_ok("slow", &audio, "new.wav", &config);
+    let new_job = server.wait_terminal(&new, std::time::Duration::from_secs(30));
+    assert_eq!(new_job["status"], "timed_out", "{new_job:#}");
+    let old_job = server.wait_terminal(&old, std::time::Duration::from_secs(30));
+    assert_eq!(old_job["status"], "completed", "{old_job:#}");
+    server
+        .post_empty("/api/admin/plugins/nope/reload")
+        .expect(404);
+}

@@ -47,3 +47,20 @@ fn shown(command: &Command) -> String {
         None => text,
     }
 }
+
+/// `npm ci` in `dir`, unless `node_modules` was installed from this very lock file
+/// (a stamp inside `node_modules` holds the lock file it came from).
+pub fn npm_ci(dir: &Path) -> Result<(), String> {
+    let lock = dir.join("package-lock.json");
+    let wanted = std::fs::read_to_string(&lock)
+        .map_err(|e| format!("cannot read {}: {e}", lock.display()))?;
+    let stamp = dir.join("node_modules").join(".sandscribe-installed");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(());
+    }
+    let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
+    run(Command::new(npm)
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir))?;
+    std::fs::write(&stamp, &wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
+}

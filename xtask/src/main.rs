@@ -9,7 +9,9 @@
 
 mod assets;
 mod bench;
+mod browser_tests;
 mod cmd;
+mod python_tests;
 mod setup;
 
 use std::process::ExitCode;
@@ -67,6 +69,8 @@ fn test(args: &[String]) -> Result<(), String> {
         .env("SANDSCRIBE_FIXTURE_PLUGINS", &paths.fixtures)
         .env("SANDSCRIBE_PLUGINS", &paths.plugins);
     cmd::run(&mut unit)?;
+    browser_tests::run(&paths)?;
+    python_tests::run(&paths)?;
     eprintln!("xtask: all test suites passed");
     Ok(())
 }

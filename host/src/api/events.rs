@@ -11,9 +11,8 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::jobs::{find, parse_id};
 use super::{ApiError, AppState, DEFAULT_TENANT};
@@ -47,10 +46,10 @@ pub async fn stream(
         .or(query.after)
         .unwrap_or(0);
     let tenant = DEFAULT_TENANT.to_owned();
-    let subscription = state.tracker.subscribe(&tenant, id, after);
+    let events = state.tracker.follow(&tenant, id, after);
     // A job the tracker no longer holds (e.g. after a restart) but storage does: its
     // whole story is one `done` event.
-    let stored = match subscription {
+    let stored = match events {
         Some(_) => None,
         None => {
             let snapshot = find(&state, id, &tenant).await?;
@@ -63,43 +62,19 @@ pub async fn stream(
             })
         }
     };
-    let tracker = state.tracker.clone();
-    let open = tracker.metrics().sse_stream();
+    let open = state.tracker.metrics().sse_stream();
     let stream = async_stream::stream! {
         let _open = open;
-        let Some(subscription) = subscription else {
-            if let Some(event) = stored.filter(|e| e.seq > after) {
-                yield Ok(to_sse(&event));
+        match events {
+            Some(events) => {
+                let mut events = std::pin::pin!(events);
+                while let Some(event) = events.next().await {
+                    yield Ok(to_sse(&event));
+                }
             }
-            return;
-        };
-        let mut last = after;
-        for event in subscription.backlog {
-            last = event.seq;
-            let terminal = event.kind.is_terminal();
-            yield Ok(to_sse(&event));
-            if terminal {
-                return;
-            }
-        }
-        if subscription.finished {
-            return;
-        }
-        let mut live = subscription.live;
-        loop {
-            let batch = match live.recv().await {
-                Ok(event) if event.seq == last + 1 => vec![event],
-                Ok(event) if event.seq <= last => continue,
-                // A gap (or a lag): re-read the log from where we are.
-                Ok(_) | Err(RecvError::Lagged(_)) => tracker.events_since(&tenant, id, last),
-                Err(RecvError::Closed) => return,
-            };
-            for event in batch {
-                last = event.seq;
-                let terminal = event.kind.is_terminal();
-                yield Ok(to_sse(&event));
-                if terminal {
-                    return;
+            None => {
+                if let Some(event) = stored.filter(|e| e.seq > after) {
+                    yield Ok(to_sse(&event));
                 }
             }
         }

@@ -18,6 +18,21 @@ pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("job"))
 }
 
+/// 503 for a plugin in quarantine, saying why and when to retry.
+pub fn refuse_quarantined(plugin: &LoadedPlugin) -> Result<(), ApiError> {
+    match plugin.health.quarantine() {
+        None => Ok(()),
+        Some(q) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "plugin_quarantined",
+            format!(
+                "the plugin \"{}\" crashed {} times in a row and is paused for {} s (last crash: {})",
+                plugin.meta.id, q.crashes_in_a_row, q.retry_after_seconds, q.reason
+            ),
+        )),
+    }
+}
+
 /// Validates a submission and queues it. Shared by every API that creates jobs.
 pub async fn submit_upload(
     state: &AppState,
@@ -26,6 +41,7 @@ pub async fn submit_upload(
     config: serde_json::Value,
     tenant: &str,
 ) -> Result<JobSnapshot, ApiError> {
+    refuse_quarantined(&plugin)?;
     let config = plugin
         .resolve_config(&config)
         .map_err(ApiError::invalid_config)?;

@@ -6,6 +6,7 @@
 mod error;
 pub mod events;
 pub mod jobs;
+pub mod openai;
 pub mod plugins;
 pub mod results;
 pub mod upload;
@@ -59,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(plugins::metrics))
         .route("/api/plugins", get(plugins::list))
         .route("/api/plugins/{id}", get(plugins::get_one))
+        .route("/api/admin/plugins/{id}/reload", post(plugins::reload))
         .route("/api/jobs", post(jobs::submit).get(jobs::list_active))
         .route("/api/jobs/{id}", get(jobs::get_one))
         .route("/api/jobs/{id}/events", get(events::stream))
@@ -71,5 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/results/{id}/export", get(results::export))
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+        .merge(openai::router(&state))
+        .with_state(state.clone())
+        .merge(crate::web::router(state))
 }

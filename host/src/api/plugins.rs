@@ -15,15 +15,24 @@ pub struct PluginView {
     #[serde(flatten)]
     pub meta: PluginMeta,
     pub sha256: String,
+    /// `loaded`, or `quarantined` while the plugin is paused after repeated crashes.
     pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<crate::runtime::Quarantine>,
 }
 
 impl PluginView {
     pub fn of(plugin: &LoadedPlugin) -> Self {
+        let quarantine = plugin.health.quarantine();
         Self {
             meta: plugin.meta.clone(),
             sha256: plugin.sha256.clone(),
-            status: "loaded",
+            status: if quarantine.is_some() {
+                "quarantined"
+            } else {
+                "loaded"
+            },
+            quarantine,
         }
     }
 }
@@ -84,4 +93,37 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response:
         )],
         state.tracker.metrics().encode(),
     )
+}
+
+/// `POST /api/admin/plugins/{id}/reload`: loads the plugin folder again without a
+/// restart. Jobs already submitted finish on the version they started with; a failed
+/// reload keeps the old version and answers 422 with the reason.
+pub async fn reload(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<PluginView>, ApiError> {
+    let safe = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !safe || !state.config.plugins_dir.join(&id).is_dir() {
+        return Err(ApiError::unknown_plugin(&id));
+    }
+    let runtime = state.tracker.runtime().clone();
+    let plugins = state.plugins.clone();
+    let dir = state.config.plugins_dir.clone();
+    let reloaded = tokio::task::spawn_blocking(move || runtime.reload_plugin(&plugins, &dir, &id))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let loaded = state.plugins.plugins().len();
+    let failed = state.plugins.failures().len();
+    state.tracker.metrics().set_plugins(loaded, failed);
+    match reloaded {
+        Ok(plugin) => Ok(Json(PluginView::of(&plugin))),
+        Err(e) => Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "reload_failed",
+            format!("the plugin could not be reloaded (the old version stays loaded): {e}"),
+        )),
+    }
 }

@@ -88,11 +88,14 @@ fn remove_kept_audio(state: &AppState, id: Uuid) {
     }
 }
 
+/// The export's query string. The subtitle options are spelled out rather than
+/// `#[serde(flatten)]`ed: flattening makes every query value a string, so a number
+/// such as `max_chars_per_line=42` would be refused.
 #[derive(Deserialize)]
 pub struct ExportQuery {
     format: Option<String>,
-    #[serde(flatten)]
-    options: SubtitleOptions,
+    max_chars_per_line: Option<usize>,
+    max_lines_per_cue: Option<usize>,
 }
 
 pub async fn export(
@@ -107,7 +110,11 @@ pub async fn export(
         .parse()
         .map_err(|e: export::ExportError| ApiError::bad_request(e.to_string()))?;
     let result = load(&state, parse_id(&id)?, DEFAULT_TENANT).await?;
-    let body = export::render(&result, format, &query.options);
+    let options = SubtitleOptions {
+        max_chars_per_line: query.max_chars_per_line,
+        max_lines_per_cue: query.max_lines_per_cue,
+    };
+    let body = export::render(&result, format, &options);
     let stem = std::path::Path::new(&result.file_name)
         .file_stem()
         .and_then(|s| s.to_str())
@@ -130,4 +137,20 @@ pub async fn export(
         ],
         body,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_query_takes_numeric_subtitle_options() {
+        let uri: axum::http::Uri = "/export?format=srt&max_chars_per_line=42&max_lines_per_cue=2"
+            .parse()
+            .unwrap();
+        let Query(query) = Query::<ExportQuery>::try_from_uri(&uri).unwrap();
+        assert_eq!(query.format.as_deref(), Some("srt"));
+        assert_eq!(query.max_chars_per_line, Some(42));
+        assert_eq!(query.max_lines_per_cue, Some(2));
+    }
 }

@@ -9,9 +9,12 @@ pub type Line<'a> = Vec<&'a str>;
 /// The words of `text`, split at any whitespace.
 ///
 /// A byte-order mark counts as whitespace: a plugin that passes one through must not put
-/// a BOM at the start of an exported file or in the middle of a cue.
+/// a BOM at the start of an exported file or in the middle of a cue. So do control
+/// characters (NUL, BEL, ESC, DEL, C1): they are invisible at best, a WebVTT parser
+/// reads NUL back as U+FFFD (so SRT and WebVTT would disagree), and ESC sequences are
+/// terminal markup.
 pub fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| c.is_whitespace() || c == '\u{feff}')
+    text.split(|c: char| c.is_whitespace() || c == '\u{feff}' || c.is_control())
         .filter(|word| !word.is_empty())
 }
 
@@ -90,6 +93,22 @@ mod tests {
     }
 
     #[test]
+    fn zero_limit_puts_every_word_on_its_own_line() {
+        assert_eq!(
+            lines("a bc d", Some(0)),
+            vec![vec!["a"], vec!["bc"], vec!["d"]]
+        );
+    }
+
+    #[test]
+    fn limit_ignores_the_texts_own_line_breaks() {
+        assert_eq!(
+            lines("one\ntwo three\n\nfour", Some(9)),
+            vec![vec!["one", "two"], vec!["three"], vec!["four"]]
+        );
+    }
+
+    #[test]
     fn word_longer_than_limit_gets_its_own_line() {
         assert_eq!(
             lines("a incomprehensibilities b", Some(5)),
@@ -105,6 +124,15 @@ mod tests {
     #[test]
     fn byte_order_mark_is_treated_as_whitespace() {
         assert_eq!(lines("\u{feff}hello", None), vec![vec!["hello"]]);
+    }
+
+    #[test]
+    fn control_characters_separate_words_and_never_reach_a_line() {
+        assert_eq!(
+            lines("bell\u{7} nul\u{0}x esc\u{1b}[31m del\u{7f} c1\u{85}", None),
+            vec![vec!["bell", "nul", "x", "esc", "[31m", "del", "c1"]]
+        );
+        assert_eq!(words("\u{0}\u{1}").count(), 0);
     }
 
     #[test]

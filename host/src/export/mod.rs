@@ -12,7 +12,8 @@
 //! timings when they match its text, otherwise by sharing the segment's duration by
 //! characters. Segments without visible text are left out, no cue ever contains a blank
 //! line (which would end it early), and a zero-length cue is stretched to 1 ms so players
-//! do not drop it. Both formats are written as UTF-8 without a
+//! do not drop it. Control characters in the text (NUL, ESC, ...) separate words like
+//! spaces and are never written. Both formats are written as UTF-8 without a
 //! byte-order mark, with `\n` line endings. Hours are not wrapped at 100.
 //!
 //! If a result has no segments but does have text, subtitles show that text as one cue

@@ -36,6 +36,20 @@ mod tests {
     }
 
     #[test]
+    fn seconds_roll_over_at_a_thousand_milliseconds() {
+        assert_eq!(srt_timestamp(999), "00:00:00,999");
+        assert_eq!(srt_timestamp(1_000), "00:00:01,000");
+        assert_eq!(vtt_timestamp(999), "00:00:00.999");
+        assert_eq!(vtt_timestamp(1_000), "00:00:01.000");
+    }
+
+    #[test]
+    fn a_day_is_24_hours_not_a_wrap_to_zero() {
+        assert_eq!(srt_timestamp(86_400_000), "24:00:00,000");
+        assert_eq!(vtt_timestamp(86_399_999), "23:59:59.999");
+    }
+
+    #[test]
     fn minutes_and_hours_roll_over_exactly() {
         assert_eq!(srt_timestamp(59_999), "00:00:59,999");
         assert_eq!(srt_timestamp(60_000), "00:01:00,000");

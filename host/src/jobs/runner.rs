@@ -101,6 +101,7 @@ pub(super) async fn run(tracker: Arc<Tracker>, entry: Arc<JobEntry>) {
         };
         reporter.progress(0.0, "starting plugin");
         let outcome = runtime.transcribe(&plugin, &audio, &config_json, reporter, cancel);
+        plugin.health.record(outcome.result.as_ref().map(|_| ()));
         match outcome.result {
             Ok(t) => Ran::Transcript(t, outcome.usage),
             Err(e) => Ran::RunFailed(e, outcome.usage),

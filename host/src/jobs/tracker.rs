@@ -468,6 +468,55 @@ impl Tracker {
         })
     }
 
+    /// The job's events after `after_seq`, then live ones as they happen, ending with
+    /// the terminal event: the one way every front end (SSE, the OpenAI API, the
+    /// browser) follows a job. A subscriber that lags behind the broadcast re-reads the
+    /// log, so nothing is lost or repeated. `None` when the tracker does not hold the job.
+    pub fn follow(
+        self: &Arc<Self>,
+        tenant: &str,
+        id: Uuid,
+        after_seq: u64,
+    ) -> Option<impl futures::Stream<Item = JobEvent> + Send + use<>> {
+        let subscription = self.subscribe(tenant, id, after_seq)?;
+        let tracker = self.clone();
+        let tenant = tenant.to_owned();
+        Some(async_stream::stream! {
+            let mut last = after_seq;
+            for event in subscription.backlog {
+                last = event.seq;
+                let terminal = event.kind.is_terminal();
+                yield event;
+                if terminal {
+                    return;
+                }
+            }
+            if subscription.finished {
+                return;
+            }
+            let mut live = subscription.live;
+            loop {
+                let batch = match live.recv().await {
+                    Ok(event) if event.seq == last + 1 => vec![event],
+                    Ok(event) if event.seq <= last => continue,
+                    // A gap (or a lag): re-read the log from where we are.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        tracker.events_since(&tenant, id, last)
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                for event in batch {
+                    last = event.seq;
+                    let terminal = event.kind.is_terminal();
+                    yield event;
+                    if terminal {
+                        return;
+                    }
+                }
+            }
+        })
+    }
+
     /// Events after `after_seq` (used by a subscriber that lagged behind the broadcast).
     pub fn events_since(&self, tenant: &str, id: Uuid, after_seq: u64) -> Vec<JobEvent> {
         self.entry(tenant, id)
@@ -577,6 +626,11 @@ impl Tracker {
         }
         // Recorded with its upload, like a job found unfinished after a crash.
         self.persist(entry);
+    }
+
+    /// The plugin runtime (for reloading plugins).
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
     }
 
     /// The server's metrics.

@@ -6,6 +6,7 @@
 
 mod bindings;
 mod engine;
+mod health;
 mod host_audio;
 mod host_events;
 mod limiter;
@@ -25,6 +26,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use bindings::{LogLevel, WIT_VERSION};
+pub use health::{PluginHealth, Quarantine};
 pub use plugin::{
     Capabilities, ConfigProblem, LoadError, LoadFailure, LoadedPlugin, PluginMeta, PluginRegistry,
 };
@@ -126,6 +128,24 @@ impl Runtime {
             &self.cache,
             &self.limits,
             folder,
+        )
+    }
+
+    /// Reloads one plugin folder into `registry` (see [`PluginRegistry`]).
+    pub fn reload_plugin(
+        &self,
+        registry: &PluginRegistry,
+        plugins_dir: &Path,
+        id: &str,
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
+        plugin::reload_one(
+            &self.engine,
+            &self.linker,
+            &self.cache,
+            &self.limits,
+            registry,
+            &plugins_dir.join(id),
+            id,
         )
     }
 

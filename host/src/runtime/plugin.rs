@@ -55,6 +55,8 @@ pub struct LoadedPlugin {
     pub load_time: Duration,
     validator: jsonschema::Validator,
     pub(super) pre: TranscriberPre<JobContext>,
+    /// Crash history and quarantine of this loaded version.
+    pub health: super::health::PluginHealth,
 }
 
 /// One problem with a configuration object: where (JSON pointer) and what.
@@ -146,29 +148,103 @@ pub struct LoadFailure {
     pub reason: String,
 }
 
-/// Everything found in the plugins folder.
+/// Everything found in the plugins folder. Reloadable while the server runs: a reload
+/// swaps in new `Arc<LoadedPlugin>`s, and jobs that hold the old ones finish on them.
 #[derive(Default)]
 pub struct PluginRegistry {
+    state: std::sync::RwLock<RegistryState>,
+}
+
+#[derive(Default, Clone)]
+struct RegistryState {
     plugins: Vec<Arc<LoadedPlugin>>,
     failures: Vec<LoadFailure>,
 }
 
 impl PluginRegistry {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, RegistryState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, RegistryState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
-        self.plugins.iter().find(|p| p.meta.id == id).cloned()
+        self.read()
+            .plugins
+            .iter()
+            .find(|p| p.meta.id == id)
+            .cloned()
     }
 
     /// Loaded plugins, sorted by id.
-    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
-        &self.plugins
+    pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.read().plugins.clone()
     }
 
-    pub fn failures(&self) -> &[LoadFailure] {
-        &self.failures
+    pub fn failures(&self) -> Vec<LoadFailure> {
+        self.read().failures.clone()
     }
 
-    pub fn failure(&self, id: &str) -> Option<&LoadFailure> {
-        self.failures.iter().find(|f| f.id == id)
+    pub fn failure(&self, id: &str) -> Option<LoadFailure> {
+        self.read().failures.iter().find(|f| f.id == id).cloned()
+    }
+
+    /// Replaces everything with a fresh scan.
+    pub fn replace_all(&self, other: PluginRegistry) {
+        let fresh = other.read().clone();
+        *self.write() = fresh;
+    }
+
+    /// Puts one plugin's new load result in place of the old one.
+    fn replace_one(&self, id: &str, loaded: Result<Arc<LoadedPlugin>, LoadFailure>) {
+        let mut state = self.write();
+        state.plugins.retain(|p| p.meta.id != id);
+        state.failures.retain(|f| f.id != id);
+        match loaded {
+            Ok(plugin) => {
+                state.plugins.push(plugin);
+                state.plugins.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+            }
+            Err(failure) => state.failures.push(failure),
+        }
+    }
+}
+
+/// Reloads one plugin folder. On success the new version replaces the old one; on
+/// failure the old version stays loaded (a bad update does not take a working plugin
+/// away) and the reason is returned.
+pub(super) fn reload_one(
+    engine: &Engine,
+    linker: &Linker<JobContext>,
+    cache: &ArtifactCache,
+    limits: &Limits,
+    registry: &PluginRegistry,
+    folder: &Path,
+    id: &str,
+) -> Result<Arc<LoadedPlugin>, LoadError> {
+    match load_one(engine, linker, cache, limits, folder) {
+        Ok(plugin) => {
+            let plugin = Arc::new(plugin);
+            registry.replace_one(id, Ok(plugin.clone()));
+            tracing::info!(plugin = %id, version = %plugin.meta.version, "plugin reloaded");
+            Ok(plugin)
+        }
+        Err(e) => {
+            if registry.get(id).is_none() {
+                registry.replace_one(
+                    id,
+                    Err(LoadFailure {
+                        id: id.to_owned(),
+                        path: folder.to_owned(),
+                        reason: e.to_string(),
+                    }),
+                );
+            }
+            tracing::warn!(plugin = %id, reason = %e, "plugin reload failed");
+            Err(e)
+        }
     }
 }
 
@@ -180,7 +256,7 @@ pub(super) fn load_all(
     limits: &Limits,
     dir: &Path,
 ) -> PluginRegistry {
-    let mut registry = PluginRegistry::default();
+    let registry = PluginRegistry::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -208,11 +284,11 @@ pub(super) fn load_all(
                     ms = plugin.load_time.as_millis() as u64,
                     "plugin loaded"
                 );
-                registry.plugins.push(Arc::new(plugin));
+                registry.write().plugins.push(Arc::new(plugin));
             }
             Err(e) => {
                 tracing::warn!(plugin = %id, reason = %e, "plugin failed to load");
-                registry.failures.push(LoadFailure {
+                registry.write().failures.push(LoadFailure {
                     id,
                     path: folder,
                     reason: e.to_string(),
@@ -278,6 +354,7 @@ pub(super) fn load_one(
         load_time: started.elapsed(),
         validator,
         pre,
+        health: super::health::PluginHealth::default(),
     })
 }
 

@@ -1,0 +1,289 @@
+//! Writes SRT and WebVTT files for tricky transcripts through the real export writers,
+//! so that independent parsers can check them (`tests/openai/test_exports.py` runs
+//! PyPI `srt` and npm `webvtt-parser` over every file).
+//!
+//! ```sh
+//! cargo run --release -p sandscribe --example export-samples -- target/export-samples
+//! ```
+//!
+//! For each case `<name>` it writes `<name>.srt`, `<name>.vtt` and `<name>.cues.json`:
+//! the cues both files must contain (start and end in milliseconds, and the lines), as
+//! the writers' own [`cues`] computes them, for the validators to compare against.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use sandscribe::export::{self, ExportFormat, SubtitleOptions, cues};
+use sandscribe::storage::StoredResult;
+use sandscribe::transcript::{Segment, Transcript, Word};
+use time::OffsetDateTime;
+
+const HOUR: u64 = 3_600_000;
+
+fn segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
+    Segment {
+        start_ms,
+        end_ms,
+        text: text.to_owned(),
+        ..Segment::default()
+    }
+}
+
+/// A segment whose words are timed evenly across it.
+fn timed_segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let count = words.len().max(1) as u64;
+    let span = end_ms - start_ms;
+    let mut segment = segment(start_ms, end_ms, text);
+    segment.words = words
+        .iter()
+        .zip(0u64..)
+        .map(|(word, index)| Word {
+            text: (*word).to_owned(),
+            start_ms: start_ms + span * index / count,
+            end_ms: start_ms + span * (index + 1) / count,
+            confidence: None,
+        })
+        .collect();
+    segment
+}
+
+struct Case {
+    name: &'static str,
+    segments: Vec<Segment>,
+    /// The transcript's own text (used when there are no segments).
+    text: &'static str,
+    duration_ms: u64,
+    options: SubtitleOptions,
+}
+
+impl Case {
+    fn new(name: &'static str, duration_ms: u64, segments: Vec<Segment>) -> Self {
+        Self {
+            name,
+            segments,
+            text: "",
+            duration_ms,
+            options: SubtitleOptions::default(),
+        }
+    }
+
+    fn split(mut self, max_chars_per_line: usize, max_lines_per_cue: usize) -> Self {
+        self.options = SubtitleOptions {
+            max_chars_per_line: Some(max_chars_per_line),
+            max_lines_per_cue: Some(max_lines_per_cue),
+        };
+        self
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let mut text_only = Case::new("text-without-segments", 4_321, vec![]);
+    text_only.text = "A transcript with text & <no> segments --> still shown.";
+    vec![
+        Case::new(
+            "empty-segments",
+            5_000,
+            vec![
+                segment(0, 1_000, ""),
+                segment(1_000, 2_000, "   "),
+                segment(2_000, 3_000, "\n\t\n"),
+                segment(3_000, 4_000, "\u{feff}"),
+            ],
+        ),
+        Case::new(
+            "empty-segments-between-text",
+            5_000,
+            vec![
+                segment(0, 1_000, "before"),
+                segment(1_000, 2_000, " "),
+                segment(2_000, 3_000, "after"),
+            ],
+        ),
+        Case::new(
+            "markup-and-arrows",
+            6_000,
+            vec![
+                segment(0, 1_000, "<b>bold</b> & <i>italic</i> <script>x</script>"),
+                segment(1_000, 2_000, "a --> b"),
+                segment(2_000, 3_000, "-->"),
+                segment(3_000, 4_000, "&amp; &lt; &#62; & ; &&"),
+                segment(4_000, 5_000, "1\n00:00:01,000 --> 00:00:02,000\nnot a cue"),
+                segment(5_000, 6_000, "WEBVTT\nNOTE not a comment"),
+            ],
+        ),
+        Case::new(
+            "over-an-hour",
+            101 * HOUR,
+            vec![
+                segment(HOUR - 1, HOUR + 1, "across the first hour"),
+                segment(HOUR + 2 * 60_000 + 3_004, 2 * HOUR, "an hour in"),
+                segment(99 * HOUR + 59 * 60_000 + 59_999, 100 * HOUR, "to a hundred"),
+                segment(100 * HOUR, 100 * HOUR + 1_500, "past a hundred hours"),
+            ],
+        ),
+        Case::new(
+            "zero-length",
+            3_000,
+            vec![
+                segment(0, 0, "at the very start"),
+                segment(1_000, 1_000, "blink"),
+                segment(1_000, 2_000, "same start"),
+                segment(3_000, 3_000, "at the very end"),
+            ],
+        ),
+        Case::new(
+            "end-before-start",
+            3_000,
+            vec![
+                segment(1_000, 2_000, "normal"),
+                segment(2_500, 2_000, "backwards"),
+            ],
+        ),
+        Case::new(
+            "control-characters",
+            3_000,
+            vec![
+                segment(0, 1_000, "bell\u{7} nul\u{0} escape\u{1b}[31m red"),
+                segment(
+                    1_000,
+                    2_000,
+                    "vertical\u{b}tab form\u{c}feed next\u{85}line",
+                ),
+                segment(
+                    2_000,
+                    3_000,
+                    "line\u{2028}separator paragraph\u{2029}separator",
+                ),
+            ],
+        ),
+        Case::new(
+            "line-breaks-and-whitespace",
+            3_000,
+            vec![
+                segment(0, 1_000, "first line\n\n\nsecond line\r\n"),
+                segment(1_000, 2_000, "\u{feff}  spaced \t out  "),
+                segment(2_000, 3_000, "crlf\r\nlines\rand cr"),
+            ],
+        ),
+        Case::new(
+            "out-of-order",
+            3_000,
+            vec![
+                segment(2_000, 3_000, "third"),
+                segment(0, 1_000, "first"),
+                segment(1_000, 2_000, "second"),
+            ],
+        ),
+        Case::new(
+            "split-by-characters",
+            20_000,
+            vec![segment(
+                0,
+                10_000,
+                "the quick brown fox jumps over the lazy dog and keeps running far away",
+            )],
+        )
+        .split(16, 2),
+        Case::new(
+            "split-by-word-timings",
+            20_000,
+            vec![
+                timed_segment(
+                    1_000,
+                    9_000,
+                    "one two three four five six seven eight nine ten eleven twelve",
+                ),
+                timed_segment(
+                    9_000,
+                    9_001,
+                    "tiny segment with many words in one millisecond",
+                ),
+            ],
+        )
+        .split(12, 1),
+        Case::new(
+            "unicode",
+            2_000,
+            vec![
+                segment(0, 1_000, "Grüße, 世界! ½ — “quotes”"),
+                segment(1_000, 2_000, "emoji 🎙️ and RTL שלום"),
+            ],
+        )
+        .split(10, 3),
+        text_only,
+    ]
+}
+
+fn stored(case: &Case) -> StoredResult {
+    StoredResult {
+        id: uuid::Uuid::nil(),
+        tenant: "default".into(),
+        file_name: format!("{}.wav", case.name),
+        plugin_id: "samples".into(),
+        plugin_name: "Samples".into(),
+        plugin_version: "1".into(),
+        config: serde_json::json!({}),
+        transcript: Transcript {
+            text: case.text.to_owned(),
+            language: None,
+            segments: case.segments.clone(),
+        },
+        duration_ms: case.duration_ms,
+        created_at: OffsetDateTime::UNIX_EPOCH,
+        started_at: OffsetDateTime::UNIX_EPOCH,
+        finished_at: OffsetDateTime::UNIX_EPOCH,
+    }
+}
+
+/// The cues the files must hold, as JSON.
+fn expected_cues(case: &Case) -> serde_json::Value {
+    // Without segments the writers show the transcript's text over the whole audio.
+    let segments = if case.segments.is_empty() && !case.text.trim().is_empty() {
+        vec![segment(0, case.duration_ms, case.text)]
+    } else {
+        case.segments.clone()
+    };
+    let cues: Vec<serde_json::Value> = cues(&segments, &case.options)
+        .iter()
+        .map(|cue| {
+            serde_json::json!({
+                "start_ms": cue.start_ms,
+                "end_ms": cue.shown_end_ms(),
+                "lines": cue.lines,
+            })
+        })
+        .collect();
+    serde_json::Value::from(cues)
+}
+
+fn main() -> ExitCode {
+    let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
+        eprintln!("usage: export-samples <output folder>");
+        return ExitCode::from(2);
+    };
+    let written = (|| -> std::io::Result<usize> {
+        std::fs::create_dir_all(&dir)?;
+        let cases = cases();
+        for case in &cases {
+            let result = stored(case);
+            for format in [ExportFormat::Srt, ExportFormat::Vtt] {
+                let path = dir.join(format!("{}.{}", case.name, format.extension()));
+                std::fs::write(path, export::render(&result, format, &case.options))?;
+            }
+            let cues = serde_json::to_string_pretty(&expected_cues(case))?;
+            std::fs::write(dir.join(format!("{}.cues.json", case.name)), cues)?;
+        }
+        Ok(cases.len())
+    })();
+    match written {
+        Ok(count) => {
+            println!("wrote {count} SRT/WebVTT samples to {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("export-samples: cannot write to {}: {e}", dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Step 3: the plugin, its settings and the file, summarised; Start creates the job.
+//!
+//! Start goes through [`crate::api::jobs::submit_upload`], like the JSON API: the file is
+//! linked (or copied) into the uploads folder the job then owns, the configuration is
+//! validated once more, and a full queue is refused with the reason.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::file::{discard_staged, staged_dir};
+use super::state_store::{ChosenFile, FileSource, Step};
+use super::{PageMeta, Web, WebError, Wizard, media, render, text};
+use crate::api::upload::{Upload, UploadGuard};
+use crate::runtime::LoadedPlugin;
+
+pub struct Setting {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    page: PageMeta,
+    plugin_name: String,
+    plugin_version: String,
+    settings: Vec<Setting>,
+    file_name: String,
+    file_size: String,
+    file_duration: String,
+    file_origin: &'static str,
+    error: Option<String>,
+}
+
+/// The settings a job would run with, labelled with the schema's titles.
+fn settings_summary(
+    plugin: &LoadedPlugin,
+    config: &serde_json::Map<String, Value>,
+) -> Vec<Setting> {
+    let resolved = plugin
+        .resolve_config(&Value::Object(config.clone()))
+        .unwrap_or_else(|_| Value::Object(config.clone()));
+    let schema = &plugin.meta.config_schema;
+    resolved
+        .as_object()
+        .map(|object| {
+            object
+                .iter()
+                .map(|(name, value)| Setting {
+                    label: schema
+                        .pointer(&format!(
+                            "/properties/{}/title",
+                            name.replace('~', "~0").replace('/', "~1")
+                        ))
+                        .and_then(Value::as_str)
+                        .unwrap_or(name)
+                        .to_owned(),
+                    value: match value {
+                        Value::String(s) if s.is_empty() => "(empty)".to_owned(),
+                        Value::String(s) => s.clone(),
+                        Value::Bool(true) => "on".to_owned(),
+                        Value::Bool(false) => "off".to_owned(),
+                        other => other.to_string(),
+                    },
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the confirmation needs, or where to go to complete it.
+fn ready(web: &Web, wizard: &Wizard) -> Result<(Arc<LoadedPlugin>, ChosenFile), &'static str> {
+    let plugin = wizard
+        .state
+        .plugin
+        .as_deref()
+        .and_then(|id| web.app.plugins.get(id))
+        .ok_or("/plugins")?;
+    let file = wizard.state.file.clone().ok_or("/file")?;
+    Ok((plugin, file))
+}
+
+async fn confirm_page(
+    web: &Web,
+    wizard: &mut Wizard,
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    let (plugin, file) = match ready(web, wizard) {
+        Ok(ready) => ready,
+        Err(to) => return Ok(Redirect::to(to).into_response()),
+    };
+    if wizard.state.step != Step::Confirm {
+        wizard.state.step = Step::Confirm;
+        wizard.save(web).await?;
+    }
+    render(&ConfirmPage {
+        page: PageMeta::new("Confirm", "new", 3),
+        plugin_name: plugin.meta.name.clone(),
+        plugin_version: plugin.meta.version.clone(),
+        settings: settings_summary(&plugin, &wizard.state.config),
+        file_name: file.name.clone(),
+        file_size: text::bytes(file.bytes),
+        file_duration: text::duration(file.duration_ms),
+        file_origin: match file.source {
+            FileSource::Staged { .. } => "uploaded",
+            FileSource::Media { .. } => "from a media folder",
+        },
+        error,
+    })
+}
+
+pub async fn page(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Response, WebError> {
+    confirm_page(&web, &mut wizard, None).await
+}
+
+/// A safe extension from a path, used as the decoder's format hint.
+fn extension_of(path: &std::path::Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|e| format!(".{}", e.to_ascii_lowercase()))
+        .unwrap_or_default()
+}
+
+/// Puts the chosen file into the uploads folder, where the job owns it.
+async fn materialize(web: &Web, file: &ChosenFile) -> Result<UploadGuard, WebError> {
+    let source = match &file.source {
+        FileSource::Staged { path } if path.starts_with(staged_dir(web)) => path.clone(),
+        FileSource::Staged { .. } => return Err(WebError::not_found("uploaded file")),
+        FileSource::Media { folder, path } => {
+            media::resolve(&web.app.config.media_folders, *folder, path).map_err(|e| {
+                WebError::new(StatusCode::BAD_REQUEST, text::sentence(&e.to_string()))
+            })?
+        }
+    };
+    let dir = web.app.config.uploads_dir();
+    let target = dir.join(format!("{}{}", Uuid::new_v4(), extension_of(&source)));
+    let link_target = target.clone();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::hard_link(&source, &link_target)
+            .or_else(|_| std::fs::copy(&source, &link_target).map(|_| ()))
+    })
+    .await
+    .map_err(|e| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| {
+        WebError::new(
+            StatusCode::GONE,
+            format!("The chosen file can no longer be read ({e}); please choose it again."),
+        )
+    })?;
+    Ok(UploadGuard(Some(Upload {
+        path: target,
+        file_name: file.name.clone(),
+        bytes: file.bytes,
+        fields: HashMap::new(),
+    })))
+}
+
+/// `POST /start`: creates the job and goes to its progress page.
+pub async fn start(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Response, WebError> {
+    let (plugin, file) = match ready(&web, &wizard) {
+        Ok(ready) => ready,
+        Err(to) => return Ok(Redirect::to(to).into_response()),
+    };
+    let guard = match materialize(&web, &file).await {
+        Ok(guard) => guard,
+        Err(e) => return confirm_error(&web, &mut wizard, e.status, e.message).await,
+    };
+    let config = Value::Object(wizard.state.config.clone());
+    let submitted =
+        crate::api::jobs::submit_upload(&web.app, guard, plugin, config, wizard.tenant()).await;
+    let snapshot = match submitted {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            let message = match e.code {
+                "queue_full" => format!(
+                    "The server is busy: {} Your choices are kept; try Start again in a moment.",
+                    text::sentence(&e.message)
+                ),
+                _ => text::sentence(&e.message),
+            };
+            return confirm_error(&web, &mut wizard, e.status, message).await;
+        }
+    };
+    discard_staged(&web, Some(&file));
+    wizard.state.file = None;
+    wizard.state.job = Some(snapshot.id);
+    wizard.state.step = Step::Progress;
+    wizard.save(&web).await?;
+    Ok(Redirect::to(&format!("/jobs/{}", snapshot.id)).into_response())
+}
+
+async fn confirm_error(
+    web: &Web,
+    wizard: &mut Wizard,
+    status: StatusCode,
+    message: String,
+) -> Result<Response, WebError> {
+    let mut response = confirm_page(web, wizard, Some(message)).await?;
+    *response.status_mut() = status;
+    Ok(response)
+}

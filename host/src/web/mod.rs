@@ -1,0 +1,300 @@
+//! The browser workflow: server-rendered pages (askama, HTML-escaped by default), HTMX for
+//! partial updates, and a little JavaScript for uploads with progress, live job events
+//! (SSE) and playback. Every asset is embedded in the binary.
+//!
+//! The steps are pages of their own — plugin, file, confirm, progress, results — plus
+//! history and settings. Where a browser is in the workflow is kept on the server per
+//! browser session ([`session`], [`state_store`]), so a reload or a restart lands on the
+//! same step, and `/` leads back to a running job.
+//!
+//! Like the JSON API, the pages read the tracker and storage and create jobs through
+//! [`crate::api::jobs::submit_upload`], so both front ends enforce the same validation,
+//! limits and queue. Text from plugins and users is only ever shown through the
+//! templates' escaping (or `textContent` in the script).
+
+mod assets;
+mod confirm;
+mod file;
+pub mod form;
+mod history;
+pub mod media;
+mod plugins;
+mod progress;
+mod results;
+pub mod session;
+mod settings;
+pub mod state_store;
+mod text;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use uuid::Uuid;
+
+use crate::api::{ApiError, AppState};
+use session::SessionId;
+use state_store::{StateStore, StateStoreError, Step, WizardState};
+
+/// What the pages share: the API's state plus the web layer's own store.
+pub struct Web {
+    pub app: Arc<AppState>,
+    pub store: StateStore,
+}
+
+/// The tenant of every page request. Single-user for now; when tenancy arrives, this is
+/// the one place that maps a session to its tenant.
+pub fn tenant(_session: &SessionId) -> &'static str {
+    crate::api::DEFAULT_TENANT
+}
+
+/// The browser's routes, to be merged into the app's router.
+pub fn router(state: Arc<AppState>) -> Router {
+    // Room for the multipart framing around the largest allowed file.
+    let body_limit = usize::try_from(state.config.limits.upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 20);
+    // The result store's database file; the web layer keeps its own tables in it.
+    let db = state.config.data_dir.join("sandscribe.db");
+    let web = Arc::new(Web {
+        app: state,
+        store: StateStore::new(db),
+    });
+    let pages = Router::new()
+        .route("/", get(start))
+        .route("/plugins", get(plugins::page))
+        .route("/plugins/select", post(plugins::select))
+        .route("/plugins/config", post(plugins::config))
+        .route("/file", get(file::page))
+        // Only the upload may be large; every other form keeps axum's small default.
+        .route(
+            "/file/upload",
+            post(file::upload).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/file/media",
+            get(file::media_list).post(file::choose_media),
+        )
+        .route("/media/{folder}/{*path}", get(file::preview))
+        .route("/confirm", get(confirm::page))
+        .route("/start", post(confirm::start))
+        .route("/jobs/{id}", get(progress::page))
+        .route("/jobs/{id}/cancel", post(progress::cancel))
+        .route("/results/{id}", get(results::page))
+        .route("/results/{id}/audio", get(results::audio))
+        .route("/another", post(results::another))
+        .route("/history", get(history::page))
+        .route("/history/{id}/delete", post(history::delete))
+        .route("/settings", get(settings::page).post(settings::save))
+        .route_layer(axum::middleware::from_fn(session::ensure))
+        .layer(axum::middleware::map_response(page_headers))
+        .with_state(web);
+    Router::new().merge(pages).merge(assets::router())
+}
+
+/// Pages are per-session and change with every step: never cached; and a strict
+/// content-security policy as a second line of defence behind the escaping.
+async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+             frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// Shared by every page template: title, navigation, the step indicator.
+pub struct PageMeta {
+    pub title: String,
+    /// "new", "history" or "settings".
+    pub nav: &'static str,
+    /// 1..=5 on the workflow's steps, 0 elsewhere.
+    pub step: u8,
+    pub asset_version: &'static str,
+}
+
+impl PageMeta {
+    pub fn new(title: impl Into<String>, nav: &'static str, step: u8) -> Self {
+        Self {
+            title: title.into(),
+            nav,
+            step,
+            asset_version: assets::version(),
+        }
+    }
+
+    /// The names of the steps, for the indicator.
+    pub fn steps(&self) -> [(u8, &'static str); 5] {
+        [
+            (1, "Plugin"),
+            (2, "File"),
+            (3, "Confirm"),
+            (4, "Progress"),
+            (5, "Results"),
+        ]
+    }
+}
+
+/// An error shown as a page: what went wrong and a way back.
+#[derive(Debug)]
+pub struct WebError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl WebError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, format!("That {what} was not found."))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    page: PageMeta,
+    status: u16,
+    message: String,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let page = ErrorPage {
+            page: PageMeta::new("Something went wrong", "", 0),
+            status: self.status.as_u16(),
+            message: self.message,
+        };
+        match page.render() {
+            Ok(body) => (self.status, Html(body)).into_response(),
+            Err(_) => (self.status, "something went wrong").into_response(),
+        }
+    }
+}
+
+impl From<ApiError> for WebError {
+    fn from(error: ApiError) -> Self {
+        Self::new(error.status, text::sentence(&error.message))
+    }
+}
+
+impl From<StateStoreError> for WebError {
+    fn from(error: StateStoreError) -> Self {
+        tracing::error!(error = %error, "web state store");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(error: askama::Error) -> Self {
+        tracing::error!(error = %error, "template");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("The page could not be rendered: {error}"),
+        )
+    }
+}
+
+/// Renders a template as an HTML response.
+pub fn render(template: &impl Template) -> Result<Response, WebError> {
+    Ok(Html(template.render()?).into_response())
+}
+
+/// Whether HTMX made the request (it then wants a fragment, or `HX-Redirect`).
+pub fn is_htmx(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request")
+}
+
+/// Goes to `to`: a full navigation for HTMX requests, else a 303.
+pub fn go(headers: &HeaderMap, to: &str) -> Response {
+    if is_htmx(headers)
+        && let Ok(value) = HeaderValue::from_str(to)
+    {
+        let mut response = StatusCode::OK.into_response();
+        response.headers_mut().insert("hx-redirect", value);
+        return response;
+    }
+    Redirect::to(to).into_response()
+}
+
+/// The request's browser session and its stored state.
+pub struct Wizard {
+    pub session: SessionId,
+    pub state: WizardState,
+}
+
+impl Wizard {
+    pub fn tenant(&self) -> &'static str {
+        tenant(&self.session)
+    }
+
+    pub async fn save(&self, web: &Web) -> Result<(), WebError> {
+        Ok(web.store.save_session(self.session.0, &self.state).await?)
+    }
+}
+
+impl FromRequestParts<Arc<Web>> for Wizard {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, WebError> {
+        let session = parts
+            .extensions
+            .get::<SessionId>()
+            .copied()
+            .ok_or_else(|| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, "no session"))?;
+        let state = web.store.session(session.0).await?;
+        Ok(Self { session, state })
+    }
+}
+
+/// `/`: back to where this browser was — its running job first.
+async fn start(
+    axum::extract::State(web): axum::extract::State<Arc<Web>>,
+    wizard: Wizard,
+) -> Response {
+    let job = wizard.state.job;
+    if let Some(id) = job
+        && let Some(snapshot) = web.app.tracker.get(wizard.tenant(), id)
+        && !snapshot.status.is_finished()
+    {
+        return Redirect::to(&format!("/jobs/{id}")).into_response();
+    }
+    let to = match (wizard.state.step, job) {
+        (Step::File, _) => "/file".to_owned(),
+        (Step::Confirm, _) => "/confirm".to_owned(),
+        (Step::Progress, Some(id)) => format!("/jobs/{id}"),
+        (Step::Results, Some(id)) => format!("/results/{id}"),
+        _ => "/plugins".to_owned(),
+    };
+    Redirect::to(&to).into_response()
+}
+
+/// A job or result id from the path; anything malformed is simply not found.
+pub fn parse_id(id: &str, what: &str) -> Result<Uuid, WebError> {
+    Uuid::parse_str(id).map_err(|_| WebError::not_found(what))
+}

@@ -1,0 +1,253 @@
+//! Durable state of the browser workflow: each browser session's wizard state and each
+//! user's settings (saved plugin defaults, auto-save), in `web_*` tables of the data
+//! directory's `sandscribe.db`.
+//!
+//! The tables are the web layer's own (the result store's migrations never touch them),
+//! created with `IF NOT EXISTS` on first use. Values are JSON text, so adding a field to
+//! [`WizardState`] or [`UserSettings`] needs no migration (`serde(default)` fills it in).
+//! The connection is opened lazily, so a database problem shows as an error page instead
+//! of stopping the server.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS web_sessions (
+        id            TEXT PRIMARY KEY,
+        state         TEXT NOT NULL,      -- JSON WizardState
+        updated_at_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE IF NOT EXISTS web_user_settings (
+        tenant   TEXT PRIMARY KEY,
+        settings TEXT NOT NULL            -- JSON UserSettings
+    ) STRICT;
+";
+
+/// Why the web state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateStoreError {
+    #[error("the browser-session database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored browser-session state is corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("the browser-session database task failed: {0}")]
+    Task(String),
+}
+
+/// The steps of the workflow, in order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    #[default]
+    Plugin,
+    File,
+    Confirm,
+    Progress,
+    Results,
+}
+
+/// Where the chosen file comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FileSource {
+    /// Uploaded through the browser and kept in the staging folder until Start.
+    Staged { path: PathBuf },
+    /// A file in one of the configured media folders (index, path relative to it).
+    Media { folder: usize, path: String },
+}
+
+/// The file the user chose, as the confirmation page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChosenFile {
+    pub source: FileSource,
+    pub name: String,
+    pub bytes: u64,
+    pub duration_ms: u64,
+}
+
+/// One browser session's place in the workflow.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WizardState {
+    pub step: Step,
+    pub plugin: Option<String>,
+    /// The configuration chosen on the plugin step (validated; defaults not filled in).
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub file: Option<ChosenFile>,
+    /// The job this session started last.
+    pub job: Option<Uuid>,
+}
+
+/// What a user keeps across sessions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserSettings {
+    /// Save the plugin configuration as the user's defaults whenever it is accepted.
+    pub auto_save: bool,
+    /// Saved configuration per plugin id.
+    pub defaults: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The web layer's tables in `sandscribe.db`.
+#[derive(Clone)]
+pub struct StateStore {
+    path: PathBuf,
+    conn: Arc<Mutex<Option<Connection>>>,
+}
+
+impl StateStore {
+    /// A store on the database file at `path`; nothing is opened yet.
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            conn: Arc::default(),
+        }
+    }
+
+    /// Runs `f` with the (lazily opened) connection on a blocking thread.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StateStoreError> + Send + 'static,
+    ) -> Result<T, StateStoreError> {
+        let path = self.path.clone();
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+            if guard.is_none() {
+                let opened = Connection::open(&path)?;
+                opened.busy_timeout(Duration::from_secs(5))?;
+                opened.pragma_update(None, "journal_mode", "WAL")?;
+                opened.execute_batch(SCHEMA)?;
+                *guard = Some(opened);
+            }
+            match guard.as_ref() {
+                Some(conn) => f(conn),
+                None => Err(StateStoreError::Task("no connection".into())),
+            }
+        })
+        .await
+        .map_err(|e| StateStoreError::Task(e.to_string()))?
+    }
+
+    /// The session's state, or the initial state for a new session.
+    pub async fn session(&self, id: Uuid) -> Result<WizardState, StateStoreError> {
+        self.with(move |conn| {
+            let text: Option<String> = conn
+                .query_row(
+                    "SELECT state FROM web_sessions WHERE id = ?1",
+                    params![id.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(match text {
+                Some(text) => serde_json::from_str(&text)?,
+                None => WizardState::default(),
+            })
+        })
+        .await
+    }
+
+    pub async fn save_session(&self, id: Uuid, state: &WizardState) -> Result<(), StateStoreError> {
+        let text = serde_json::to_string(state)?;
+        let now = now_ms();
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO web_sessions (id, state, updated_at_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                 updated_at_ms = excluded.updated_at_ms",
+                params![id.to_string(), text, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The user's settings (defaults when none were saved).
+    pub async fn settings(&self, tenant: &str) -> Result<UserSettings, StateStoreError> {
+        let tenant = tenant.to_owned();
+        self.with(move |conn| {
+            let text: Option<String> = conn
+                .query_row(
+                    "SELECT settings FROM web_user_settings WHERE tenant = ?1",
+                    params![tenant],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(match text {
+                Some(text) => serde_json::from_str(&text)?,
+                None => UserSettings::default(),
+            })
+        })
+        .await
+    }
+
+    pub async fn save_settings(
+        &self,
+        tenant: &str,
+        settings: &UserSettings,
+    ) -> Result<(), StateStoreError> {
+        let text = serde_json::to_string(settings)?;
+        let tenant = tenant.to_owned();
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO web_user_settings (tenant, settings) VALUES (?1, ?2) \
+                 ON CONFLICT (tenant) DO UPDATE SET settings = excluded.settings",
+                params![tenant, text],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn session_state_and_settings_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sandscribe.db");
+        let id = Uuid::new_v4();
+        let mut state = WizardState {
+            step: Step::Confirm,
+            plugin: Some("echo".into()),
+            ..WizardState::default()
+        };
+        state.config.insert("prefix".into(), "<b>".into());
+        let mut settings = UserSettings {
+            auto_save: true,
+            ..UserSettings::default()
+        };
+        settings
+            .defaults
+            .insert("echo".into(), state.config.clone());
+        {
+            let store = StateStore::new(path.clone());
+            assert_eq!(
+                store.session(id).await.expect("read"),
+                WizardState::default()
+            );
+            store.save_session(id, &state).await.expect("save");
+            store.save_settings("t", &settings).await.expect("save");
+        }
+        let store = StateStore::new(path);
+        assert_eq!(store.session(id).await.expect("read"), state);
+        assert_eq!(store.settings("t").await.expect("read"), settings);
+        assert_eq!(
+            store.settings("other").await.expect("read"),
+            UserSettings::default()
+        );
+    }
+}

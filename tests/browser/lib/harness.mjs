@@ -1,0 +1,158 @@
+// Starts the real sandscribe server with real plugins, and real headless Chromium.
+//
+// Paths come from the environment `cargo xtask test` sets, with defaults that work from
+// a checkout after `cargo xtask setup`:
+//   SANDSCRIBE_BIN             target/release/sandscribe
+//   SANDSCRIBE_PLUGINS         plugins/            (whisper-tiny-en)
+//   SANDSCRIBE_FIXTURE_PLUGINS target/fixture-plugins/ (echo, slow, trap)
+//   SANDSCRIBE_SPEECH_DIR      target/speech/
+//   SANDSCRIBE_SCREENSHOTS     target/browser-screenshots/
+//   CHROMIUM                   /usr/bin/chromium
+
+import { spawn } from "node:child_process";
+import { mkdtemp, mkdir, symlink, copyFile, writeFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+
+export const paths = {
+  bin: process.env.SANDSCRIBE_BIN || join(root, "target/release/sandscribe"),
+  plugins: process.env.SANDSCRIBE_PLUGINS || join(root, "plugins"),
+  fixtures: process.env.SANDSCRIBE_FIXTURE_PLUGINS || join(root, "target/fixture-plugins"),
+  speech: process.env.SANDSCRIBE_SPEECH_DIR || join(root, "target/speech"),
+  screenshots: process.env.SANDSCRIBE_SCREENSHOTS || join(root, "target/browser-screenshots"),
+  chromium: process.env.CHROMIUM || "/usr/bin/chromium",
+};
+
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** One temp plugins folder with whisper-tiny-en, echo, slow and trap (symlinks), a media
+ * folder, a data folder; then `sandscribe serve` on a free port. */
+export async function startServer() {
+  const tmp = await mkdtemp(join(tmpdir(), "sandscribe-browser-"));
+  const plugins = join(tmp, "plugins");
+  const media = join(tmp, "media", "talks");
+  await mkdir(plugins, { recursive: true });
+  await mkdir(media, { recursive: true });
+  const wanted = [
+    [paths.plugins, "whisper-tiny-en"],
+    [paths.fixtures, "echo"],
+    [paths.fixtures, "slow"],
+    [paths.fixtures, "trap"],
+  ];
+  for (const [dir, id] of wanted) {
+    const source = join(dir, id);
+    if (!existsSync(join(source, "plugin.wasm"))) {
+      throw new Error(`${source}/plugin.wasm is missing; run \`cargo xtask setup\` first`);
+    }
+    await symlink(source, join(plugins, id));
+  }
+  // A folder that is not a plugin, to show how load failures look.
+  await mkdir(join(plugins, "broken"));
+  await writeFile(join(plugins, "broken", "plugin.wasm"), "not WebAssembly");
+  await copyFile(join(paths.speech, "goforward.wav"), join(media, "goforward.wav"));
+  const config = join(tmp, "sandscribe.toml");
+  await writeFile(
+    config,
+    `media_folders = [${JSON.stringify(join(tmp, "media"))}]\n[jobs]\nmax_running = 2\nheartbeat_seconds = 2\n`,
+  );
+  const child = spawn(
+    paths.bin,
+    ["serve", "--config", config, "--listen", "127.0.0.1:0", "--plugins", plugins, "--data", join(tmp, "data")],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" } },
+  );
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr += chunk;
+    if (stderr.length > 200_000) stderr = stderr.slice(-100_000);
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start in 120 s:\n${stderr}`)), 120_000);
+    const lines = createInterface({ input: child.stdout });
+    lines.once("line", (line) => {
+      clearTimeout(timer);
+      const match = /^listening on (http:\/\/\S+)/.exec(line);
+      if (match) resolveUrl(match[1]);
+      else reject(new Error(`unexpected first line from the server: ${line}\n${stderr}`));
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (${code}):\n${stderr}`));
+    });
+  });
+  return {
+    url,
+    tmp,
+    logs: () => stderr,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  if (!existsSync(paths.chromium)) {
+    throw new Error(`${paths.chromium} is missing; \`cargo xtask test\` installs Debian's chromium`);
+  }
+  return chromium.launch({ executablePath: paths.chromium, args: CHROMIUM_ARGS, headless: true });
+}
+
+let shots = 0;
+/** Saves a numbered full-page screenshot under target/browser-screenshots/. */
+export async function screenshot(page, name) {
+  await mkdir(paths.screenshots, { recursive: true });
+  shots += 1;
+  const file = join(paths.screenshots, `${String(shots).padStart(2, "0")}-${name}.png`);
+  // caret: "initial" — hiding the caret injects a <style>, which the pages' CSP refuses.
+  await page.screenshot({ path: file, fullPage: true, caret: "initial" });
+  return file;
+}
+
+/** Every visible form control has an accessible name (a label or aria-label). */
+export async function unlabelledControls(page) {
+  return page.evaluate(() => {
+    const missing = [];
+    for (const el of document.querySelectorAll("input, select, textarea, button")) {
+      if (el.type === "hidden") continue;
+      const labelled =
+        (el.labels && el.labels.length > 0) ||
+        el.getAttribute("aria-label") ||
+        el.getAttribute("aria-labelledby") ||
+        (el.tagName === "BUTTON" && el.textContent.trim());
+      if (!labelled) missing.push(el.outerHTML.slice(0, 120));
+    }
+    return missing;
+  });
+}
+
+/** Polls the JSON API until the job has finished. */
+export async function waitForJob(request, base, id, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await request.get(`${base}/api/jobs/${id}`);
+    const job = await response.json();
+    if (!["queued", "running"].includes(job.status)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,94 @@
+//! The OpenAI-compatible API's tests: pytest with OpenAI's own Python client against the
+//! real server, and the subtitle validators (PyPI `srt`, npm `webvtt-parser`).
+//!
+//! Prepares, each step skipped when already done with the same inputs:
+//! - `target/venv`: a virtualenv with `tests/openai/requirements.txt` installed;
+//! - `tests/openai/node_modules`: `npm ci` from the committed `package-lock.json`;
+//! - `target/export-samples`: SRT and WebVTT files for tricky transcripts, written by the
+//!   host's real export writers (`host/examples/export-samples.rs`);
+//!
+//! then runs `pytest tests/openai`.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::cmd;
+use crate::setup::Paths;
+
+/// A copy of the inputs an install step used, kept next to what it installed.
+const STAMP: &str = ".sandscribe-installed";
+
+pub fn run(paths: &Paths) -> Result<(), String> {
+    let root = &paths.root;
+    let tests = root.join("tests/openai");
+    let venv = root.join("target/venv");
+    ensure_venv(&venv, &tests.join("requirements.txt"))?;
+    cmd::npm_ci(&tests)?;
+
+    let samples = root.join("target/export-samples");
+    // Start empty, so no file of a case that no longer exists is validated.
+    let _ = std::fs::remove_dir_all(&samples);
+    let mut write_samples = cmd::cargo(root);
+    write_samples
+        .args(["run", "--release", "--quiet", "-p", "sandscribe"])
+        .args(["--example", "export-samples", "--"])
+        .arg(&samples);
+    cmd::run(&mut write_samples)?;
+
+    let mut pytest = Command::new(python(&venv));
+    pytest
+        .args(["-m", "pytest", "-p", "no:cacheprovider", "-q"])
+        .arg(&tests)
+        .current_dir(root)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("SANDSCRIBE_BIN", root.join("target/release/sandscribe"))
+        .env("SANDSCRIBE_SPEECH_DIR", &paths.speech)
+        .env("SANDSCRIBE_FIXTURE_PLUGINS", &paths.fixtures)
+        .env("SANDSCRIBE_PLUGINS", &paths.plugins)
+        .env("SANDSCRIBE_EXPORT_SAMPLES", &samples);
+    cmd::run(&mut pytest)
+}
+
+/// The virtualenv's Python.
+fn python(venv: &Path) -> std::path::PathBuf {
+    if cfg!(windows) {
+        venv.join("Scripts/python.exe")
+    } else {
+        venv.join("bin/python")
+    }
+}
+
+/// Creates the virtualenv and installs the requirements, unless it already has exactly
+/// these requirements installed.
+fn ensure_venv(venv: &Path, requirements: &Path) -> Result<(), String> {
+    let wanted = read(requirements)?;
+    let stamp = venv.join(STAMP);
+    if python(venv).is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(());
+    }
+    if !python(venv).is_file() {
+        let system_python = if cfg!(windows) { "python" } else { "python3" };
+        cmd::run(Command::new(system_python).arg("-m").arg("venv").arg(venv))?;
+    }
+    cmd::run(
+        Command::new(python(venv))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(requirements),
+    )?;
+    write(&stamp, &wanted)
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
