@@ -24,6 +24,9 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub limits: Limits,
     pub openai: OpenAiConfig,
+    /// API keys (as sha256 hashes), each mapped to a tenant and a role. None: single-user
+    /// mode, loopback only.
+    pub api_keys: Vec<crate::auth::ApiKey>,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             limits: Limits::default(),
             openai: OpenAiConfig::default(),
+            api_keys: Vec::new(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod auth;
 pub mod config;
 pub mod export;
 pub mod jobs;

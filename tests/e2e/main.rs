@@ -14,4 +14,5 @@ mod queue;
 mod restart;
 mod results;
 mod sandbox;
+mod tenants;
 mod whisper;

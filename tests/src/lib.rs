@@ -100,6 +100,8 @@ pub struct ServerOptions {
     upload_bytes: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
     stack_bytes: Option<u64>,
+    /// (sha256 of the key, tenant, role)
+    api_keys: Vec<(String, String, String)>,
 }
 
 impl Default for ServerOptions {
@@ -122,7 +124,17 @@ impl ServerOptions {
             upload_bytes: None,
             shutdown_grace_seconds: None,
             stack_bytes: None,
+            api_keys: Vec::new(),
         }
+    }
+
+    /// Adds an API key (given in clear; the config gets its sha256) for a tenant.
+    pub fn api_key(mut self, key: &str, tenant: &str, role: &str) -> Self {
+        use sha2::Digest;
+        let hash = hex_lower(&sha2::Sha256::digest(key.as_bytes()));
+        self.api_keys
+            .push((hash, tenant.to_owned(), role.to_owned()));
+        self
     }
 
     /// The wasm stack cap.
@@ -188,6 +200,11 @@ impl ServerOptions {
     /// The config file for these options.
     fn config_toml(&self) -> String {
         let mut toml = String::new();
+        for (hash, tenant, role) in &self.api_keys {
+            toml.push_str(&format!(
+                "[[api_keys]]\nsha256 = \"{hash}\"\ntenant = \"{tenant}\"\nrole = \"{role}\"\n"
+            ));
+        }
         let mut section = |name: &str, entries: &[(&str, Option<u64>)]| {
             toml.push_str(&format!("[{name}]\n"));
             for (key, value) in entries {
@@ -268,6 +285,7 @@ pub struct Server {
     process: Option<Process>,
     base_url: String,
     agent: ureq::Agent,
+    key: Mutex<Option<String>>,
 }
 
 impl Server {
@@ -290,6 +308,7 @@ impl Server {
             process: None,
             base_url: String::new(),
             agent,
+            key: Mutex::new(None),
         };
         server.spawn();
         server
@@ -421,27 +440,41 @@ impl Server {
         format!("{}{path}", self.base_url)
     }
 
+    /// Sends `Authorization: Bearer <key>` on every following request (None: no header).
+    pub fn use_key(&self, key: Option<&str>) {
+        *self.key.lock().expect("key lock") = key.map(str::to_owned);
+    }
+
+    fn authed<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match self.key.lock().expect("key lock").clone() {
+            Some(key) => request.header("Authorization", format!("Bearer {key}")),
+            None => request,
+        }
+    }
+
     /// `GET path`.
     pub fn get(&self, path: &str) -> Reply {
-        self.call(path, self.agent.get(self.url(path)).call())
+        self.call(path, self.authed(self.agent.get(self.url(path))).call())
     }
 
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> Reply {
-        self.call(path, self.agent.delete(self.url(path)).call())
+        self.call(path, self.authed(self.agent.delete(self.url(path))).call())
     }
 
     /// `POST path` without a body.
     pub fn post_empty(&self, path: &str) -> Reply {
-        self.call(path, self.agent.post(self.url(path)).send_empty())
+        self.call(
+            path,
+            self.authed(self.agent.post(self.url(path))).send_empty(),
+        )
     }
 
     /// `POST path` with a multipart form.
     pub fn post_form(&self, path: &str, form: &Form) -> Reply {
         let (content_type, body) = form.encode();
         let sent = self
-            .agent
-            .post(self.url(path))
+            .authed(self.agent.post(self.url(path)))
             .header("Content-Type", content_type)
             .send(&body[..]);
         self.call(path, sent)
@@ -542,8 +575,7 @@ impl Server {
     pub fn events_within(&self, id: &str, last_event_id: Option<u64>, timeout: Duration) -> Events {
         let path = format!("/api/jobs/{id}/events");
         let mut request = self
-            .agent
-            .get(self.url(&path))
+            .authed(self.agent.get(self.url(&path)))
             .header("Accept", "text/event-stream");
         if let Some(last) = last_event_id {
             request = request.header("Last-Event-ID", last.to_string());
@@ -905,4 +937,8 @@ pub fn poll_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

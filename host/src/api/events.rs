@@ -15,7 +15,7 @@ use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
 use super::jobs::{find, parse_id};
-use super::{ApiError, AppState, DEFAULT_TENANT};
+use super::{ApiError, AppState, Caller};
 use crate::jobs::{EventKind, JobEvent};
 
 #[derive(Deserialize)]
@@ -34,6 +34,7 @@ fn to_sse(event: &JobEvent) -> Event {
 
 pub async fn stream(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
@@ -45,7 +46,7 @@ pub async fn stream(
         .and_then(|v| v.trim().parse::<u64>().ok())
         .or(query.after)
         .unwrap_or(0);
-    let tenant = DEFAULT_TENANT.to_owned();
+    let tenant = caller.tenant;
     let events = state.tracker.follow(&tenant, id, after);
     // A job the tracker no longer holds (e.g. after a restart) but storage does: its
     // whole story is one `done` event.

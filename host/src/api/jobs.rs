@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use uuid::Uuid;
 
 use super::upload::{self, UploadGuard};
-use super::{ApiError, AppState, DEFAULT_TENANT};
+use super::{ApiError, AppState, Caller};
 use crate::jobs::{CancelError, JobRequest, JobSnapshot, SubmitError};
 use crate::runtime::LoadedPlugin;
 
@@ -69,6 +69,7 @@ pub async fn submit_upload(
 
 pub async fn submit(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     form: Multipart,
 ) -> Result<impl IntoResponse, ApiError> {
     let guard = upload::receive(
@@ -107,7 +108,7 @@ pub async fn submit(
             "config must be a JSON object",
         ));
     }
-    let snapshot = submit_upload(&state, guard, plugin, config, DEFAULT_TENANT).await?;
+    let snapshot = submit_upload(&state, guard, plugin, config, &caller.tenant).await?;
     let location = format!("/api/jobs/{}", snapshot.id);
     Ok((
         StatusCode::ACCEPTED,
@@ -116,8 +117,11 @@ pub async fn submit(
     ))
 }
 
-pub async fn list_active(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "jobs": state.tracker.active(DEFAULT_TENANT) }))
+pub async fn list_active(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "jobs": state.tracker.active(&caller.tenant) }))
 }
 
 /// A job from the tracker, or (after a restart) rebuilt from its stored result.
@@ -145,10 +149,11 @@ pub async fn find(state: &AppState, id: Uuid, tenant: &str) -> Result<JobSnapsho
 /// with the same plugin and configuration. Answers 202 with the new job.
 pub async fn resubmit(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = parse_id(&id)?;
-    let tenant = DEFAULT_TENANT;
+    let tenant = caller.tenant.as_str();
     let Some((old, upload)) = state.tracker.recorded(tenant, id) else {
         find(&state, id, tenant).await?;
         return Err(ApiError::new(
@@ -205,22 +210,24 @@ pub async fn resubmit(
 
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<JobSnapshot>, ApiError> {
     let id = parse_id(&id)?;
-    Ok(Json(find(&state, id, DEFAULT_TENANT).await?))
+    Ok(Json(find(&state, id, &caller.tenant).await?))
 }
 
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<JobSnapshot>, ApiError> {
     let id = parse_id(&id)?;
-    match state.tracker.cancel(DEFAULT_TENANT, id).await {
+    match state.tracker.cancel(&caller.tenant, id).await {
         Ok(snapshot) => Ok(Json(snapshot)),
         Err(CancelError::NotFound) => {
             // A finished job known only to storage cannot be cancelled either.
-            find(&state, id, DEFAULT_TENANT).await?;
+            find(&state, id, &caller.tenant).await?;
             Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "already_finished",

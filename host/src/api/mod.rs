@@ -3,6 +3,7 @@
 //! Handlers are small: they read the tracker and storage, never the runtime directly
 //! (the runtime reports to the tracker).
 
+pub mod caller;
 mod error;
 pub mod events;
 pub mod jobs;
@@ -18,6 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use crate::auth::Caller;
 pub use error::ApiError;
 
 use crate::config::Config;
@@ -28,6 +30,8 @@ use crate::storage::ResultStore;
 /// Everything handlers share.
 pub struct AppState {
     pub config: Config,
+    /// API keys and browser logins.
+    pub access: crate::auth::Access,
     pub plugins: Arc<PluginRegistry>,
     pub tracker: Arc<Tracker>,
     pub store: Arc<dyn ResultStore>,
@@ -47,7 +51,7 @@ impl AppState {
 }
 
 /// The tenant every request belongs to in single-user mode.
-pub const DEFAULT_TENANT: &str = "default";
+pub use crate::auth::DEFAULT_TENANT;
 
 /// The router for the JSON API.
 pub fn router(state: Arc<AppState>) -> Router {

@@ -100,8 +100,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response:
 /// reload keeps the old version and answers 422 with the reason.
 pub async fn reload(
     State(state): State<Arc<AppState>>,
+    caller: super::Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
+    super::caller::require_admin(&caller)?;
     let safe = !id.is_empty()
         && id
             .chars()

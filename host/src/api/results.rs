@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiError, AppState, DEFAULT_TENANT};
+use super::{ApiError, AppState, Caller};
 use crate::export::{self, ExportFormat, SubtitleOptions};
 use crate::storage::{ResultPage, ResultQuery, StoredResult};
 
@@ -37,11 +37,12 @@ async fn blocking<T: Send + 'static>(
 
 pub async fn list(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ResultPage>, ApiError> {
     let store = state.store.clone();
     let query = ResultQuery {
-        tenant: DEFAULT_TENANT.into(),
+        tenant: caller.tenant.clone(),
         text: query.q,
         page: query.page,
         per_page: query.per_page.unwrap_or(20),
@@ -60,18 +61,21 @@ pub async fn load(state: &AppState, id: Uuid, tenant: &str) -> Result<StoredResu
 
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<StoredResult>, ApiError> {
-    Ok(Json(load(&state, parse_id(&id)?, DEFAULT_TENANT).await?))
+    Ok(Json(load(&state, parse_id(&id)?, &caller.tenant).await?))
 }
 
 pub async fn delete(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
     let store = state.store.clone();
-    let deleted = blocking(move || store.delete(DEFAULT_TENANT, id)).await?;
+    let tenant = caller.tenant.clone();
+    let deleted = blocking(move || store.delete(&tenant, id)).await?;
     if !deleted {
         return Err(ApiError::not_found("result"));
     }
@@ -100,6 +104,7 @@ pub struct ExportQuery {
 
 pub async fn export(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<ExportQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -109,7 +114,7 @@ pub async fn export(
         .unwrap_or("txt")
         .parse()
         .map_err(|e: export::ExportError| ApiError::bad_request(e.to_string()))?;
-    let result = load(&state, parse_id(&id)?, DEFAULT_TENANT).await?;
+    let result = load(&state, parse_id(&id)?, &caller.tenant).await?;
     let options = SubtitleOptions {
         max_chars_per_line: query.max_chars_per_line,
         max_lines_per_cue: query.max_lines_per_cue,

@@ -43,6 +43,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
+    let access = sandscribe::auth::Access::new(&config.api_keys)
+        .map_err(|e| anyhow::anyhow!("the config's api_keys are not valid: {e}"))?;
+    if access.single_user() {
+        if !config.listen.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to listen on {}: no API keys are configured, so anyone who can reach \
+                 the server would be the admin of every job. Listen on 127.0.0.1, or add \
+                 [[api_keys]] entries (sha256 of each key, tenant, role) to the config file",
+                config.listen
+            );
+        }
+        tracing::info!("single-user mode: no API keys configured, listening on loopback only");
+    } else {
+        tracing::info!(
+            keys = config.api_keys.len(),
+            "multi-tenant mode: API keys required"
+        );
+    }
     std::fs::create_dir_all(&config.data_dir)?;
     let database = Arc::new(SqliteStore::open(&config.data_dir)?);
     let store: Arc<dyn ResultStore> = database.clone();
@@ -81,6 +99,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
     let state = Arc::new(AppState {
+        access,
         config,
         plugins,
         tracker,

@@ -17,6 +17,7 @@ mod confirm;
 mod file;
 pub mod form;
 mod history;
+mod login;
 pub mod media;
 mod plugins;
 mod progress;
@@ -45,12 +46,6 @@ use state_store::{StateStore, StateStoreError, Step, WizardState};
 pub struct Web {
     pub app: Arc<AppState>,
     pub store: StateStore,
-}
-
-/// The tenant of every page request. Single-user for now; when tenancy arrives, this is
-/// the one place that maps a session to its tenant.
-pub fn tenant(_session: &SessionId) -> &'static str {
-    crate::api::DEFAULT_TENANT
 }
 
 /// The browser's routes, to be merged into the app's router.
@@ -91,7 +86,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/history", get(history::page))
         .route("/history/{id}/delete", post(history::delete))
         .route("/settings", get(settings::page).post(settings::save))
+        .route("/logout", post(login::logout))
         .route_layer(axum::middleware::from_fn(session::ensure))
+        .route_layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            login::require_login,
+        ))
+        .route("/login", get(login::show).post(login::submit))
+        .route_layer(axum::middleware::from_fn(login::same_origin))
         .layer(axum::middleware::map_response(page_headers))
         .with_state(web);
     Router::new().merge(pages).merge(assets::router())
@@ -246,11 +248,14 @@ pub fn go(headers: &HeaderMap, to: &str) -> Response {
 pub struct Wizard {
     pub session: SessionId,
     pub state: WizardState,
+    /// Who the browser is logged in as (the single user without API keys).
+    pub caller: crate::auth::Caller,
 }
 
 impl Wizard {
-    pub fn tenant(&self) -> &'static str {
-        tenant(&self.session)
+    /// The tenant whose plugins settings, jobs and results this browser sees.
+    pub fn tenant(&self) -> &str {
+        &self.caller.tenant
     }
 
     pub async fn save(&self, web: &Web) -> Result<(), WebError> {
@@ -267,8 +272,17 @@ impl FromRequestParts<Arc<Web>> for Wizard {
             .get::<SessionId>()
             .copied()
             .ok_or_else(|| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, "no session"))?;
+        let caller = web
+            .app
+            .access
+            .caller(&parts.headers)
+            .map_err(|e| WebError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
         let state = web.store.session(session.0).await?;
-        Ok(Self { session, state })
+        Ok(Self {
+            session,
+            state,
+            caller,
+        })
     }
 }
 

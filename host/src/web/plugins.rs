@@ -100,7 +100,8 @@ fn config_form(
 }
 
 pub async fn page(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Response, WebError> {
-    let tenant = wizard.tenant();
+    let tenant = wizard.tenant().to_owned();
+    let tenant = tenant.as_str();
     let settings = web.store.settings(tenant).await?;
     let selected = wizard.state.plugin.clone();
     let form = selected
@@ -216,7 +217,8 @@ pub async fn config(
         .get(plugin_id)
         .ok_or_else(|| WebError::not_found("plugin"))?;
     let action = field("action").unwrap_or("next");
-    let tenant = wizard.tenant();
+    let tenant = wizard.tenant().to_owned();
+    let tenant = tenant.as_str();
     let mut settings = web.store.settings(tenant).await?;
     wizard.state.plugin = Some(plugin.meta.id.clone());
 

@@ -93,7 +93,8 @@ pub async fn save(
     wizard: Wizard,
     Form(form): Form<SettingsForm>,
 ) -> Result<Response, WebError> {
-    let tenant = wizard.tenant();
+    let tenant = wizard.tenant().to_owned();
+    let tenant = tenant.as_str();
     let mut settings = web.store.settings(tenant).await?;
     settings.auto_save = form.auto_save.is_some();
     web.store.save_settings(tenant, &settings).await?;
