@@ -27,6 +27,20 @@ pub struct Config {
     /// API keys (as sha256 hashes), each mapped to a tenant and a role. None: single-user
     /// mode, loopback only.
     pub api_keys: Vec<crate::auth::ApiKey>,
+    /// Per-tenant quotas, by tenant name (`[tenants.alice]`).
+    pub tenants: std::collections::HashMap<String, TenantLimits>,
+}
+
+/// One tenant's quotas; a missing one means only the server-wide limits apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Jobs of this tenant running at once.
+    pub max_running: Option<usize>,
+    /// Jobs of this tenant waiting in the queue.
+    pub max_queued: Option<usize>,
+    /// Minutes of audio submitted per UTC day.
+    pub audio_minutes_per_day: Option<u64>,
 }
 
 impl Default for Config {
@@ -40,6 +54,7 @@ impl Default for Config {
             limits: Limits::default(),
             openai: OpenAiConfig::default(),
             api_keys: Vec::new(),
+            tenants: Default::default(),
         }
     }
 }

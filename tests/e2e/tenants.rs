@@ -121,3 +121,96 @@ fn without_keys_the_server_refuses_to_listen_beyond_loopback() {
         "the message says what to do: {stderr}"
     );
 }
+
+#[test]
+fn one_tenants_backlog_does_not_starve_another_tenants_job() {
+    let server = Server::start(
+        ServerOptions::new()
+            .api_key("alice-secret", "alice", "user")
+            .api_key("bob-secret", "bob", "user")
+            .max_running(1)
+            .max_queued(100),
+    );
+    let audio = wav(&sine(300, 16_000, 0.3), 16_000);
+    server.use_key(Some("alice-secret"));
+    let slow = json!({"steps": 2, "step_ms": 200});
+    let alice: Vec<String> = (0..8)
+        .map(|n| server.submit_ok("slow", &audio, &format!("a{n}.wav"), &slow))
+        .collect();
+    server.use_key(Some("bob-secret"));
+    let bob = server.submit_ok("slow", &audio, "b.wav", &slow);
+    // Bob is next in turn: only Alice's running job is ahead of him.
+    assert_eq!(
+        server.job(&bob)["queue_position"],
+        1,
+        "{:#}",
+        server.job(&bob)
+    );
+    let bob_done = server.wait_terminal(&bob, std::time::Duration::from_secs(60));
+    server.use_key(Some("alice-secret"));
+    let finished_before_bob = alice
+        .iter()
+        .map(|id| server.job(id))
+        .filter(|job| {
+            job["finished_at"].as_str().is_some_and(|f| {
+                sandscribe_e2e::timestamp(&json!(f))
+                    <= sandscribe_e2e::timestamp(&bob_done["started_at"])
+            })
+        })
+        .count();
+    assert!(
+        finished_before_bob <= 1,
+        "{finished_before_bob} of alice's jobs ran before bob's single job"
+    );
+}
+
+#[test]
+fn a_tenant_over_its_quota_gets_429_saying_which_quota_and_when_it_frees() {
+    let server = Server::start(
+        ServerOptions::new()
+            .api_key("alice-secret", "alice", "user")
+            .api_key("bob-secret", "bob", "user")
+            .max_running(1)
+            .extra_toml("[tenants.alice]\nmax_queued = 1\naudio_minutes_per_day = 1\n"),
+    );
+    let audio = wav(&sine(20_000, 16_000, 0.3), 16_000);
+    server.use_key(Some("alice-secret"));
+    let slow = json!({"steps": 20, "step_ms": 200});
+    server.submit_ok("slow", &audio, "running.wav", &slow);
+    server.submit_ok("slow", &audio, "queued.wav", &slow);
+    let refused = server.submit("slow", &audio, "third.wav", &slow);
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.error_code(), "quota_exceeded");
+    assert!(
+        refused.error_message().contains("queued jobs"),
+        "{}",
+        refused.error_message()
+    );
+    // Bob has no quota of his own and is not affected.
+    server.use_key(Some("bob-secret"));
+    server.submit_ok("echo", &audio, "bob.wav", &json!({}));
+    // 40 s of audio used of Alice's minute: 30 s more is over the daily quota.
+    server.use_key(Some("alice-secret"));
+    let first = server.get("/api/jobs").expect(200).json()["jobs"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    server.cancel(&first).expect(200);
+    let over = server.submit(
+        "echo",
+        &wav(&sine(30_000, 16_000, 0.3), 16_000),
+        "long.wav",
+        &json!({}),
+    );
+    assert_eq!(over.status, 429, "{}", over.text());
+    assert!(
+        over.error_message().contains("audio minutes per day"),
+        "{}",
+        over.error_message()
+    );
+    assert!(
+        over.error_message().contains("T00:00:00Z"),
+        "says when it resets: {}",
+        over.error_message()
+    );
+}

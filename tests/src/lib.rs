@@ -102,6 +102,8 @@ pub struct ServerOptions {
     stack_bytes: Option<u64>,
     /// (sha256 of the key, tenant, role)
     api_keys: Vec<(String, String, String)>,
+    /// Extra TOML appended to the config file.
+    extra_toml: String,
 }
 
 impl Default for ServerOptions {
@@ -125,7 +127,15 @@ impl ServerOptions {
             shutdown_grace_seconds: None,
             stack_bytes: None,
             api_keys: Vec::new(),
+            extra_toml: String::new(),
         }
+    }
+
+    /// Appends raw TOML to the config file (e.g. `[tenants.alice]` quotas).
+    pub fn extra_toml(mut self, toml: &str) -> Self {
+        self.extra_toml.push_str(toml);
+        self.extra_toml.push('\n');
+        self
     }
 
     /// Adds an API key (given in clear; the config gets its sha256) for a tenant.
@@ -232,6 +242,7 @@ impl ServerOptions {
                 ("stack_bytes", self.stack_bytes),
             ],
         );
+        toml.push_str(&self.extra_toml);
         toml
     }
 }

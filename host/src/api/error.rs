@@ -125,3 +125,13 @@ impl From<StorageError> for ApiError {
         Self::internal(format!("storage error: {error}"))
     }
 }
+
+impl From<crate::jobs::SubmitError> for ApiError {
+    fn from(error: crate::jobs::SubmitError) -> Self {
+        let code = match error {
+            crate::jobs::SubmitError::QueueFull(_) => "queue_full",
+            crate::jobs::SubmitError::QuotaExceeded { .. } => "quota_exceeded",
+        };
+        Self::new(StatusCode::TOO_MANY_REQUESTS, code, error.to_string())
+    }
+}

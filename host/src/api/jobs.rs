@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::upload::{self, UploadGuard};
 use super::{ApiError, AppState, Caller};
-use crate::jobs::{CancelError, JobRequest, JobSnapshot, SubmitError};
+use crate::jobs::{CancelError, JobRequest, JobSnapshot};
 use crate::runtime::LoadedPlugin;
 
 /// Parses a job id from the path; a malformed id is simply not found.
@@ -57,11 +57,7 @@ pub async fn submit_upload(
         upload: upload.path.clone(),
         duration_ms: audio.duration_ms(),
     };
-    let snapshot = state.tracker.submit(request).map_err(|e| match e {
-        SubmitError::QueueFull(_) => {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", e.to_string())
-        }
-    })?;
+    let snapshot = state.tracker.submit(request).map_err(ApiError::from)?;
     // The job owns the upload now.
     guard.0 = None;
     Ok(snapshot)
@@ -194,11 +190,7 @@ pub async fn resubmit(
         upload,
         duration_ms: old.duration_ms,
     };
-    let snapshot = state.tracker.submit(request).map_err(|e| match e {
-        SubmitError::QueueFull(_) => {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", e.to_string())
-        }
-    })?;
+    let snapshot = state.tracker.submit(request).map_err(ApiError::from)?;
     state.tracker.mark_resubmitted(tenant, id, snapshot.id);
     let location = format!("/api/jobs/{}", snapshot.id);
     Ok((

@@ -92,6 +92,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
             },
             audio_dir: config.audio_dir(),
             metrics,
+            tenants: config.tenants.clone(),
         },
     );
     let keep = tracker.recover_interrupted();

@@ -4,6 +4,7 @@
 mod events;
 mod model;
 mod runner;
+mod scheduler;
 mod tracker;
 
 pub use events::{EventKind, JobEvent};

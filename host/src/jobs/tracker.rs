@@ -31,6 +31,12 @@ const BROADCAST_CAPACITY: usize = 1024;
 pub enum SubmitError {
     #[error("the queue is full ({0} jobs waiting); try again later")]
     QueueFull(usize),
+    #[error("your {quota} quota ({limit}) is used up; it frees {resets}")]
+    QuotaExceeded {
+        quota: &'static str,
+        limit: String,
+        resets: String,
+    },
 }
 
 /// Why a cancel did not happen.
@@ -99,10 +105,7 @@ impl JobEntry {
     }
 }
 
-struct Schedule {
-    queue: VecDeque<Arc<JobEntry>>,
-    running: usize,
-}
+type Schedule = super::scheduler::FairQueue;
 
 /// Tracks every job, runs the queue, and hands finished results to storage.
 pub struct Tracker {
@@ -118,6 +121,9 @@ pub struct Tracker {
     max_running: usize,
     max_queued: usize,
     keep_finished: usize,
+    tenants: std::collections::HashMap<String, crate::config::TenantLimits>,
+    /// Milliseconds of audio accepted per (tenant, UTC day number).
+    audio_used: Mutex<HashMap<(String, i64), u64>>,
 }
 
 /// How the tracker is sized.
@@ -130,6 +136,8 @@ pub struct TrackerOptions {
     /// Where the audio of completed jobs is kept (for playback), as `<job id>.<ext>`.
     pub audio_dir: std::path::PathBuf,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Per-tenant quotas.
+    pub tenants: std::collections::HashMap<String, crate::config::TenantLimits>,
 }
 
 impl Tracker {
@@ -142,16 +150,15 @@ impl Tracker {
         Arc::new(Self {
             jobs: Mutex::default(),
             finished: Mutex::default(),
-            schedule: Mutex::new(Schedule {
-                queue: VecDeque::new(),
-                running: 0,
-            }),
+            schedule: Mutex::default(),
             runtime,
             store,
             ledger,
             audio_limits: options.audio_limits,
             audio_dir: options.audio_dir,
             metrics: options.metrics,
+            tenants: options.tenants,
+            audio_used: Mutex::default(),
             max_running: options.max_running.max(1),
             max_queued: options.max_queued,
             keep_finished: options.keep_finished,
@@ -169,9 +176,10 @@ impl Tracker {
     /// Queues a job. It starts at once if a slot is free.
     pub fn submit(self: &Arc<Self>, request: JobRequest) -> Result<JobSnapshot, SubmitError> {
         let mut schedule = self.schedule();
-        if schedule.queue.len() >= self.max_queued {
-            return Err(SubmitError::QueueFull(schedule.queue.len()));
+        if schedule.len() >= self.max_queued {
+            return Err(SubmitError::QueueFull(schedule.len()));
         }
+        self.check_quotas(&schedule, &request.tenant, request.duration_ms)?;
         let id = Uuid::new_v4();
         let meta = &request.plugin.meta;
         let snapshot = JobSnapshot {
@@ -187,7 +195,7 @@ impl Tracker {
             duration_ms: request.duration_ms,
             progress: 0.0,
             stage: "queued".into(),
-            queue_position: Some(schedule.queue.len() + 1),
+            queue_position: None,
             created_at: OffsetDateTime::now_utc(),
             started_at: None,
             finished_at: None,
@@ -223,21 +231,69 @@ impl Tracker {
         }
         self.persist(&entry);
         self.jobs().insert(id, entry.clone());
-        schedule.queue.push_back(entry.clone());
+        schedule.push(entry.clone());
         self.dispatch(&mut schedule);
+        Self::renumber(&schedule);
         drop(schedule);
         tracing::info!(job = %id, tenant = %entry.tenant, plugin = %entry.plugin.meta.id, "job queued");
         Ok(entry.snapshot())
     }
 
+    /// A tenant's quotas (none configured: no limits beyond the server's).
+    fn tenant_limits(&self, tenant: &str) -> crate::config::TenantLimits {
+        self.tenants.get(tenant).cloned().unwrap_or_default()
+    }
+
+    /// Refuses a submission over one of the tenant's quotas; otherwise counts its audio.
+    fn check_quotas(
+        &self,
+        schedule: &Schedule,
+        tenant: &str,
+        duration_ms: u64,
+    ) -> Result<(), SubmitError> {
+        let limits = self.tenant_limits(tenant);
+        if let Some(max) = limits.max_queued
+            && schedule.queued(tenant) >= max
+        {
+            return Err(SubmitError::QuotaExceeded {
+                quota: "queued jobs",
+                limit: format!("{max} waiting"),
+                resets: "as soon as one of your queued jobs starts".into(),
+            });
+        }
+        if let Some(minutes) = limits.audio_minutes_per_day {
+            let now = OffsetDateTime::now_utc();
+            let day = now.unix_timestamp().div_euclid(86_400);
+            let mut used = self.audio_used.lock().unwrap_or_else(|e| e.into_inner());
+            let today = used.entry((tenant.to_owned(), day)).or_default();
+            if *today + duration_ms > minutes.saturating_mul(60_000) {
+                let midnight = OffsetDateTime::from_unix_timestamp((day + 1) * 86_400)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_else(|| "at midnight UTC".into());
+                return Err(SubmitError::QuotaExceeded {
+                    quota: "audio minutes per day",
+                    limit: format!("{minutes} minutes, {} used", *today / 60_000),
+                    resets: format!("at {midnight}"),
+                });
+            }
+            *today += duration_ms;
+        }
+        Ok(())
+    }
+
     /// Starts queued jobs while slots are free, and tells the rest their new position.
     fn dispatch(self: &Arc<Self>, schedule: &mut Schedule) {
         let mut started = false;
-        while schedule.running < self.max_running {
-            let Some(entry) = schedule.queue.pop_front() else {
+        while schedule.total_running < self.max_running {
+            let Some(entry) = schedule.pop_next(|tenant, running| {
+                running < self.tenant_limits(tenant).max_running.unwrap_or(usize::MAX)
+            }) else {
                 break;
             };
-            schedule.running += 1;
             started = true;
             {
                 let mut state = entry.lock();
@@ -260,12 +316,12 @@ impl Tracker {
             Self::renumber(schedule);
         }
         self.metrics
-            .set_queue(schedule.queue.len(), schedule.running);
+            .set_queue(schedule.len(), schedule.total_running);
     }
 
     /// Sends every queued job its (new) position.
     fn renumber(schedule: &Schedule) {
-        for (index, entry) in schedule.queue.iter().enumerate() {
+        for (index, entry) in schedule.order().iter().enumerate() {
             let mut state = entry.lock();
             let position = Some(index + 1);
             if state.snapshot.queue_position != position {
@@ -319,7 +375,7 @@ impl Tracker {
             // Interrupted by shutdown meanwhile: only the slot is left to free.
             if was_running {
                 let mut schedule = self.schedule();
-                schedule.running = schedule.running.saturating_sub(1);
+                schedule.finished(&entry.tenant);
             }
             return;
         }
@@ -338,7 +394,7 @@ impl Tracker {
         self.remember_finished(entry.id);
         if was_running {
             let mut schedule = self.schedule();
-            schedule.running = schedule.running.saturating_sub(1);
+            schedule.finished(&entry.tenant);
             self.dispatch(&mut schedule);
         }
     }
@@ -541,13 +597,11 @@ impl Tracker {
         entry.cancel.cancel();
         let was_queued = {
             let mut schedule = self.schedule();
-            let before = schedule.queue.len();
-            schedule.queue.retain(|e| e.id != id);
-            let removed = schedule.queue.len() != before;
+            let removed = schedule.remove(tenant, id);
             if removed {
                 Self::renumber(&schedule);
                 self.metrics
-                    .set_queue(schedule.queue.len(), schedule.running);
+                    .set_queue(schedule.len(), schedule.total_running);
             }
             removed
         };
@@ -579,12 +633,12 @@ impl Tracker {
     /// be resubmitted after the restart), running jobs get `grace` to finish, then they
     /// are cancelled and recorded as interrupted too.
     pub async fn shutdown(self: &Arc<Self>, grace: Duration) {
-        let queued: Vec<Arc<JobEntry>> = self.schedule().queue.drain(..).collect();
+        let queued: Vec<Arc<JobEntry>> = self.schedule().drain();
         for entry in &queued {
             self.interrupt(entry);
         }
         let deadline = tokio::time::Instant::now() + grace;
-        while self.schedule().running > 0 && tokio::time::Instant::now() < deadline {
+        while self.schedule().total_running > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let running: Vec<Arc<JobEntry>> = self
@@ -640,7 +694,7 @@ impl Tracker {
 
     /// Number of queued jobs (for metrics and the UI).
     pub fn queue_len(&self) -> usize {
-        self.schedule().queue.len()
+        self.schedule().len()
     }
 }
 
