@@ -114,3 +114,52 @@ fn unknown_jobs_and_results_are_404() {
         "unknown_plugin"
     );
 }
+
+#[test]
+fn malformed_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
+    let server = Server::start(ServerOptions::new());
+    let audio = sandscribe_e2e::wav(&sandscribe_e2e::sine(500, 16_000, 0.3), 16_000);
+    // Not multipart at all.
+    let json = server.post_raw("/api/jobs", "application/json", br#"{"plugin":"echo"}"#);
+    assert!(
+        (400..500).contains(&json.status),
+        "{} {}",
+        json.status,
+        json.text()
+    );
+    // A multipart body whose boundary never appears, and one cut off mid-part.
+    let garbage = server.post_raw(
+        "/api/jobs",
+        "multipart/form-data; boundary=XYZ",
+        b"--ABC\r\nnonsense",
+    );
+    assert_eq!(garbage.status, 400, "{}", garbage.text());
+    let mut cut =
+        b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n"
+            .to_vec();
+    cut.extend_from_slice(&audio[..100]);
+    let truncated = server.post_raw("/api/jobs", "multipart/form-data; boundary=XYZ", &cut);
+    assert_eq!(truncated.status, 400, "{}", truncated.text());
+    // A WAV whose header promises more data than it has: what is there is transcribed.
+    let mut short = audio.clone();
+    short.truncate(audio.len() / 2);
+    let job = server.run_job("echo", &short, &serde_json::json!({}));
+    assert_eq!(job["status"], "completed", "{job:#}");
+    assert!(
+        job["duration_ms"]
+            .as_u64()
+            .is_some_and(|d| (200..=300).contains(&d)),
+        "{job:#}"
+    );
+    // A corrupted header (format tag garbage) is refused before anything is queued.
+    let mut corrupt = audio.clone();
+    corrupt[20] = 0x7f;
+    corrupt[21] = 0x7f;
+    let reply = server.submit("echo", &corrupt, "corrupt.wav", &serde_json::json!({}));
+    assert_eq!(reply.status, 415, "{}", reply.text());
+    assert_eq!(
+        server.get("/api/jobs").expect(200).json()["jobs"],
+        serde_json::json!([])
+    );
+    server.assert_serves_echo_job();
+}

@@ -481,6 +481,15 @@ impl Server {
         )
     }
 
+    /// `POST path` with any body and content type (for malformed requests).
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        let sent = self
+            .authed(self.agent.post(self.url(path)))
+            .header("Content-Type", content_type)
+            .send(body);
+        self.call(path, sent)
+    }
+
     /// `POST path` with a multipart form.
     pub fn post_form(&self, path: &str, form: &Form) -> Reply {
         let (content_type, body) = form.encode();
