@@ -31,7 +31,8 @@ pub struct Config {
     pub tenants: std::collections::HashMap<String, TenantLimits>,
 }
 
-/// One tenant's quotas; a missing one means only the server-wide limits apply.
+/// One tenant's quotas and plugin allow-list; what is missing means only the
+/// server-wide limits apply.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantLimits {
@@ -41,6 +42,8 @@ pub struct TenantLimits {
     pub max_queued: Option<usize>,
     /// Minutes of audio submitted per UTC day.
     pub audio_minutes_per_day: Option<u64>,
+    /// The plugins this tenant may see and use (all when absent).
+    pub plugins: Option<Vec<String>>,
 }
 
 impl Default for Config {

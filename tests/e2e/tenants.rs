@@ -214,3 +214,41 @@ fn a_tenant_over_its_quota_gets_429_saying_which_quota_and_when_it_frees() {
         over.error_message()
     );
 }
+
+#[test]
+fn a_tenant_sees_and_uses_only_the_plugins_on_its_allow_list() {
+    let server = Server::start(
+        ServerOptions::new()
+            .api_key("alice-secret", "alice", "user")
+            .api_key("bob-secret", "bob", "user")
+            .extra_toml("[tenants.alice]\nplugins = [\"echo\"]\n"),
+    );
+    let audio = wav(&sine(500, 16_000, 0.3), 16_000);
+    server.use_key(Some("alice-secret"));
+    let list = server.get("/api/plugins").expect(200).json();
+    let ids: Vec<&str> = list["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["echo"]);
+    assert_eq!(server.get("/api/plugins/slow").status, 404);
+    let refused = server.submit("slow", &audio, "a.wav", &json!({}));
+    assert_eq!(refused.status, 404, "{}", refused.text());
+    assert_eq!(refused.error_code(), "unknown_plugin");
+    let models = server.get("/v1/models").expect(200).json();
+    assert_eq!(
+        models["data"].as_array().map(Vec::len),
+        Some(1),
+        "{models:#}"
+    );
+    server.submit_ok("echo", &audio, "a.wav", &json!({}));
+    // Bob has no list: he sees them all.
+    server.use_key(Some("bob-secret"));
+    assert!(
+        server.get("/api/plugins").expect(200).json()["plugins"]
+            .as_array()
+            .is_some_and(|p| p.len() > 1)
+    );
+}

@@ -41,6 +41,9 @@ pub async fn submit_upload(
     config: serde_json::Value,
     tenant: &str,
 ) -> Result<JobSnapshot, ApiError> {
+    if !state.plugin_allowed(tenant, &plugin.meta.id) {
+        return Err(ApiError::unknown_plugin(&plugin.meta.id));
+    }
     refuse_quarantined(&plugin)?;
     let config = plugin
         .resolve_config(&config)

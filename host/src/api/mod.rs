@@ -42,6 +42,15 @@ impl AppState {
         Duration::from_secs(self.config.jobs.heartbeat_seconds.max(1))
     }
 
+    /// Whether `tenant` may see and use the plugin (its allow-list, if it has one).
+    pub fn plugin_allowed(&self, tenant: &str, id: &str) -> bool {
+        self.config
+            .tenants
+            .get(tenant)
+            .and_then(|t| t.plugins.as_ref())
+            .is_none_or(|allowed| allowed.iter().any(|p| p == id))
+    }
+
     pub fn audio_limits(&self) -> crate::audio::DecodeLimits {
         crate::audio::DecodeLimits {
             max_bytes: self.config.limits.upload_bytes,

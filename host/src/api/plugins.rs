@@ -52,12 +52,13 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Val
     }))
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> Json<PluginList> {
+pub async fn list(State(state): State<Arc<AppState>>, caller: super::Caller) -> Json<PluginList> {
     Json(PluginList {
         plugins: state
             .plugins
             .plugins()
             .iter()
+            .filter(|p| state.plugin_allowed(&caller.tenant, &p.meta.id))
             .map(|p| PluginView::of(p))
             .collect(),
         failed: state.plugins.failures().to_vec(),
@@ -66,8 +67,12 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<PluginList> {
 
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
+    caller: super::Caller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    if !state.plugin_allowed(&caller.tenant, &id) {
+        return Err(ApiError::unknown_plugin(&id));
+    }
     if let Some(plugin) = state.plugins.get(&id) {
         return Ok(Json(
             serde_json::to_value(PluginView::of(&plugin))

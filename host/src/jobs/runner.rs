@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use super::events::EventKind;
 use super::model::{FailureKind, JobStatus};
@@ -77,6 +78,13 @@ enum Ran {
 
 /// Runs a job that the scheduler has just started.
 pub(super) async fn run(tracker: Arc<Tracker>, entry: Arc<JobEntry>) {
+    // Every log line of the job, here and on its blocking thread, carries its id and tenant.
+    let span = tracing::info_span!("job", job = %entry.id, tenant = %entry.tenant);
+    run_in_span(tracker, entry).instrument(span).await;
+}
+
+async fn run_in_span(tracker: Arc<Tracker>, entry: Arc<JobEntry>) {
+    let span = tracing::Span::current();
     let started_at = entry
         .lock()
         .snapshot
@@ -92,6 +100,7 @@ pub(super) async fn run(tracker: Arc<Tracker>, entry: Arc<JobEntry>) {
         entry: entry.clone(),
     });
     let joined = tokio::task::spawn_blocking(move || {
+        let _span = span.enter();
         reporter.progress(0.0, "decoding audio");
         let decoded = audio::decode_file(&upload, &limits)
             .and_then(|a| audio::resample(&a, plugin.meta.sample_rate));

@@ -150,6 +150,7 @@ fn full_page(
             .plugins
             .plugins()
             .iter()
+            .filter(|p| web.app.plugin_allowed(tenant, &p.meta.id))
             .map(|p| card(p, selected))
             .collect(),
         failed: web

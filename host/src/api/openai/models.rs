@@ -44,13 +44,14 @@ pub struct ModelList {
     data: Vec<Model>,
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<ModelList> {
+pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Json<ModelList> {
     Json(ModelList {
         object: "list",
         data: state
             .plugins
             .plugins()
             .iter()
+            .filter(|p| state.plugin_allowed(&caller.tenant, &p.meta.id))
             .map(|p| Model::of(p))
             .collect(),
     })
@@ -58,10 +59,14 @@ pub async fn list(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<M
 
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Model>, OpenAiError> {
-    let plugin = state.plugins.get(&id).ok_or_else(|| unknown_model(&id))?;
+    let plugin = state
+        .plugins
+        .get(&id)
+        .filter(|p| state.plugin_allowed(&caller.tenant, &p.meta.id))
+        .ok_or_else(|| unknown_model(&id))?;
     Ok(Json(Model::of(&plugin)))
 }
 
