@@ -28,6 +28,12 @@ fn results_written_before_a_restart_are_served_after_it() {
     let job = server.job(&id);
     assert_eq!(job["status"], "completed", "{job:#}");
     assert_eq!(job["result"], before);
+    assert!(
+        job["usage"]["peak_memory_bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 0),
+        "what the job used survives the restart: {job:#}"
+    );
     let srt_after = server
         .get(&format!("/api/results/{id}/export?format=srt"))
         .expect(200)

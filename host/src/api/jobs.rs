@@ -134,7 +134,13 @@ pub async fn find(state: &AppState, id: Uuid, tenant: &str) -> Result<JobSnapsho
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
     if let Some(result) = stored {
-        return Ok(JobSnapshot::from_result(result));
+        // The result is in storage; what the job used is in the ledger.
+        let mut snapshot = JobSnapshot::from_result(result);
+        snapshot.usage = state
+            .tracker
+            .recorded(tenant, id)
+            .and_then(|(s, _)| s.usage);
+        return Ok(snapshot);
     }
     // Failed, cancelled or interrupted before a restart: the ledger remembers.
     state

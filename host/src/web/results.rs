@@ -32,6 +32,8 @@ struct ResultsPage {
     text: String,
     segments: Vec<SegmentView>,
     has_audio: bool,
+    /// What the job used in the sandbox, when the server still knows it.
+    usage: Option<String>,
 }
 
 pub async fn page(
@@ -46,6 +48,25 @@ pub async fn page(
         wizard.save(&web).await?;
     }
     let has_audio = crate::jobs::kept_audio(&web.app.config.audio_dir(), id).is_some();
+    let usage = web
+        .app
+        .tracker
+        .get(wizard.tenant(), id)
+        .or_else(|| {
+            web.app
+                .tracker
+                .recorded(wizard.tenant(), id)
+                .map(|(s, _)| s)
+        })
+        .and_then(|job| job.usage)
+        .map(|u| {
+            format!(
+                "ran {:.1} s in the sandbox · peak memory {} MiB · {} KiB of text",
+                u.wall_ms as f64 / 1000.0,
+                u.peak_memory_bytes >> 20,
+                u.output_bytes.div_ceil(1024)
+            )
+        });
     render(&ResultsPage {
         page: PageMeta::new(format!("Transcript of {}", result.file_name), "new", 5),
         id: id.to_string(),
@@ -68,6 +89,7 @@ pub async fn page(
             })
             .collect(),
         has_audio,
+        usage,
     })
 }
 

@@ -153,6 +153,8 @@ test("the full flow with real speech: plugin, setting, upload, live segment, res
 
   const transcript = await page.locator("#segments").textContent();
   assert.match(transcript, /go forward/i);
+  const usage = await page.locator("#usage").innerText();
+  assert.match(usage, /ran [\d.]+ s in the sandbox · peak memory \d+ MiB/);
   assert.match(transcript, /(ten|10) met(er|re)s/i);
   assert.match(await page.locator(".segment .time").first().textContent(), /^0:00\.\d–0:0\d\.\d$/);
   await screenshot(page, "results-step");
