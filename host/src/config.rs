@@ -42,6 +42,8 @@ pub struct TenantLimits {
     pub max_queued: Option<usize>,
     /// Minutes of audio submitted per UTC day.
     pub audio_minutes_per_day: Option<u64>,
+    /// Bytes of stored transcripts (text and segments) the tenant may keep.
+    pub stored_bytes: Option<u64>,
     /// The plugins this tenant may see and use (all when absent).
     pub plugins: Option<Vec<String>>,
 }

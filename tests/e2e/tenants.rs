@@ -252,3 +252,27 @@ fn a_tenant_sees_and_uses_only_the_plugins_on_its_allow_list() {
             .is_some_and(|p| p.len() > 1)
     );
 }
+
+#[test]
+fn a_tenant_whose_stored_results_fill_its_quota_gets_429_until_it_deletes() {
+    let server = Server::start(
+        ServerOptions::new()
+            .api_key("alice-secret", "alice", "user")
+            .extra_toml("[tenants.alice]\nstored_bytes = 50\n"),
+    );
+    let audio = wav(&sine(2_000, 16_000, 0.3), 16_000);
+    server.use_key(Some("alice-secret"));
+    let job = server.run_job("echo", &audio, &json!({}));
+    assert_eq!(job["status"], "completed", "{job:#}");
+    let refused = server.submit("echo", &audio, "b.wav", &json!({}));
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.error_code(), "quota_exceeded");
+    assert!(
+        refused.error_message().contains("stored results"),
+        "{}",
+        refused.error_message()
+    );
+    let id = job["id"].as_str().expect("id");
+    server.delete(&format!("/api/results/{id}")).expect(204);
+    server.submit_ok("echo", &audio, "c.wav", &json!({}));
+}

@@ -18,6 +18,33 @@ pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("job"))
 }
 
+/// 429 when the tenant's stored results already fill its storage quota.
+async fn refuse_over_storage(state: &AppState, tenant: &str) -> Result<(), ApiError> {
+    let Some(limit) = state
+        .config
+        .tenants
+        .get(tenant)
+        .and_then(|t| t.stored_bytes)
+    else {
+        return Ok(());
+    };
+    let store = state.store.clone();
+    let owner = tenant.to_owned();
+    let used = tokio::task::spawn_blocking(move || store.stored_bytes(&owner))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    if used < limit {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "quota_exceeded",
+        format!(
+            "your stored results quota ({limit} bytes, {used} used) is used up; it frees when you delete results"
+        ),
+    ))
+}
+
 /// 503 for a plugin in quarantine, saying why and when to retry.
 pub fn refuse_quarantined(plugin: &LoadedPlugin) -> Result<(), ApiError> {
     match plugin.health.quarantine() {
@@ -45,6 +72,7 @@ pub async fn submit_upload(
         return Err(ApiError::unknown_plugin(&plugin.meta.id));
     }
     refuse_quarantined(&plugin)?;
+    refuse_over_storage(state, tenant).await?;
     let config = plugin
         .resolve_config(&config)
         .map_err(ApiError::invalid_config)?;

@@ -48,6 +48,9 @@ pub trait ResultStore: Send + Sync {
 
     /// True if something was deleted; another tenant's result is left alone.
     fn delete(&self, tenant: &str, id: Uuid) -> Result<bool, StorageError>;
+
+    /// Bytes of transcript text and segments the tenant has stored (for its quota).
+    fn stored_bytes(&self, tenant: &str) -> Result<u64, StorageError>;
 }
 
 /// Why the result store could not do what was asked.

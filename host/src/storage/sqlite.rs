@@ -208,6 +208,16 @@ impl ResultStore for SqliteStore {
             .execute(params![id.to_string(), tenant])?;
         Ok(deleted > 0)
     }
+
+    fn stored_bytes(&self, tenant: &str) -> Result<u64, StorageError> {
+        let bytes: i64 = self.conn().query_row(
+            "SELECT COALESCE(SUM(length(CAST(text AS BLOB)) + length(CAST(segments AS BLOB))), 0)
+             FROM results WHERE tenant = ?1",
+            [tenant],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
 }
 
 /// Decodes a row of [`GET`].
