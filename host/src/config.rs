@@ -44,6 +44,8 @@ pub struct TenantLimits {
     pub audio_minutes_per_day: Option<u64>,
     /// Bytes of stored transcripts (text and segments) the tenant may keep.
     pub stored_bytes: Option<u64>,
+    /// The media folders this tenant's browser may pick from (the server's when absent).
+    pub media_folders: Option<Vec<PathBuf>>,
     /// The plugins this tenant may see and use (all when absent).
     pub plugins: Option<Vec<String>>,
 }

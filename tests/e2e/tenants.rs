@@ -276,3 +276,32 @@ fn a_tenant_whose_stored_results_fill_its_quota_gets_429_until_it_deletes() {
     server.delete(&format!("/api/results/{id}")).expect(204);
     server.submit_ok("echo", &audio, "c.wav", &json!({}));
 }
+
+#[test]
+fn each_tenant_picks_media_only_from_its_own_folders() {
+    let media = tempfile::tempdir().expect("tempdir");
+    let (alice_dir, bob_dir) = (media.path().join("alice"), media.path().join("bob"));
+    std::fs::create_dir_all(&alice_dir).expect("mkdir");
+    std::fs::create_dir_all(&bob_dir).expect("mkdir");
+    std::fs::write(
+        alice_dir.join("talk.wav"),
+        wav(&sine(500, 16_000, 0.3), 16_000),
+    )
+    .expect("write");
+    let server = Server::start(
+        ServerOptions::new()
+            .api_key("alice-secret", "alice", "user")
+            .api_key("bob-secret", "bob", "user")
+            .extra_toml(&format!(
+                "[tenants.alice]\nmedia_folders = [\"{}\"]\n[tenants.bob]\nmedia_folders = [\"{}\"]\n",
+                alice_dir.display(),
+                bob_dir.display()
+            )),
+    );
+    server.use_key(Some("alice-secret"));
+    let file = server.get("/media/0/talk.wav");
+    assert_eq!(file.status, 200, "{}", file.text());
+    server.use_key(Some("bob-secret"));
+    assert_eq!(server.get("/media/0/talk.wav").status, 404);
+    assert_eq!(server.get("/media/0/..%2Falice%2Ftalk.wav").status, 403);
+}

@@ -51,6 +51,15 @@ impl AppState {
             .is_none_or(|allowed| allowed.iter().any(|p| p == id))
     }
 
+    /// The media folders `tenant` may pick from: its own if configured, else the server's.
+    pub fn media_folders_for(&self, tenant: &str) -> &[std::path::PathBuf] {
+        self.config
+            .tenants
+            .get(tenant)
+            .and_then(|t| t.media_folders.as_deref())
+            .unwrap_or(&self.config.media_folders)
+    }
+
     pub fn audio_limits(&self) -> crate::audio::DecodeLimits {
         crate::audio::DecodeLimits {
             max_bytes: self.config.limits.upload_bytes,

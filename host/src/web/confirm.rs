@@ -130,12 +130,12 @@ fn extension_of(path: &std::path::Path) -> String {
 }
 
 /// Puts the chosen file into the uploads folder, where the job owns it.
-async fn materialize(web: &Web, file: &ChosenFile) -> Result<UploadGuard, WebError> {
+async fn materialize(web: &Web, tenant: &str, file: &ChosenFile) -> Result<UploadGuard, WebError> {
     let source = match &file.source {
         FileSource::Staged { path } if path.starts_with(staged_dir(web)) => path.clone(),
         FileSource::Staged { .. } => return Err(WebError::not_found("uploaded file")),
         FileSource::Media { folder, path } => {
-            media::resolve(&web.app.config.media_folders, *folder, path).map_err(|e| {
+            media::resolve(web.app.media_folders_for(tenant), *folder, path).map_err(|e| {
                 WebError::new(StatusCode::BAD_REQUEST, text::sentence(&e.to_string()))
             })?
         }
@@ -170,7 +170,7 @@ pub async fn start(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Re
         Ok(ready) => ready,
         Err(to) => return Ok(Redirect::to(to).into_response()),
     };
-    let guard = match materialize(&web, &file).await {
+    let guard = match materialize(&web, wizard.tenant(), &file).await {
         Ok(guard) => guard,
         Err(e) => return confirm_error(&web, &mut wizard, e.status, e.message).await,
     };

@@ -80,8 +80,8 @@ pub fn staged_dir(web: &Web) -> std::path::PathBuf {
     web.app.config.data_dir.join("web").join("staged")
 }
 
-fn build_media_list(web: &Web, query: &MediaQuery) -> MediaList {
-    let all = media::list(&web.app.config.media_folders, &query.q);
+fn build_media_list(web: &Web, tenant: &str, query: &MediaQuery) -> MediaList {
+    let all = media::list(web.app.media_folders_for(tenant), &query.q);
     let total = all.len();
     let pages = total.div_ceil(MEDIA_PER_PAGE).max(1);
     let page = query.page.min(pages - 1);
@@ -139,7 +139,9 @@ async fn file_page(
         wizard.state.step = Step::File;
         wizard.save(web).await?;
     }
-    let media = (!web.app.config.media_folders.is_empty()).then(|| build_media_list(web, query));
+    let tenant = wizard.tenant().to_owned();
+    let media = (!web.app.media_folders_for(&tenant).is_empty())
+        .then(|| build_media_list(web, &tenant, query));
     render(&FilePage {
         page: PageMeta::new("Choose a file", "new", 2),
         plugin_name,
@@ -168,7 +170,7 @@ pub async fn media_list(
 ) -> Result<Response, WebError> {
     if is_htmx(&headers) {
         return render(&MediaListResponse {
-            media: build_media_list(&web, &query),
+            media: build_media_list(&web, wizard.tenant(), &query),
         });
     }
     file_page(&web, &mut wizard, &query, None).await
@@ -278,7 +280,8 @@ pub async fn choose_media(
     mut wizard: Wizard,
     Form(choice): Form<MediaChoice>,
 ) -> Result<Response, WebError> {
-    let real = match media::resolve(&web.app.config.media_folders, choice.folder, &choice.path) {
+    let folders = web.app.media_folders_for(wizard.tenant()).to_vec();
+    let real = match media::resolve(&folders, choice.folder, &choice.path) {
         Ok(real) => real,
         Err(e) => {
             let mut response = file_page(
@@ -330,15 +333,18 @@ pub async fn choose_media(
 /// `GET /media/{folder}/{*path}`: a media file for the preview player (with ranges).
 pub async fn preview(
     State(web): State<Arc<Web>>,
+    wizard: Wizard,
     Path((folder, path)): Path<(usize, String)>,
     request: Request,
 ) -> Result<Response, WebError> {
     let real =
-        media::resolve(&web.app.config.media_folders, folder, &path).map_err(|e| match e {
-            MediaError::BadPath | MediaError::Outside => {
-                WebError::new(StatusCode::FORBIDDEN, text::sentence(&e.to_string()))
+        media::resolve(web.app.media_folders_for(wizard.tenant()), folder, &path).map_err(|e| {
+            match e {
+                MediaError::BadPath | MediaError::Outside => {
+                    WebError::new(StatusCode::FORBIDDEN, text::sentence(&e.to_string()))
+                }
+                _ => WebError::not_found("media file"),
             }
-            _ => WebError::not_found("media file"),
         })?;
     serve_file(&real, request).await
 }

@@ -45,8 +45,9 @@ pub async fn page(
         page: PageMeta::new("Settings", "settings", 0),
         auto_save: settings.auto_save,
         saved: query.saved,
-        media_folders: config
-            .media_folders
+        media_folders: web
+            .app
+            .media_folders_for(wizard.tenant())
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
