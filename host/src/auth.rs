@@ -5,13 +5,21 @@
 //! request is the `default` tenant with the admin role, and the server refuses to listen
 //! anywhere but loopback. A caller only ever sees its own tenant's jobs and results;
 //! another tenant's are "not found" (404), so nothing leaks.
+//!
+//! A browser logs in once with its key and then carries a cookie instead; the logins are
+//! kept in the database ([`logins`]) so they outlive a restart, and each is honoured only
+//! while the key that made it is still configured.
+
+mod logins;
 
 use std::collections::HashMap;
 
-use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use logins::{IDLE_EXPIRY, LoginStore, LoginStoreError};
 
 /// The tenant of single-user mode.
 pub const DEFAULT_TENANT: &str = "default";
@@ -25,6 +33,25 @@ pub const LOGIN_COOKIE: &str = "sandscribe_login";
 pub enum Role {
     Admin,
     User,
+}
+
+impl Role {
+    /// The name the config file and the login table use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::User => "user",
+        }
+    }
+
+    /// The role [`Role::as_str`] names.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "admin" => Some(Self::Admin),
+            "user" => Some(Self::User),
+            _ => None,
+        }
+    }
 }
 
 /// One configured API key.
@@ -58,20 +85,35 @@ impl Caller {
 }
 
 /// Why a request was not authenticated.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("this server needs an API key: send `Authorization: Bearer <key>`")]
     Missing,
     #[error("the API key is not valid")]
     Invalid,
+    #[error(
+        "the browser login is not valid (ended, expired, or its key was removed); log in again"
+    )]
+    LoginEnded,
+    /// The login could not be checked: the server's fault, not the caller's.
+    #[error(transparent)]
+    Logins(#[from] LoginStoreError),
 }
 
-/// The configured keys, by hash.
-#[derive(Debug, Default)]
+impl AuthError {
+    /// 401 for the caller's credentials, 500 when the server could not check them.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Missing | Self::Invalid | Self::LoginEnded => StatusCode::UNAUTHORIZED,
+            Self::Logins(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The configured keys, by hash, and the browser logins they made.
 pub struct Access {
     keys: HashMap<String, Caller>,
-    /// Browser logins: hash of the cookie token → caller.
-    logins: std::sync::RwLock<HashMap<String, Caller>>,
+    logins: LoginStore,
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -79,8 +121,9 @@ fn sha256_hex(text: &str) -> String {
 }
 
 impl Access {
-    /// Checks the configured keys (64 hex digits each, no duplicates).
-    pub fn new(keys: &[ApiKey]) -> Result<Self, String> {
+    /// Checks the configured keys (64 hex digits each, no duplicates); browser logins
+    /// are kept in `logins`.
+    pub fn new(keys: &[ApiKey], logins: LoginStore) -> Result<Self, String> {
         let mut map = HashMap::new();
         for key in keys {
             let hash = key.sha256.trim().to_ascii_lowercase();
@@ -104,10 +147,7 @@ impl Access {
                 ));
             }
         }
-        Ok(Self {
-            keys: map,
-            logins: Default::default(),
-        })
+        Ok(Self { keys: map, logins })
     }
 
     /// No keys configured: one user, loopback only.
@@ -120,14 +160,20 @@ impl Access {
         if self.single_user() {
             return Ok(Caller::single_user());
         }
-        self.keys
-            .get(&sha256_hex(key.trim()))
-            .cloned()
+        self.configured(key)
+            .map(|(_, caller)| caller.clone())
             .ok_or(AuthError::Invalid)
     }
 
+    /// The configured hash and caller of a key.
+    fn configured(&self, key: &str) -> Option<(&str, &Caller)> {
+        self.keys
+            .get_key_value(&sha256_hex(key.trim()))
+            .map(|(hash, caller)| (hash.as_str(), caller))
+    }
+
     /// Authenticates a request: a bearer key, or a browser login cookie.
-    pub fn caller(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+    pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         if self.single_user() {
             return Ok(Caller::single_user());
         }
@@ -135,35 +181,41 @@ impl Access {
             return self.by_key(token);
         }
         if let Some(token) = cookie(headers, LOGIN_COOKIE) {
-            let logins = self.logins.read().unwrap_or_else(|e| e.into_inner());
-            return logins
-                .get(&sha256_hex(token))
-                .cloned()
-                .ok_or(AuthError::Invalid);
+            return self.by_login(token).await;
         }
         Err(AuthError::Missing)
     }
 
-    /// Starts a browser login for a valid key; returns the cookie token.
-    pub fn login(&self, key: &str) -> Result<String, AuthError> {
-        let caller = self.by_key(key)?;
-        let token =
-            uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
-        self.logins
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(sha256_hex(&token), caller);
-        Ok(token)
+    /// The caller of a browser login. The key that made it must still be configured,
+    /// for the same tenant and role: removing or changing a key ends its logins (for
+    /// good: the row is deleted, so putting the key back does not revive them).
+    async fn by_login(&self, token: &str) -> Result<Caller, AuthError> {
+        let login = self
+            .logins
+            .find(token)
+            .await?
+            .ok_or(AuthError::LoginEnded)?;
+        if self.keys.get(&login.key_sha256) == Some(&login.caller) {
+            Ok(login.caller)
+        } else {
+            self.logins.delete(token).await?;
+            Err(AuthError::LoginEnded)
+        }
     }
 
-    /// Ends a browser login.
-    pub fn logout(&self, headers: &HeaderMap) {
+    /// Starts a browser login for a configured key; returns the cookie token. (In
+    /// single-user mode there is nothing to log in to, so every key is invalid.)
+    pub async fn login(&self, key: &str) -> Result<String, AuthError> {
+        let (hash, caller) = self.configured(key).ok_or(AuthError::Invalid)?;
+        Ok(self.logins.create(hash, caller).await?)
+    }
+
+    /// Ends the request's browser login, if it has one.
+    pub async fn logout(&self, headers: &HeaderMap) -> Result<(), AuthError> {
         if let Some(token) = cookie(headers, LOGIN_COOKIE) {
-            self.logins
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&sha256_hex(token));
+            self.logins.delete(token).await?;
         }
+        Ok(())
     }
 }
 
@@ -193,20 +245,28 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    fn access() -> Access {
-        Access::new(&[
-            ApiKey {
-                sha256: sha256_hex("alice-key"),
-                tenant: "alice".into(),
-                role: Role::User,
-            },
-            ApiKey {
-                sha256: sha256_hex("root-key"),
-                tenant: "ops".into(),
-                role: Role::Admin,
-            },
-        ])
-        .expect("valid keys")
+    const ALICE: &str = "alice-key";
+
+    fn alice_key() -> ApiKey {
+        ApiKey {
+            sha256: sha256_hex(ALICE),
+            tenant: "alice".into(),
+            role: Role::User,
+        }
+    }
+
+    fn root_key() -> ApiKey {
+        ApiKey {
+            sha256: sha256_hex("root-key"),
+            tenant: "ops".into(),
+            role: Role::Admin,
+        }
+    }
+
+    /// Access with `keys`, its logins in `dir`'s database (shared by every `Access` made
+    /// on the same folder, like a restarted server).
+    fn access_in(dir: &tempfile::TempDir, keys: &[ApiKey]) -> Access {
+        Access::new(keys, LoginStore::new(dir.path().join("sandscribe.db"))).expect("valid keys")
     }
 
     fn headers(name: axum::http::HeaderName, value: &str) -> HeaderMap {
@@ -215,59 +275,145 @@ mod tests {
         headers
     }
 
-    #[test]
-    fn keys_map_to_their_tenant_and_role() {
-        let access = access();
+    fn login_cookie(token: &str) -> HeaderMap {
+        headers(COOKIE, &format!("a=b; {LOGIN_COOKIE}={token}"))
+    }
+
+    #[tokio::test]
+    async fn keys_map_to_their_tenant_and_role() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let access = access_in(&dir, &[alice_key(), root_key()]);
         let alice = access
             .caller(&headers(AUTHORIZATION, "Bearer alice-key"))
+            .await
             .expect("alice");
         assert_eq!(alice.tenant, "alice");
         assert!(!alice.is_admin());
         assert!(
             access
                 .caller(&headers(AUTHORIZATION, "Bearer root-key"))
+                .await
                 .expect("ops")
                 .is_admin()
         );
-        assert_eq!(
-            access.caller(&headers(AUTHORIZATION, "Bearer nope")),
+        assert!(matches!(
+            access.caller(&headers(AUTHORIZATION, "Bearer nope")).await,
             Err(AuthError::Invalid)
-        );
-        assert_eq!(access.caller(&HeaderMap::new()), Err(AuthError::Missing));
+        ));
+        assert!(matches!(
+            access.caller(&HeaderMap::new()).await,
+            Err(AuthError::Missing)
+        ));
     }
 
-    #[test]
-    fn a_browser_login_is_a_cookie_for_the_keys_tenant() {
-        let access = access();
-        assert_eq!(access.login("wrong"), Err(AuthError::Invalid));
-        let token = access.login("alice-key").expect("login");
-        let cookie_header = headers(COOKIE, &format!("a=b; {LOGIN_COOKIE}={token}"));
+    #[tokio::test]
+    async fn a_browser_login_is_a_cookie_for_the_keys_tenant_until_logout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let access = access_in(&dir, &[alice_key(), root_key()]);
+        assert!(matches!(
+            access.login("wrong").await,
+            Err(AuthError::Invalid)
+        ));
+        let token = access.login(ALICE).await.expect("login");
+        let cookie_header = login_cookie(&token);
         assert_eq!(
-            access.caller(&cookie_header).expect("cookie").tenant,
+            access.caller(&cookie_header).await.expect("cookie").tenant,
             "alice"
         );
-        access.logout(&cookie_header);
-        assert_eq!(access.caller(&cookie_header), Err(AuthError::Invalid));
+        access.logout(&cookie_header).await.expect("logout");
+        assert!(matches!(
+            access.caller(&cookie_header).await,
+            Err(AuthError::LoginEnded)
+        ));
     }
 
-    #[test]
-    fn without_keys_everyone_is_the_single_user() {
-        let access = Access::new(&[]).expect("empty");
+    #[tokio::test]
+    async fn a_login_outlives_a_restart_but_not_the_removal_of_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = access_in(&dir, &[alice_key(), root_key()])
+            .login(ALICE)
+            .await
+            .expect("login");
+
+        let restarted = access_in(&dir, &[alice_key(), root_key()]);
+        let caller = restarted
+            .caller(&login_cookie(&token))
+            .await
+            .expect("login");
+        assert_eq!(caller.tenant, "alice");
+
+        let without_alice = access_in(&dir, &[root_key()]);
+        assert!(matches!(
+            without_alice.caller(&login_cookie(&token)).await,
+            Err(AuthError::LoginEnded)
+        ));
+        // The refused login is gone for good: restoring the key does not revive it.
+        let restored = access_in(&dir, &[alice_key(), root_key()]);
+        assert!(matches!(
+            restored.caller(&login_cookie(&token)).await,
+            Err(AuthError::LoginEnded)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_login_ends_when_its_key_is_moved_to_another_tenant_or_role() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = access_in(&dir, &[alice_key()])
+            .login(ALICE)
+            .await
+            .expect("login");
+        let promoted = ApiKey {
+            role: Role::Admin,
+            ..alice_key()
+        };
+        assert!(matches!(
+            access_in(&dir, &[promoted])
+                .caller(&login_cookie(&token))
+                .await,
+            Err(AuthError::LoginEnded)
+        ));
+    }
+
+    #[tokio::test]
+    async fn without_keys_everyone_is_the_single_user_and_nobody_logs_in() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let access = access_in(&dir, &[]);
         assert!(access.single_user());
         assert_eq!(
-            access.caller(&HeaderMap::new()).expect("caller").tenant,
+            access
+                .caller(&HeaderMap::new())
+                .await
+                .expect("caller")
+                .tenant,
             DEFAULT_TENANT
         );
+        assert!(matches!(
+            access.login("anything").await,
+            Err(AuthError::Invalid)
+        ));
     }
 
     #[test]
     fn keys_must_be_hashes() {
-        let err = Access::new(&[ApiKey {
-            sha256: "plain-key".into(),
-            tenant: "t".into(),
-            role: Role::User,
-        }])
-        .expect_err("not a hash");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = Access::new(
+            &[ApiKey {
+                sha256: "plain-key".into(),
+                tenant: "t".into(),
+                role: Role::User,
+            }],
+            LoginStore::new(dir.path().join("sandscribe.db")),
+        )
+        .err()
+        .expect("not a hash");
         assert!(err.contains("64 hex digits"), "{err}");
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in [Role::Admin, Role::User] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
     }
 }

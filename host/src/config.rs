@@ -4,6 +4,7 @@
 //! listen on 127.0.0.1:8080, plugins from `./plugins`, data under `./data`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,11 @@ pub struct TenantLimits {
     pub media_folders: Option<Vec<PathBuf>>,
     /// The plugins this tenant may see and use (all when absent).
     pub plugins: Option<Vec<String>>,
+    /// Fuel each of this tenant's jobs may burn (about one unit per WebAssembly
+    /// instruction). Set, the tenant's jobs run metered, so the same job always burns the
+    /// same fuel and a runaway one stops at a reproducible point instead of at a
+    /// wall-clock deadline. Absent: not metered (unless `[limits]` or the plugin set one).
+    pub fuel_per_job: Option<NonZeroU64>,
 }
 
 impl Default for Config {
@@ -140,6 +146,9 @@ pub struct Limits {
     pub upload_bytes: u64,
     /// Longest audio, in seconds.
     pub audio_seconds: u64,
+    /// Fuel every job may burn; `None`: jobs are metered only where a tenant or a
+    /// plugin sets a budget. A tenant's own budget cannot exceed it.
+    pub fuel_per_job: Option<NonZeroU64>,
 }
 
 impl Default for Limits {
@@ -152,7 +161,17 @@ impl Default for Limits {
             output_bytes: 8 << 20,
             upload_bytes: 512 << 20,
             audio_seconds: 4 * 3600,
+            fuel_per_job: None,
         }
+    }
+}
+
+/// The tighter of two fuel budgets, where `None` means "no budget": each of the server,
+/// the plugin's manifest and the tenant may only lower the budget a job runs with.
+pub fn tighter_fuel(a: Option<NonZeroU64>, b: Option<NonZeroU64>) -> Option<NonZeroU64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -223,6 +242,30 @@ mod tests {
         assert!(!config.openai.cancel_on_disconnect);
         let err = toml::from_str::<Config>("[openai]\ncancel = false\n").expect_err("typo");
         assert!(err.to_string().contains("cancel"), "{err}");
+    }
+
+    #[test]
+    fn fuel_budgets_only_get_tighter() {
+        let n = |v: u64| NonZeroU64::new(v);
+        assert_eq!(tighter_fuel(None, None), None);
+        assert_eq!(tighter_fuel(n(5), None), n(5));
+        assert_eq!(tighter_fuel(None, n(7)), n(7));
+        assert_eq!(tighter_fuel(n(5), n(7)), n(5));
+        assert_eq!(tighter_fuel(n(9), n(7)), n(7));
+    }
+
+    #[test]
+    fn a_tenant_fuel_budget_of_zero_is_refused() {
+        let config: Config =
+            toml::from_str("[tenants.det]\nfuel_per_job = 1000000\n").expect("parses");
+        assert_eq!(
+            config.tenants["det"].fuel_per_job,
+            NonZeroU64::new(1_000_000)
+        );
+        assert_eq!(config.limits.fuel_per_job, None);
+        let err = toml::from_str::<Config>("[tenants.det]\nfuel_per_job = 0\n")
+            .expect_err("zero refused");
+        assert!(err.to_string().contains("fuel_per_job"), "{err}");
     }
 
     #[test]

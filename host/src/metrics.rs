@@ -1,6 +1,6 @@
 //! Prometheus metrics (`GET /metrics`): jobs by plugin, tenant and outcome, queue depth,
-//! job duration, real-time factor and peak memory per plugin, active SSE streams and
-//! plugin load failures.
+//! job duration, real-time factor, peak memory and fuel (of metered jobs) per plugin,
+//! active SSE streams and plugin load failures.
 
 use std::sync::Arc;
 
@@ -37,6 +37,7 @@ pub struct Metrics {
     duration: HistogramFamily,
     real_time_factor: HistogramFamily,
     peak_memory: HistogramFamily,
+    fuel: HistogramFamily,
     sse_streams: Gauge,
     plugins_loaded: Gauge,
     plugin_load_failures: Gauge,
@@ -57,6 +58,11 @@ fn memory_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1_048_576.0, 2.0, 14))
 }
 
+fn fuel_histogram() -> Histogram {
+    // 1 M .. ~270 T units: a tiny plugin's start-up to hours of model inference
+    Histogram::new(exponential_buckets(1e6, 4.0, 15))
+}
+
 impl Metrics {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("sandscribe");
@@ -66,6 +72,7 @@ impl Metrics {
         let duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
         let real_time_factor: HistogramFamily = Family::new_with_constructor(rtf_histogram);
         let peak_memory: HistogramFamily = Family::new_with_constructor(memory_histogram);
+        let fuel: HistogramFamily = Family::new_with_constructor(fuel_histogram);
         let sse_streams = Gauge::default();
         let plugins_loaded = Gauge::default();
         let plugin_load_failures = Gauge::default();
@@ -92,6 +99,11 @@ impl Metrics {
             peak_memory.clone(),
         );
         registry.register(
+            "job_fuel_consumed",
+            "Fuel burnt by a metered job (about one unit per WebAssembly instruction)",
+            fuel.clone(),
+        );
+        registry.register(
             "sse_streams",
             "Open Server-Sent Events streams",
             sse_streams.clone(),
@@ -110,6 +122,7 @@ impl Metrics {
             duration,
             real_time_factor,
             peak_memory,
+            fuel,
             sse_streams,
             plugins_loaded,
             plugin_load_failures,
@@ -132,11 +145,15 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
-        let Some(usage) = usage.filter(|u| u.wall_ms > 0) else {
-            return;
-        };
         let labels = PluginLabels {
             plugin: plugin.to_owned(),
+        };
+        // Fuel is exact, so a metered job counts even when it took under a millisecond.
+        if let Some(fuel) = usage.and_then(|u| u.fuel_consumed) {
+            self.fuel.get_or_create(&labels).observe(fuel as f64);
+        }
+        let Some(usage) = usage.filter(|u| u.wall_ms > 0) else {
+            return;
         };
         let seconds = usage.wall_ms as f64 / 1000.0;
         self.duration.get_or_create(&labels).observe(seconds);
@@ -197,6 +214,7 @@ mod tests {
         let usage = ResourceUse {
             wall_ms: 500,
             peak_memory_bytes: 10 << 20,
+            fuel_consumed: Some(3_000_000),
             ..Default::default()
         };
         metrics.job_finished("echo", "default", "completed", Some(&usage), 1000);
@@ -210,6 +228,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("sandscribe_queue_depth 3"), "{text}");
+        assert!(
+            text.contains(r#"sandscribe_job_fuel_consumed_sum{plugin="echo"} 3000000"#),
+            "{text}"
+        );
         assert!(text.contains("sandscribe_sse_streams 1"), "{text}");
         assert!(
             text.contains(r#"sandscribe_job_real_time_factor_sum{plugin="echo"} 0.5"#),

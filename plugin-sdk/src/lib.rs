@@ -36,6 +36,7 @@
 //! export_plugin!(Shout);
 //! ```
 
+pub mod accuracy;
 mod audio;
 mod info;
 mod reporting;

@@ -11,14 +11,9 @@ use serde_json::json;
 const SUBMISSIONS: usize = 1000;
 const CLIENTS: usize = 16;
 
-/// Resident memory of a process in MiB, from /proc.
+/// Resident memory of a process in MiB.
 fn rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0, |kib| kib / 1024)
+    sandscribe_e2e::memory_mib(pid).0
 }
 
 #[test]

@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sandscribe_e2e::{Server, ServerOptions, SseEvent, workspace_root};
+use sandscribe_e2e::{Server, ServerOptions, SseEvent};
+use sandscribe_plugin_sdk::accuracy::word_error_rate as wer;
 use serde_json::{Value, json};
 
 /// The highest word error rate a clip may have.
@@ -29,29 +30,11 @@ const CLIPS: [&str; 4] = [
 ];
 
 fn speech_dir() -> PathBuf {
-    let dir = std::env::var_os("SANDSCRIBE_SPEECH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/speech"));
-    assert!(
-        dir.join("goforward.wav").is_file(),
-        "the test speech is missing from {}; run `cargo xtask setup` first",
-        dir.display()
-    );
-    dir
+    sandscribe_e2e::speech_dir()
 }
 
 fn plugins_dir() -> PathBuf {
-    let dir = std::env::var_os("SANDSCRIBE_PLUGINS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("plugins"));
-    for plugin in [PLUGIN, BASE] {
-        assert!(
-            dir.join(plugin).join("plugin.wasm").is_file(),
-            "the {plugin} plugin is missing from {}; run `cargo xtask setup --models base` first",
-            dir.display()
-        );
-    }
-    dir
+    sandscribe_e2e::example_plugins_dir(&[PLUGIN, BASE])
 }
 
 fn whisper_server() -> Server {
@@ -61,88 +44,6 @@ fn whisper_server() -> Server {
             .memory_bytes(1 << 30)
             .max_running(2),
     )
-}
-
-/// Lower case, no punctuation, numbers as words.
-fn normalise(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .replace(['-', '—'], " ")
-        .split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric() || *c == '\'')
-                .collect::<String>()
-        })
-        .map(|w| w.trim_matches('\'').to_owned())
-        .filter(|w| !w.is_empty())
-        .flat_map(|w| match w.parse::<u32>() {
-            Ok(n) => number_words(n),
-            Err(_) => vec![w],
-        })
-        .collect()
-}
-
-fn number_words(n: u32) -> Vec<String> {
-    const ONES: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 10] = [
-        "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
-    match n {
-        0..=19 => vec![ONES[n as usize].into()],
-        20..=99 => {
-            let mut words = vec![TENS[(n / 10) as usize].to_owned()];
-            if !n.is_multiple_of(10) {
-                words.push(ONES[(n % 10) as usize].into());
-            }
-            words
-        }
-        100..=999 => {
-            let mut words = vec![ONES[(n / 100) as usize].to_owned(), "hundred".into()];
-            if !n.is_multiple_of(100) {
-                words.extend(number_words(n % 100));
-            }
-            words
-        }
-        _ => vec![n.to_string()],
-    }
-}
-
-/// Word error rate: word-level edit distance over the reference length.
-fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let r = normalise(reference);
-    let h = normalise(hypothesis);
-    let mut row: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, hw) in h.iter().enumerate() {
-            let substitution = previous + usize::from(rw != hw);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
-        }
-    }
-    row[h.len()] as f64 / r.len().max(1) as f64
 }
 
 /// Submits audio, follows the events to the end; returns (final job, live segments).
@@ -356,14 +257,4 @@ fn whisper_refuses_options_of_the_multilingual_model() {
     );
     assert_eq!(reply.status, 400, "{}", reply.text());
     assert_eq!(reply.error_code(), "invalid_config");
-}
-
-#[test]
-fn word_error_rate_counts_edits_over_the_reference() {
-    assert_eq!(wer("go forward ten meters", "Go forward 10 meters."), 0.0);
-    assert_eq!(wer("a b c d", "a x c"), 0.5);
-    assert_eq!(
-        normalise("Mr. Dashwood's 21"),
-        ["mr", "dashwood's", "twenty", "one"]
-    );
 }

@@ -3,9 +3,10 @@
 //! Every test starts the real `sandscribe` binary ([`Server::start`]) on a free port, with
 //! its own temporary data folder and a config file written from [`ServerOptions`], and
 //! talks to it over HTTP like any client would: multipart uploads ([`Form`]), JSON
-//! ([`Reply`]) and Server-Sent Events ([`Events`]). Audio is made in memory ([`wav`],
-//! [`sine`], [`noise`]), so the suite needs nothing but the server binary and the fixture
-//! plugins that `cargo xtask setup` builds into `target/`.
+//! ([`Reply`]) and Server-Sent Events ([`Events`]), and the pages as a browser would,
+//! with cookies ([`Browser`]). Audio is made in memory ([`wav`], [`sine`], [`noise`]), so
+//! the suite needs nothing but the server binary and the fixture plugins that
+//! `cargo xtask setup` builds into `target/`.
 //!
 //! The server's stdout and stderr are kept in `server.log` in its temporary folder; when
 //! a test fails, the end of that log is printed with the test's output and the folder
@@ -31,6 +32,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod browser;
+mod media;
+pub use browser::Browser;
+pub use media::{encode, encode_file, example_plugins_dir, ffmpeg, memory_mib, speech_dir};
 
 /// How long one ordinary request may take before the test gives up on the server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -332,6 +338,15 @@ impl Server {
         }
         self.append_log("---- restart ----\n");
         self.spawn();
+    }
+
+    /// Stops the server and starts it again on the same data folder with a new config
+    /// (another set of API keys, say).
+    pub fn restart_with(&mut self, options: ServerOptions) {
+        fs::write(self.dir.path().join("config.toml"), options.config_toml())
+            .expect("write the config file");
+        self.options = options;
+        self.restart();
     }
 
     /// The server's process id (to read its memory use from /proc).
@@ -690,6 +705,14 @@ impl Reply {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header (`Set-Cookie` comes once per cookie).
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 

@@ -113,6 +113,47 @@ const POCKETSPHINX: Package = Package {
     source: true,
 };
 
+/// An ffmpeg build (LGPL/GPL, statically linked, x86-64 Linux) from imageio-ffmpeg's
+/// wheel. Only the tests use it: to encode the test speech into every supported format
+/// (MP3, FLAC, Ogg Vorbis, AAC/M4A, MP4, MKV, Opus), so decoding and the refusal of
+/// broken files are checked on real encoder output rather than hand-made bytes.
+const FFMPEG: Package = Package {
+    requirement: "imageio-ffmpeg==0.7.0",
+    file: "imageio_ffmpeg-0.7.0-py3-none-manylinux2014_x86_64.whl",
+    sha256: "4e1f36bef7bedd4bc5dc25f60a8345d88f57133fa1e754f09b411ac61b854408",
+    source: false,
+};
+
+/// Unpacks the ffmpeg binary to `dir/ffmpeg` (once) and returns its path.
+pub fn install_ffmpeg(downloads: &Path, dir: &Path) -> Result<PathBuf, String> {
+    let binary = dir.join("ffmpeg");
+    let marker = dir.join(".installed");
+    if binary.is_file() && std::fs::read_to_string(&marker).is_ok_and(|s| s == FFMPEG.sha256) {
+        return Ok(binary);
+    }
+    let archive = download(&FFMPEG, downloads)?;
+    extract(&[(
+        archive,
+        "imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v7.0.2".to_owned(),
+        binary.clone(),
+    )])?;
+    make_executable(&binary)?;
+    std::fs::write(&marker, FFMPEG.sha256).map_err(|e| e.to_string())?;
+    Ok(binary)
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot make {} executable: {e}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) -> Result<(), String> {
+    Ok(())
+}
+
 /// The LibriVox clips the tests use.
 pub const LIBRIVOX_CLIPS: &[&str] = &["0870", "0880", "0890"];
 

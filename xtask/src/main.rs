@@ -54,6 +54,10 @@ fn test(args: &[String]) -> Result<(), String> {
     let mut options = setup::Options::parse(args);
     options.add("base");
     let paths = setup::setup(&options)?;
+    let ffmpeg = assets::install_ffmpeg(
+        &paths.root.join("target/downloads"),
+        &paths.root.join("target/tools"),
+    )?;
     let mut unit = cmd::cargo(&paths.root);
     unit.args([
         "test",
@@ -67,7 +71,8 @@ fn test(args: &[String]) -> Result<(), String> {
     ]);
     unit.env("SANDSCRIBE_SPEECH_DIR", &paths.speech)
         .env("SANDSCRIBE_FIXTURE_PLUGINS", &paths.fixtures)
-        .env("SANDSCRIBE_PLUGINS", &paths.plugins);
+        .env("SANDSCRIBE_PLUGINS", &paths.plugins)
+        .env("SANDSCRIBE_FFMPEG", &ffmpeg);
     cmd::run(&mut unit)?;
     browser_tests::run(&paths)?;
     python_tests::run(&paths)?;

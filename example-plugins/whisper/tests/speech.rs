@@ -177,7 +177,7 @@ fn librivox_clips_are_transcribed_accurately() {
         // tiny.en hears "old-sposed" for "ill disposed" in 0880 (two words of eight);
         // base gets it right. The whole set must still be accurate.
         assert!(wer <= 0.25, "{id}: WER {wer} for {:?}", result.text());
-        let n = reference.split_whitespace().count() as f32;
+        let n = reference.split_whitespace().count() as f64;
         errors += wer * n;
         words += n;
     }

@@ -17,10 +17,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        state
-            .access
-            .caller(&parts.headers)
-            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))
+        state.access.caller(&parts.headers).await.map_err(|e| {
+            let code = if e.status() == StatusCode::UNAUTHORIZED {
+                "unauthorized"
+            } else {
+                "internal"
+            };
+            ApiError::new(e.status(), code, e.to_string())
+        })
     }
 }
 

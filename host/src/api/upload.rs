@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::audio::{self, Audio, DecodeLimits};
+use crate::audio::{self, AudioScan, DecodeLimits};
 
 /// An uploaded file on disk plus the form's text fields.
 pub struct Upload {
@@ -152,10 +152,12 @@ pub async fn receive(
 }
 
 /// Decodes the upload once to refuse what cannot be decoded before anything is queued.
-pub async fn probe(path: &Path, limits: &DecodeLimits) -> Result<Audio, ApiError> {
+///
+/// Only the length is kept, so probing costs no memory however far the file expands.
+pub async fn probe(path: &Path, limits: &DecodeLimits) -> Result<AudioScan, ApiError> {
     let path = path.to_owned();
     let limits = limits.clone();
-    tokio::task::spawn_blocking(move || audio::decode_file(&path, &limits))
+    tokio::task::spawn_blocking(move || audio::scan_file(&path, &limits))
         .await
         .map_err(|e| ApiError::internal(format!("decoding failed: {e}")))?
         .map_err(ApiError::from)

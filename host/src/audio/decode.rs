@@ -52,13 +52,23 @@ impl Default for DecodeLimits {
 ///
 /// The file's extension, if any, is passed to symphonia as a format hint.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<Audio, AudioError> {
-    let file = File::open(path)?;
-    check_size(file.metadata()?.len(), limits)?;
-    let extension = path.extension().and_then(|ext| ext.to_str());
-    decode_source(Box::new(file), extension, limits)
+    decode_path(path, limits, Keep::Samples).map(Decoded::into_audio)
 }
 
-/// Same, from memory (extension hint optional, e.g. `Some("mp3")`).
+/// Checks that a file decodes and measures it, without keeping its samples.
+///
+/// Used when an upload arrives, before anything is queued: memory stays at one packet
+/// whatever the file expands to, so a small file that decodes to hours of audio (a
+/// "decompression bomb") costs the server time up to the duration limit, never memory.
+pub fn scan_file(path: &Path, limits: &DecodeLimits) -> Result<AudioScan, AudioError> {
+    let decoded = decode_path(path, limits, Keep::Count)?;
+    Ok(AudioScan {
+        frames: decoded.frames,
+        sample_rate: decoded.sample_rate,
+    })
+}
+
+/// Same as [`decode_file`], from memory (extension hint optional, e.g. `Some("mp3")`).
 pub fn decode_bytes(
     bytes: Vec<u8>,
     hint_extension: Option<&str>,
@@ -69,7 +79,39 @@ pub fn decode_bytes(
         Box::new(std::io::Cursor::new(bytes)),
         hint_extension,
         limits,
+        Keep::Samples,
     )
+    .map(Decoded::into_audio)
+}
+
+/// How long a file is, as found by [`scan_file`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioScan {
+    /// Mono frames the file decodes to.
+    pub frames: u64,
+    /// Samples per second.
+    pub sample_rate: u32,
+}
+
+impl AudioScan {
+    /// Length in whole milliseconds, computed exactly as [`Audio::duration_ms`] would.
+    pub fn duration_ms(&self) -> u64 {
+        frames_to_ms(self.frames, self.sample_rate)
+    }
+}
+
+/// Whether a decode keeps the samples or only counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Samples,
+    Count,
+}
+
+fn decode_path(path: &Path, limits: &DecodeLimits, keep: Keep) -> Result<Decoded, AudioError> {
+    let file = File::open(path)?;
+    check_size(file.metadata()?.len(), limits)?;
+    let extension = path.extension().and_then(|ext| ext.to_str());
+    decode_source(Box::new(file), extension, limits, keep)
 }
 
 fn check_size(actual_bytes: u64, limits: &DecodeLimits) -> Result<(), AudioError> {
@@ -85,11 +127,38 @@ fn check_size(actual_bytes: u64, limits: &DecodeLimits) -> Result<(), AudioError
     Ok(())
 }
 
+/// Decodes with a panic in symphonia turned into an error about this file.
+///
+/// Some demuxers assert on states a corrupt or cut-off file can reach (a truncated MKV
+/// makes the EBML reader panic); one bad upload must fail alone, with a 4xx, instead of
+/// taking down the request or the job's worker.
 fn decode_source(
     source: Box<dyn MediaSource>,
     hint_extension: Option<&str>,
     limits: &DecodeLimits,
-) -> Result<Audio, AudioError> {
+    keep: Keep,
+) -> Result<Decoded, AudioError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_unguarded(source, hint_extension, limits, keep)
+    }))
+    .unwrap_or_else(|panic| {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no detail".to_owned());
+        Err(AudioError::Undecodable(format!(
+            "the file is damaged or cut short, and the decoder gave up on it ({detail})"
+        )))
+    })
+}
+
+fn decode_unguarded(
+    source: Box<dyn MediaSource>,
+    hint_extension: Option<&str>,
+    limits: &DecodeLimits,
+    keep: Keep,
+) -> Result<Decoded, AudioError> {
     let mut hint = Hint::new();
     if let Some(extension) = hint_extension {
         hint.with_extension(extension);
@@ -119,6 +188,8 @@ fn decode_source(
     let sink = MonoSink {
         declared_frames,
         limits,
+        keep,
+        frames: 0,
         samples: Vec::new(),
         sample_rate: None,
         skipped_packets: 0,
@@ -132,7 +203,7 @@ fn probe_error(err: SymphoniaError) -> AudioError {
     match err {
         SymphoniaError::IoError(io) if io.kind() != ErrorKind::UnexpectedEof => AudioError::Io(io),
         SymphoniaError::IoError(_) => AudioError::UnsupportedFormat(
-            "the file ended before its format could be recognised".into(),
+            "the file ended before its format could be recognised (is it cut short?)".into(),
         ),
         // The probe's own "nothing matched"; anything else came from a recognised
         // container that uses a feature symphonia lacks, and naming it helps more.
@@ -170,7 +241,7 @@ fn decode_track(
     mut decoder: Box<dyn Decoder>,
     track_id: u32,
     mut sink: MonoSink<'_>,
-) -> Result<Audio, AudioError> {
+) -> Result<Decoded, AudioError> {
     loop {
         let packet = match format.next_packet() {
             Ok(packet) => packet,
@@ -181,7 +252,7 @@ fn decode_track(
             Err(SymphoniaError::IoError(err)) => return Err(AudioError::Io(err)),
             // The demuxer cannot find its place again after a corrupt container
             // structure; keep what decoded so far, like a truncated upload.
-            Err(err) if !sink.samples.is_empty() => {
+            Err(err) if sink.frames > 0 => {
                 tracing::warn!("stopped decoding at a corrupt container structure: {err}");
                 break;
             }
@@ -208,6 +279,10 @@ struct MonoSink<'a> {
     /// over-long file is, since decoding stops before reaching its end.
     declared_frames: Option<(u64, u32)>,
     limits: &'a DecodeLimits,
+    keep: Keep,
+    /// Frames decoded so far, kept or not.
+    frames: u64,
+    /// The downmixed samples, when kept.
     samples: Vec<f32>,
     sample_rate: Option<u32>,
     skipped_packets: u64,
@@ -236,6 +311,10 @@ impl MonoSink<'_> {
             }
             Some(_) => {}
         }
+        self.frames += decoded.frames() as u64;
+        if self.keep == Keep::Count {
+            return self.check_duration(rate);
+        }
         match decoded {
             AudioBufferRef::U8(buf) => mix_into(&buf, &mut self.samples),
             AudioBufferRef::U16(buf) => mix_into(&buf, &mut self.samples),
@@ -252,7 +331,7 @@ impl MonoSink<'_> {
     }
 
     fn check_duration(&self, rate: u32) -> Result<(), AudioError> {
-        let decoded_ms = frames_to_ms(self.samples.len() as u64, rate);
+        let decoded_ms = frames_to_ms(self.frames, rate);
         if decoded_ms <= self.limits.max_duration_ms {
             return Ok(());
         }
@@ -265,17 +344,18 @@ impl MonoSink<'_> {
         })
     }
 
-    fn finish(self) -> Result<Audio, AudioError> {
+    fn finish(self) -> Result<Decoded, AudioError> {
         match (self.sample_rate, self.last_decode_error) {
-            (Some(sample_rate), _) if !self.samples.is_empty() => {
+            (Some(sample_rate), _) if self.frames > 0 => {
                 if self.skipped_packets > 0 {
                     tracing::warn!(
                         skipped = self.skipped_packets,
                         "skipped audio packets that failed to decode"
                     );
                 }
-                Ok(Audio {
-                    samples: self.samples.into(),
+                Ok(Decoded {
+                    samples: self.samples,
+                    frames: self.frames,
                     sample_rate,
                 })
             }
@@ -284,6 +364,22 @@ impl MonoSink<'_> {
                 self.skipped_packets
             ))),
             _ => Err(AudioError::Empty),
+        }
+    }
+}
+
+/// What one decode found: the samples when they were kept, and always their count.
+struct Decoded {
+    samples: Vec<f32>,
+    frames: u64,
+    sample_rate: u32,
+}
+
+impl Decoded {
+    fn into_audio(self) -> Audio {
+        Audio {
+            samples: self.samples.into(),
+            sample_rate: self.sample_rate,
         }
     }
 }
@@ -560,6 +656,37 @@ mod tests {
         let audio = decode_file(&path, &DecodeLimits::default()).expect("decode");
         assert_eq!(audio.sample_rate, 16_000);
         assert_eq!(audio.duration_ms(), 500);
+    }
+
+    #[test]
+    fn scan_measures_what_decode_returns_and_refuses_the_same_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tone.wav");
+        std::fs::write(&path, wav_16bit(2, 22_050, &vec![7; 2 * 33_075])).expect("write");
+        let scan = scan_file(&path, &DecodeLimits::default()).expect("scan");
+        let audio = decode_file(&path, &DecodeLimits::default()).expect("decode");
+        assert_eq!(scan.frames, audio.frames());
+        assert_eq!(scan.sample_rate, audio.sample_rate);
+        assert_eq!(scan.duration_ms(), 1_500);
+
+        let limits = DecodeLimits {
+            max_duration_ms: 1_000,
+            ..DecodeLimits::default()
+        };
+        let err = scan_file(&path, &limits).expect_err("too long");
+        assert!(
+            matches!(
+                err,
+                AudioError::TooLong {
+                    limit_ms: 1_000,
+                    actual_ms: 1_500
+                }
+            ),
+            "{err:?}"
+        );
+        std::fs::write(&path, b"not audio at all").expect("write");
+        let err = scan_file(&path, &DecodeLimits::default()).expect_err("garbage");
+        assert!(matches!(err, AudioError::UnsupportedFormat(_)), "{err:?}");
     }
 
     #[test]

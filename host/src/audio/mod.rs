@@ -8,7 +8,8 @@
 //!   MP4/MKV), downmix to mono by averaging channels, and keep the file's native rate.
 //!   Uploads are untrusted, so both the file size and the decoded duration are capped by
 //!   [`DecodeLimits`]; decoding stops the moment the duration cap is passed, so a small
-//!   file that expands to days of audio cannot exhaust memory.
+//!   file that expands to days of audio cannot exhaust memory. [`scan_file`] makes the
+//!   same checks without keeping samples, for refusing bad uploads before queueing.
 //! - [`resample`] (in `resample.rs`) converts to a plugin's rate with rubato's FFT
 //!   resampler, trimming the filter delay so timestamps computed on the output line up
 //!   with the original.
@@ -24,7 +25,7 @@ mod resample;
 
 use std::sync::Arc;
 
-pub use decode::{DecodeLimits, decode_bytes, decode_file};
+pub use decode::{AudioScan, DecodeLimits, decode_bytes, decode_file, scan_file};
 pub use error::AudioError;
 pub use resample::resample;
 

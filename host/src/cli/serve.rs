@@ -43,7 +43,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
-    let access = sandscribe::auth::Access::new(&config.api_keys)
+    // Browser logins live in the result store's database file, beside the web state.
+    let logins =
+        sandscribe::auth::LoginStore::new(config.data_dir.join(sandscribe::storage::DB_FILE_NAME));
+    let access = sandscribe::auth::Access::new(&config.api_keys, logins)
         .map_err(|e| anyhow::anyhow!("the config's api_keys are not valid: {e}"))?;
     if access.single_user() {
         if !config.listen.ip().is_loopback() {

@@ -1,6 +1,7 @@
 //! `sandscribe transcribe FILE --plugin ID`: one file, no server; result on stdout,
 //! progress on stderr. Uses the same runtime, validation and writers as the server.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -35,10 +36,15 @@ pub struct TranscribeArgs {
     /// Subtitles: maximum lines per cue.
     #[arg(long)]
     max_lines_per_cue: Option<usize>,
-    /// Print one JSON line of measurements (times, peak memory, when each stage began)
-    /// to stderr at the end; `cargo xtask bench` reads it.
+    /// Print one JSON line of measurements (times, peak memory, fuel, when each stage
+    /// began) to stderr at the end; `cargo xtask bench` reads it.
     #[arg(long)]
     stats: bool,
+    /// Run metered with this much fuel (about one unit per WebAssembly instruction);
+    /// the config's `[limits] fuel_per_job` and the plugin's may lower it. Metered runs
+    /// are slower but burn the same fuel every time.
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<NonZeroU64>,
     #[command(flatten)]
     common: Common,
 }
@@ -116,6 +122,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
         &resolved.to_string(),
         reporter.clone(),
         CancelFlag::new(),
+        args.fuel,
     );
     bar.finish_and_clear();
     let transcript = outcome.result?;
@@ -155,13 +162,19 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
                 "audio_ms": audio.duration_ms(),
                 "wall_ms": outcome.usage.wall_ms,
                 "peak_memory_bytes": outcome.usage.peak_memory_bytes,
+                "fuel_consumed": outcome.usage.fuel_consumed,
                 "stages": stages,
             })
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let fuel = outcome
+        .usage
+        .fuel_consumed
+        .map(|fuel| format!(", fuel {fuel} units"))
+        .unwrap_or_default();
     eprintln!(
-        "done in {:.1} s (audio {:.1} s, peak memory {} MiB)",
+        "done in {:.1} s (audio {:.1} s, peak memory {} MiB{fuel})",
         outcome.usage.wall_ms as f64 / 1000.0,
         audio.duration_ms() as f64 / 1000.0,
         outcome.usage.peak_memory_bytes >> 20

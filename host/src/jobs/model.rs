@@ -61,6 +61,8 @@ pub enum FailureKind {
     PluginInternal,
     /// The job ran past its time limit.
     TimedOut,
+    /// The job burnt all the fuel its tenant's budget allows (metered jobs only).
+    FuelExhausted,
     /// The uploaded audio could not be decoded when the job ran.
     Audio,
     /// The sandbox could not be set up, or the result could not be stored.
@@ -81,6 +83,7 @@ impl From<&RunError> for JobError {
         let kind = match error {
             RunError::Cancelled => FailureKind::Server,
             RunError::TimedOut { .. } => FailureKind::TimedOut,
+            RunError::FuelExhausted { .. } => FailureKind::FuelExhausted,
             RunError::OutOfMemory { .. } => FailureKind::OutOfMemory,
             RunError::StackOverflow => FailureKind::StackOverflow,
             RunError::Trap(_) => FailureKind::PluginTrap,

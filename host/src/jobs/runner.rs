@@ -96,6 +96,7 @@ async fn run_in_span(tracker: Arc<Tracker>, entry: Arc<JobEntry>) {
     let upload = entry.upload.clone();
     let cancel = entry.cancel.clone();
     let config_json = entry.lock().snapshot.config.to_string();
+    let fuel = tracker.tenant_limits(&entry.tenant).fuel_per_job;
     let reporter: Arc<dyn JobReporter> = Arc::new(EntryReporter {
         entry: entry.clone(),
     });
@@ -109,7 +110,7 @@ async fn run_in_span(tracker: Arc<Tracker>, entry: Arc<JobEntry>) {
             Err(e) => return Ran::AudioFailed(e),
         };
         reporter.progress(0.0, "starting plugin");
-        let outcome = runtime.transcribe(&plugin, &audio, &config_json, reporter, cancel);
+        let outcome = runtime.transcribe(&plugin, &audio, &config_json, reporter, cancel, fuel);
         plugin.health.record(outcome.result.as_ref().map(|_| ()));
         match outcome.result {
             Ok(t) => Ran::Transcript(t, outcome.usage),

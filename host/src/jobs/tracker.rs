@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::events::{EventKind, JobEvent};
@@ -72,6 +72,9 @@ pub struct JobEntry {
     pub(super) cancel: CancelFlag,
     state: Mutex<JobState>,
     sender: broadcast::Sender<JobEvent>,
+    /// Becomes true once the job is finished *and* its running slot is free, so whoever
+    /// waits for a cancellation can count on the queue having moved on.
+    settled: watch::Sender<bool>,
 }
 
 impl JobEntry {
@@ -217,6 +220,7 @@ impl Tracker {
                 live_segments: 0,
             }),
             sender,
+            settled: watch::Sender::new(false),
         });
         {
             let mut state = entry.lock();
@@ -240,7 +244,7 @@ impl Tracker {
     }
 
     /// A tenant's quotas (none configured: no limits beyond the server's).
-    fn tenant_limits(&self, tenant: &str) -> crate::config::TenantLimits {
+    pub(super) fn tenant_limits(&self, tenant: &str) -> crate::config::TenantLimits {
         self.tenants.get(tenant).cloned().unwrap_or_default()
     }
 
@@ -377,6 +381,7 @@ impl Tracker {
                 let mut schedule = self.schedule();
                 schedule.finished(&entry.tenant);
             }
+            entry.settled.send_replace(true);
             return;
         }
         self.persist(entry);
@@ -397,6 +402,7 @@ impl Tracker {
             schedule.finished(&entry.tenant);
             self.dispatch(&mut schedule);
         }
+        entry.settled.send_replace(true);
     }
 
     /// Writes the job's state to the ledger, so a restart knows about it. A failed write
@@ -587,7 +593,6 @@ impl Tracker {
         id: Uuid,
     ) -> Result<JobSnapshot, CancelError> {
         let entry = self.entry(tenant, id).ok_or(CancelError::NotFound)?;
-        let mut live = entry.sender.subscribe();
         {
             let status = entry.lock().snapshot.status;
             if status.is_finished() {
@@ -616,15 +621,10 @@ impl Tracker {
                 false,
             );
         } else {
-            // The epoch callback stops the plugin within a tick; wait for the runner.
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                while !entry.lock().snapshot.status.is_finished() {
-                    if live.recv().await.is_err() {
-                        break;
-                    }
-                }
-            })
-            .await;
+            // The epoch callback stops the plugin within a tick; wait for the runner to
+            // record the end and free the slot (bounded, should a plugin not stop).
+            let mut settled = entry.settled.subscribe();
+            let _ = tokio::time::timeout(Duration::from_secs(5), settled.wait_for(|s| *s)).await;
         }
         Ok(entry.snapshot())
     }

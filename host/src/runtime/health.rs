@@ -45,8 +45,8 @@ impl PluginHealth {
     }
 
     /// Records how a job on this plugin ended. Only crashes count (a trap, running out
-    /// of memory or stack, invalid output); a refused config, a cancel or a time-out say
-    /// nothing about the plugin's health, and a success resets the count.
+    /// of memory or stack, invalid output); a refused config, a cancel, a time-out or
+    /// spent fuel say nothing about the plugin's health, and a success resets the count.
     pub fn record(&self, outcome: Result<(), &RunError>) {
         let mut state = self.lock();
         match outcome {
@@ -106,11 +106,13 @@ mod tests {
     }
 
     #[test]
-    fn refused_configs_and_timeouts_do_not_count() {
+    fn refused_configs_timeouts_and_spent_fuel_do_not_count() {
         let health = PluginHealth::default();
         for _ in 0..5 {
             health.record(Err(&RunError::TimedOut { seconds: 1 }));
             health.record(Err(&RunError::Cancelled));
+            // A budget one tenant chose is no sign the plugin is broken for everyone.
+            health.record(Err(&RunError::FuelExhausted { fuel: 1 }));
         }
         assert!(health.quarantine().is_none());
     }

@@ -6,13 +6,15 @@
 //! [limits]                  # may only lower the server's ceilings
 //! memory_bytes = 1073741824
 //! job_seconds = 600
+//! fuel_per_job = 50000000000  # meters every job of this plugin, at most this much fuel
 //! ```
 
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::Limits;
+use crate::config::{Limits, tighter_fuel};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,6 +34,9 @@ pub struct ManifestLimits {
     pub job_seconds: Option<u64>,
     pub log_bytes: Option<u64>,
     pub output_bytes: Option<u64>,
+    /// A fuel budget: with none on the server this turns metering on for the plugin
+    /// (no budget counts as unlimited, so that is still a lowering).
+    pub fuel_per_job: Option<NonZeroU64>,
 }
 
 impl Manifest {
@@ -83,6 +88,7 @@ impl Manifest {
             job_seconds: lower(self.limits.job_seconds, server.job_seconds),
             log_bytes: lower(self.limits.log_bytes, server.log_bytes),
             output_bytes: lower(self.limits.output_bytes, server.output_bytes),
+            fuel_per_job: tighter_fuel(self.limits.fuel_per_job, server.fuel_per_job),
             ..server.clone()
         }
     }
@@ -101,6 +107,29 @@ mod tests {
         let limits = manifest.effective_limits(&server);
         assert_eq!(limits.memory_bytes, 1000);
         assert_eq!(limits.job_seconds, server.job_seconds);
+    }
+
+    #[test]
+    fn manifest_fuel_budget_lowers_the_servers_but_never_raises_it() {
+        let manifest: Manifest = toml::from_str("[limits]\nfuel_per_job = 1000\n").expect("parses");
+        let unmetered = Limits::default();
+        assert_eq!(
+            manifest.effective_limits(&unmetered).fuel_per_job,
+            NonZeroU64::new(1000)
+        );
+        let metered = Limits {
+            fuel_per_job: NonZeroU64::new(10),
+            ..Limits::default()
+        };
+        assert_eq!(
+            manifest.effective_limits(&metered).fuel_per_job,
+            NonZeroU64::new(10)
+        );
+        let silent = Manifest::default();
+        assert_eq!(
+            silent.effective_limits(&metered).fuel_per_job,
+            NonZeroU64::new(10)
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The WebAssembly side: one wasmtime `Engine`, plugin loading, and running a job in a
-//! fresh, limited `Store`.
+//! The WebAssembly side: the wasmtime engines (plain, and fuel-metered for tenants that
+//! want deterministic budgets), plugin loading, and running a job in a fresh, limited
+//! `Store`.
 //!
 //! The runtime never touches HTTP or the job tracker directly: it reports through a
 //! [`JobReporter`], which the tracker implements.
@@ -18,12 +19,10 @@ mod store;
 mod ticker;
 pub mod validate;
 
+use std::num::NonZeroU64;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
 
 pub use bindings::{LogLevel, WIT_VERSION};
 pub use health::{PluginHealth, Quarantine};
@@ -34,7 +33,7 @@ pub use run::{PluginErrorKind, ResourceUse, RunError, RunOutcome};
 pub use store::CancelFlag;
 
 use crate::audio::Audio;
-use crate::config::Limits;
+use crate::config::{Limits, tighter_fuel};
 use crate::transcript::Segment;
 
 /// Where a running job's live output goes (the job tracker, or the CLI's progress bar).
@@ -67,6 +66,9 @@ pub struct JobLimits {
     pub time: Duration,
     pub log_bytes: u64,
     pub output_bytes: u64,
+    /// Fuel the store starts with: `Some` only for a store of the metered engine, which
+    /// the runtime chooses per job (see [`Runtime::transcribe`]).
+    pub fuel: Option<u64>,
 }
 
 impl From<&Limits> for JobLimits {
@@ -76,6 +78,7 @@ impl From<&Limits> for JobLimits {
             time: Duration::from_secs(limits.job_seconds),
             log_bytes: limits.log_bytes,
             output_bytes: limits.output_bytes,
+            fuel: None,
         }
     }
 }
@@ -87,48 +90,40 @@ pub enum RuntimeError {
     Engine(String),
 }
 
-/// The engine, the linker with every host interface, the compile cache and the ticker.
+/// The engines with their linkers and compile caches, and the epoch ticker.
 pub struct Runtime {
-    engine: Engine,
-    linker: Linker<store::JobContext>,
-    cache: engine::ArtifactCache,
+    /// Runs every job that has no fuel budget.
+    plain: engine::PluginEngine,
+    /// Runs jobs with a fuel budget; plugins are compiled for it on first use.
+    metered: engine::PluginEngine,
     limits: Limits,
     _ticker: ticker::EpochTicker,
 }
 
 impl Runtime {
-    /// Builds the engine for the server's limits, with compiled plugins cached in `cache_dir`.
+    /// Builds the engines for the server's limits, with compiled plugins cached in
+    /// `cache_dir`.
     pub fn new(limits: &Limits, cache_dir: &Path) -> Result<Self, RuntimeError> {
-        let engine = engine::build_engine(limits.stack_bytes)
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        bindings::Transcriber::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx)
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let plain =
+            engine::PluginEngine::new(limits.stack_bytes, engine::Metering::Unmetered, cache_dir)?;
+        let metered =
+            engine::PluginEngine::new(limits.stack_bytes, engine::Metering::Fuel, cache_dir)?;
         Ok(Self {
-            cache: engine::ArtifactCache::new(&engine, cache_dir),
-            _ticker: ticker::EpochTicker::start(engine.clone()),
-            engine,
-            linker,
+            _ticker: ticker::EpochTicker::start(vec![plain.engine.clone(), metered.engine.clone()]),
+            plain,
+            metered,
             limits: limits.clone(),
         })
     }
 
     /// Loads every plugin folder under `dir`; failures are kept with their reasons.
     pub fn load_plugins(&self, dir: &Path) -> PluginRegistry {
-        plugin::load_all(&self.engine, &self.linker, &self.cache, &self.limits, dir)
+        plugin::load_all(&self.plain, &self.limits, dir)
     }
 
     /// Loads a single plugin folder.
     pub fn load_plugin(&self, folder: &Path) -> Result<LoadedPlugin, LoadError> {
-        plugin::load_one(
-            &self.engine,
-            &self.linker,
-            &self.cache,
-            &self.limits,
-            folder,
-        )
+        plugin::load_one(&self.plain, &self.limits, folder)
     }
 
     /// Reloads one plugin folder into `registry` (see [`PluginRegistry`]).
@@ -139,9 +134,7 @@ impl Runtime {
         id: &str,
     ) -> Result<Arc<LoadedPlugin>, LoadError> {
         plugin::reload_one(
-            &self.engine,
-            &self.linker,
-            &self.cache,
+            &self.plain,
             &self.limits,
             registry,
             &plugins_dir.join(id),
@@ -150,6 +143,11 @@ impl Runtime {
     }
 
     /// Runs one transcription. Blocking: call it from `spawn_blocking`.
+    ///
+    /// `fuel` is the caller's budget (the tenant's, or the CLI's `--fuel`); the server's
+    /// and the plugin's budgets may lower it. With a budget from any of them the job runs
+    /// metered and its usage says how much fuel it burnt; with none it runs on the plain
+    /// engine at full speed.
     pub fn transcribe(
         &self,
         plugin: &LoadedPlugin,
@@ -157,7 +155,38 @@ impl Runtime {
         config_json: &str,
         reporter: Arc<dyn JobReporter>,
         cancel: CancelFlag,
+        fuel: Option<NonZeroU64>,
     ) -> RunOutcome {
-        run::transcribe(&self.engine, plugin, audio, config_json, reporter, cancel)
+        let Some(fuel) = tighter_fuel(plugin.limits.fuel_per_job, fuel) else {
+            return run::transcribe(
+                &plugin.pre,
+                plugin,
+                audio,
+                config_json,
+                reporter,
+                cancel,
+                None,
+            );
+        };
+        let pre = match plugin.metered_pre(&self.metered, reporter.as_ref()) {
+            Ok(pre) => pre,
+            Err(e) => {
+                return RunOutcome {
+                    result: Err(RunError::Sandbox(format!(
+                        "the plugin could not be prepared for a metered run: {e}"
+                    ))),
+                    usage: ResourceUse::default(),
+                };
+            }
+        };
+        run::transcribe(
+            &pre,
+            plugin,
+            audio,
+            config_json,
+            reporter,
+            cancel,
+            Some(fuel.get()),
+        )
     }
 }

@@ -10,15 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
 use super::bindings::{TranscriberPre, WIT_VERSION};
-use super::engine::{ArtifactCache, sha256_hex};
+use super::engine::{PluginEngine, sha256_hex};
 use super::manifest::Manifest;
 use super::store::{CancelFlag, JobContext};
-use super::{JobLimits, NullReporter};
+use super::{JobLimits, JobReporter, NullReporter};
 use crate::config::Limits;
 
 /// What the host knows about a plugin, from its `info()`.
@@ -54,7 +54,10 @@ pub struct LoadedPlugin {
     pub from_cache: bool,
     pub load_time: Duration,
     validator: jsonschema::Validator,
+    /// Compiled for the plain engine at load time.
     pub(super) pre: TranscriberPre<JobContext>,
+    /// Compiled for the fuel-metered engine when the first metered job needs it.
+    metered: std::sync::Mutex<Option<TranscriberPre<JobContext>>>,
     /// Crash history and quarantine of this loaded version.
     pub health: super::health::PluginHealth,
 }
@@ -103,6 +106,51 @@ impl LoadedPlugin {
         }
         Ok(resolved)
     }
+
+    /// The plugin compiled for the fuel-metered engine, compiled (or read from the compile
+    /// cache) on first use, so servers and plugins that never meter never pay for it.
+    /// Concurrent first jobs wait for one compilation. The code is read again from
+    /// `plugin.wasm` and must still have the hash it was loaded with.
+    pub(super) fn metered_pre(
+        &self,
+        metered: &PluginEngine,
+        reporter: &dyn JobReporter,
+    ) -> Result<TranscriberPre<JobContext>, LoadError> {
+        let mut slot = self.metered.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pre) = slot.as_ref() {
+            return Ok(pre.clone());
+        }
+        reporter.progress(0.0, "preparing the plugin for metered runs");
+        let wasm_path = self.dir.join("plugin.wasm");
+        let bytes = std::fs::read(&wasm_path).map_err(|e| LoadError::Read {
+            path: wasm_path.clone(),
+            message: e.to_string(),
+        })?;
+        let sha256 = sha256_hex(&bytes);
+        if sha256 != self.sha256 {
+            return Err(LoadError::ChangedOnDisk(wasm_path));
+        }
+        let (component, from_cache) = metered
+            .cache
+            .load(&metered.engine, &bytes, &sha256)
+            .map_err(|e| LoadError::BadComponent(format!("{e:#}")))?;
+        let pre = prepare(metered, &component)?;
+        tracing::info!(plugin = %self.meta.id, cached = from_cache, "plugin compiled for metered runs");
+        *slot = Some(pre.clone());
+        Ok(pre)
+    }
+}
+
+/// Links a component against the host interfaces, ready for fast instantiation.
+fn prepare(
+    engine: &PluginEngine,
+    component: &Component,
+) -> Result<TranscriberPre<JobContext>, LoadError> {
+    let instance_pre = engine
+        .linker
+        .instantiate_pre(component)
+        .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+    TranscriberPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))
 }
 
 /// Why a plugin could not be loaded. The message tells the operator what to do.
@@ -138,6 +186,8 @@ pub enum LoadError {
     Info(String),
     #[error("the plugin's info() is not acceptable: {0}")]
     BadInfo(String),
+    #[error("{0} changed since the plugin was loaded; reload the plugin")]
+    ChangedOnDisk(PathBuf),
 }
 
 /// A plugin folder that did not load, and why.
@@ -216,15 +266,13 @@ impl PluginRegistry {
 /// failure the old version stays loaded (a bad update does not take a working plugin
 /// away) and the reason is returned.
 pub(super) fn reload_one(
-    engine: &Engine,
-    linker: &Linker<JobContext>,
-    cache: &ArtifactCache,
+    engine: &PluginEngine,
     limits: &Limits,
     registry: &PluginRegistry,
     folder: &Path,
     id: &str,
 ) -> Result<Arc<LoadedPlugin>, LoadError> {
-    match load_one(engine, linker, cache, limits, folder) {
+    match load_one(engine, limits, folder) {
         Ok(plugin) => {
             let plugin = Arc::new(plugin);
             registry.replace_one(id, Ok(plugin.clone()));
@@ -249,13 +297,7 @@ pub(super) fn reload_one(
 }
 
 /// Loads every `<dir>/<id>/` folder. Never fails as a whole.
-pub(super) fn load_all(
-    engine: &Engine,
-    linker: &Linker<JobContext>,
-    cache: &ArtifactCache,
-    limits: &Limits,
-    dir: &Path,
-) -> PluginRegistry {
+pub(super) fn load_all(engine: &PluginEngine, limits: &Limits, dir: &Path) -> PluginRegistry {
     let registry = PluginRegistry::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -275,7 +317,7 @@ pub(super) fn load_all(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match load_one(engine, linker, cache, limits, &folder) {
+        match load_one(engine, limits, &folder) {
             Ok(plugin) => {
                 tracing::info!(
                     plugin = %plugin.meta.id,
@@ -299,11 +341,9 @@ pub(super) fn load_all(
     registry
 }
 
-/// Loads one plugin folder.
+/// Loads one plugin folder, compiled for the plain engine.
 pub(super) fn load_one(
-    engine: &Engine,
-    linker: &Linker<JobContext>,
-    cache: &ArtifactCache,
+    engine: &PluginEngine,
     limits: &Limits,
     folder: &Path,
 ) -> Result<LoadedPlugin, LoadError> {
@@ -331,15 +371,13 @@ pub(super) fn load_one(
     if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
         return Err(LoadError::CoreModule);
     }
-    let (component, from_cache) = cache
-        .load(engine, &bytes, &sha256)
+    let (component, from_cache) = engine
+        .cache
+        .load(&engine.engine, &bytes, &sha256)
         .map_err(|e| LoadError::BadComponent(format!("{e:#}")))?;
-    check_contract(engine, &component)?;
-    let instance_pre = linker
-        .instantiate_pre(&component)
-        .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-    let pre = TranscriberPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-    let info = call_info(engine, &pre, assets.as_deref(), &limits)?;
+    check_contract(&engine.engine, &component)?;
+    let pre = prepare(engine, &component)?;
+    let info = call_info(&engine.engine, &pre, assets.as_deref(), &limits)?;
     let meta = check_info(info, folder)?;
     let validator = jsonschema::validator_for(&meta.config_schema).map_err(|e| {
         LoadError::BadInfo(format!("config-schema is not a valid JSON Schema: {e}"))
@@ -354,6 +392,7 @@ pub(super) fn load_one(
         load_time: started.elapsed(),
         validator,
         pre,
+        metered: std::sync::Mutex::default(),
         health: super::health::PluginHealth::default(),
     })
 }

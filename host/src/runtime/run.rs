@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use super::bindings::TranscriberPre;
 use super::host_audio::AudioResource;
 use super::plugin::LoadedPlugin;
 use super::store::{CancelFlag, JobContext};
@@ -25,6 +26,10 @@ pub struct ResourceUse {
     pub output_bytes: u64,
     /// Bytes of log lines and stdout/stderr accepted.
     pub log_bytes: u64,
+    /// Fuel the job burnt, instantiation included, when it ran metered; `None` when it
+    /// did not. The same plugin, audio and configuration always burn the same amount.
+    #[serde(default)]
+    pub fuel_consumed: Option<u64>,
 }
 
 /// The kind of error a plugin reported itself (the WIT `plugin-error` variant).
@@ -43,6 +48,8 @@ pub enum RunError {
     Cancelled,
     #[error("the job ran longer than its limit of {seconds} s and was stopped")]
     TimedOut { seconds: u64 },
+    #[error("the job used all {fuel} units of fuel it may burn (fuel_per_job) and was stopped")]
+    FuelExhausted { fuel: u64 },
     #[error("the plugin ran out of memory (limit {limit_mib} MiB)")]
     OutOfMemory { limit_mib: u64 },
     #[error("the plugin overflowed its stack")]
@@ -96,6 +103,13 @@ fn classify(store: &Store<JobContext>, error: &wasmtime::Error, limits: &JobLimi
         }
         None => {}
     }
+    // Only a metered store can run dry; the trap says exactly that, whatever else the
+    // plugin had been through (a refused memory growth it survived, say).
+    if let Some(fuel) = limits.fuel
+        && error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel)
+    {
+        return RunError::FuelExhausted { fuel };
+    }
     if data.limiter.refused() {
         return RunError::OutOfMemory {
             limit_mib: data.limiter.limit_bytes() >> 20,
@@ -128,18 +142,27 @@ pub(super) fn describe_trap(store: &Store<JobContext>, error: &wasmtime::Error) 
     }
 }
 
-/// Runs `plugin.transcribe` on audio already at the plugin's sample rate.
+/// Runs `plugin.transcribe` on audio already at the plugin's sample rate, from `pre`
+/// (the plugin compiled for the plain or the metered engine). A metered store starts
+/// with `fuel`; `None` for the plain engine.
 pub(super) fn transcribe(
-    engine: &wasmtime::Engine,
+    pre: &TranscriberPre<JobContext>,
     plugin: &LoadedPlugin,
     audio: &Audio,
     config_json: &str,
     reporter: Arc<dyn JobReporter>,
     cancel: CancelFlag,
+    fuel: Option<u64>,
 ) -> RunOutcome {
     let started = Instant::now();
-    let limits = JobLimits::from(&plugin.limits);
-    let mut usage = ResourceUse::default();
+    let limits = JobLimits {
+        fuel,
+        ..JobLimits::from(&plugin.limits)
+    };
+    let mut usage = ResourceUse {
+        fuel_consumed: fuel.map(|_| 0),
+        ..ResourceUse::default()
+    };
     if audio.sample_rate != plugin.meta.sample_rate {
         return RunOutcome {
             result: Err(RunError::Sandbox(format!(
@@ -161,9 +184,21 @@ pub(super) fn transcribe(
             };
         }
     };
-    let mut store = Store::new(engine, context);
+    let mut store = Store::new(pre.engine(), context);
     arm_store(&mut store);
-    let result = run_in_store(&mut store, plugin, audio, config_json, &limits);
+    if let Some(fuel) = fuel
+        && let Err(e) = store.set_fuel(fuel)
+    {
+        return RunOutcome {
+            result: Err(RunError::Sandbox(format!(
+                "cannot give the job its fuel: {e}"
+            ))),
+            usage,
+        };
+    }
+    let result = run_in_store(&mut store, pre, audio, config_json, &limits);
+    // `get_fuel` only fails on an engine without fuel, where `fuel` is `None`.
+    usage.fuel_consumed = fuel.and_then(|fuel| Some(fuel.saturating_sub(store.get_fuel().ok()?)));
     let data = store.data();
     usage.wall_ms = started.elapsed().as_millis() as u64;
     usage.peak_memory_bytes = data.limiter.peak_bytes();
@@ -174,13 +209,12 @@ pub(super) fn transcribe(
 
 fn run_in_store(
     store: &mut Store<JobContext>,
-    plugin: &LoadedPlugin,
+    pre: &TranscriberPre<JobContext>,
     audio: &Audio,
     config_json: &str,
     limits: &JobLimits,
 ) -> Result<Transcript, RunError> {
-    let instance = plugin
-        .pre
+    let instance = pre
         .instantiate(&mut *store)
         .map_err(|e| classify(store, &e, limits))?;
     let handle = store

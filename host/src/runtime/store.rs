@@ -15,6 +15,13 @@ use super::{JobLimits, JobReporter, LogLevel};
 /// Where a plugin's granted assets folder appears inside the sandbox.
 pub const ASSETS_GUEST_PATH: &str = "/assets";
 
+/// The `wasi:random/insecure-seed` of a metered store. Rust's `HashMap` seeds its hasher
+/// from it, and a fresh seed per run changes how many probes each lookup takes, so an
+/// otherwise deterministic plugin would burn a slightly different amount of fuel each
+/// time. The seed is documented as for hash-flooding protection only; the secure random
+/// source stays unpredictable.
+const METERED_INSECURE_SEED: u128 = 0x5a4d_5eed_5a4d_5eed_5a4d_5eed_5a4d_5eed;
+
 /// Shared flag a job's owner sets to stop it; checked by the epoch callback.
 #[derive(Debug, Clone, Default)]
 pub struct CancelFlag(Arc<AtomicBool>);
@@ -51,7 +58,8 @@ pub struct JobContext {
 
 impl JobContext {
     /// A sandbox with no network, no environment, no arguments and no host files except
-    /// the plugin's assets folder, read-only.
+    /// the plugin's assets folder, read-only. A metered store (`limits.fuel`) gets a fixed
+    /// insecure random seed, so the same job burns the same fuel.
     pub fn new(
         assets: Option<&Path>,
         limits: &JobLimits,
@@ -65,6 +73,9 @@ impl JobContext {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        if limits.fuel.is_some() {
+            wasi.insecure_random_seed(METERED_INSECURE_SEED);
+        }
         if let Some(dir) = assets {
             wasi.preopened_dir(dir, ASSETS_GUEST_PATH, FsPerms::ReadOnly)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;

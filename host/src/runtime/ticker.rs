@@ -1,4 +1,4 @@
-//! The epoch ticker: advances the engine's epoch about every 10 ms, so every running
+//! The epoch ticker: advances the engines' epochs about every 10 ms, so every running
 //! job's deadline callback gets a chance to stop it.
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ pub struct EpochTicker {
 }
 
 impl EpochTicker {
-    pub fn start(engine: Engine) -> Self {
+    pub fn start(engines: Vec<Engine>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -26,7 +26,9 @@ impl EpochTicker {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
-                    engine.increment_epoch();
+                    for engine in &engines {
+                        engine.increment_epoch();
+                    }
                 }
             })
             .ok();

@@ -15,6 +15,7 @@
 //!   an FTS syntax error or reach the query language;
 //! - every query filters by tenant: another tenant's result is simply not found.
 
+mod lazy;
 mod ledger;
 mod model;
 mod schema;
@@ -27,9 +28,10 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
+pub use lazy::{LazyDb, LazyDbError};
 pub use ledger::{JobLedger, JobRecord};
 pub use model::*;
-pub use sqlite::SqliteStore;
+pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
 /// Where finished results are kept.
 ///

@@ -1,10 +1,14 @@
 //! Logging in with an API key (when keys are configured), and the checks every page
 //! passes first: who the browser is, and that a form post comes from our own pages.
 //!
-//! The login is an HttpOnly, SameSite=Strict cookie holding a random token (the server
-//! keeps only its hash). State-changing requests must come from this site: their
-//! `Origin` (or `Referer`) must name the host they are sent to, which stops cross-site
-//! request forgery even where a browser ignores SameSite.
+//! The login is an HttpOnly, SameSite=Strict cookie holding a random token; the server
+//! keeps only its hash, in the database, so logins outlive a restart
+//! ([`crate::auth::LoginStore`]). Every page's header names the tenant and offers
+//! "Log out", which ends the login on the server too.
+//!
+//! State-changing requests must come from this site: their `Origin` (or `Referer`) must
+//! name the host they are sent to, which stops cross-site request forgery even where a
+//! browser ignores SameSite.
 
 use std::sync::Arc;
 
@@ -15,15 +19,51 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::Web;
-use crate::auth::LOGIN_COOKIE;
+use super::{Web, WebError};
+use crate::auth::{AuthError, LOGIN_COOKIE, cookie};
 
-/// Pages need a logged-in browser when API keys are configured.
-pub async fn require_login(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
-    match web.app.access.caller(request.headers()) {
-        Ok(_) => next.run(request).await,
-        Err(_) if request.method() == Method::GET => Redirect::to("/login").into_response(),
-        Err(e) => (StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
+tokio::task_local! {
+    /// The tenant a page is rendered for when API keys are configured, so that every
+    /// page's header can name it and offer "Log out" without each handler passing it on.
+    static LOGGED_IN_AS: Option<String>;
+}
+
+/// The tenant the current page's browser is logged in as; `None` in single-user mode
+/// (and outside a page request).
+pub fn logged_in_as() -> Option<String> {
+    LOGGED_IN_AS.try_with(Clone::clone).ok().flatten()
+}
+
+/// Pages need a logged-in browser when API keys are configured. The caller is handed on
+/// to the handler as a request extension, so the login is looked up once per request.
+pub async fn require_login(
+    State(web): State<Arc<Web>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let access = &web.app.access;
+    match access.caller(request.headers()).await {
+        Ok(caller) => {
+            let shown = (!access.single_user()).then(|| caller.tenant.clone());
+            request.extensions_mut().insert(caller);
+            LOGGED_IN_AS.scope(shown, next.run(request)).await
+        }
+        Err(e @ AuthError::Logins(_)) => {
+            tracing::error!(error = %e, "checking a browser login");
+            WebError::new(e.status(), e.to_string()).into_response()
+        }
+        Err(e) => {
+            let mut response = if request.method() == Method::GET {
+                Redirect::to("/login").into_response()
+            } else {
+                (e.status(), e.to_string()).into_response()
+            };
+            // A login the server no longer honours is of no use to keep sending.
+            if cookie(request.headers(), LOGIN_COOKIE).is_some() {
+                clear_login_cookie(&mut response);
+            }
+            response
+        }
     }
 }
 
@@ -102,7 +142,10 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    match web.app.access.login(&form.key) {
+    if web.app.access.single_user() {
+        return Redirect::to("/").into_response();
+    }
+    match web.app.access.login(&form.key).await {
         Ok(token) => {
             let local = headers
                 .get(header::HOST)
@@ -122,6 +165,16 @@ pub async fn submit(
             }
             response
         }
+        Err(e @ AuthError::Logins(_)) => {
+            tracing::error!(error = %e, "storing a browser login");
+            (
+                e.status(),
+                page(Some(
+                    "The login could not be saved; try again, or tell the operator.",
+                )),
+            )
+                .into_response()
+        }
         Err(_) => (
             StatusCode::UNAUTHORIZED,
             page(Some("That key is not valid.")),
@@ -130,14 +183,25 @@ pub async fn submit(
     }
 }
 
+/// `POST /logout`: ends the login on the server (its cookie is refused from then on,
+/// even if a copy of it survives) and in the browser. Open without a valid login, so
+/// that a browser whose login already lapsed can still log out cleanly.
 pub async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    web.app.access.logout(&headers);
+    if let Err(e) = web.app.access.logout(&headers).await {
+        tracing::error!(error = %e, "ending a browser login");
+        return WebError::new(e.status(), e.to_string()).into_response();
+    }
     let mut response = Redirect::to("/login").into_response();
+    clear_login_cookie(&mut response);
+    response
+}
+
+/// Tells the browser to forget its login cookie.
+fn clear_login_cookie(response: &mut Response) {
     let expired = format!("{LOGIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     if let Ok(value) = HeaderValue::from_str(&expired) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
-    response
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod confirm;
 mod file;
 pub mod form;
 mod history;
+mod janitor;
 mod login;
 pub mod media;
 mod plugins;
@@ -60,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         app: state,
         store: StateStore::new(db),
     });
+    janitor::spawn(web.clone());
     let pages = Router::new()
         .route("/", get(start))
         .route("/plugins", get(plugins::page))
@@ -86,13 +88,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/history", get(history::page))
         .route("/history/{id}/delete", post(history::delete))
         .route("/settings", get(settings::page).post(settings::save))
-        .route("/logout", post(login::logout))
         .route_layer(axum::middleware::from_fn(session::ensure))
         .route_layer(axum::middleware::from_fn_with_state(
             web.clone(),
             login::require_login,
         ))
         .route("/login", get(login::show).post(login::submit))
+        .route("/logout", post(login::logout))
         .route_layer(axum::middleware::from_fn(login::same_origin))
         .layer(axum::middleware::map_response(page_headers))
         .with_state(web);
@@ -133,6 +135,8 @@ pub struct PageMeta {
     /// 1..=5 on the workflow's steps, 0 elsewhere.
     pub step: u8,
     pub asset_version: &'static str,
+    /// The tenant the browser is logged in as, for the header (`None` in single-user mode).
+    pub login: Option<String>,
 }
 
 impl PageMeta {
@@ -142,6 +146,7 @@ impl PageMeta {
             nav,
             step,
             asset_version: assets::version(),
+            login: login::logged_in_as(),
         }
     }
 
@@ -272,11 +277,16 @@ impl FromRequestParts<Arc<Web>> for Wizard {
             .get::<SessionId>()
             .copied()
             .ok_or_else(|| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, "no session"))?;
-        let caller = web
-            .app
-            .access
-            .caller(&parts.headers)
-            .map_err(|e| WebError::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+        // `login::require_login` has already found the caller of every page.
+        let caller = match parts.extensions.get::<crate::auth::Caller>() {
+            Some(caller) => caller.clone(),
+            None => web
+                .app
+                .access
+                .caller(&parts.headers)
+                .await
+                .map_err(|e| WebError::new(e.status(), e.to_string()))?,
+        };
         let state = web.store.session(session.0).await?;
         Ok(Self {
             session,

@@ -60,8 +60,12 @@ pub async fn page(
         })
         .and_then(|job| job.usage)
         .map(|u| {
+            let fuel = u
+                .fuel_consumed
+                .map(|fuel| format!(" · {} units of fuel", text::count(fuel)))
+                .unwrap_or_default();
             format!(
-                "ran {:.1} s in the sandbox · peak memory {} MiB · {} KiB of text",
+                "ran {:.1} s in the sandbox · peak memory {} MiB · {} KiB of text{fuel}",
                 u.wall_ms as f64 / 1000.0,
                 u.peak_memory_bytes >> 20,
                 u.output_bytes.div_ceil(1024)

@@ -8,14 +8,15 @@
 //! The connection is opened lazily, so a database problem shows as an error page instead
 //! of stopping the server.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::storage::{DB_FILE_NAME, LazyDb, LazyDbError};
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS web_sessions (
@@ -32,12 +33,19 @@ const SCHEMA: &str = "
 /// Why the web state could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StateStoreError {
-    #[error("the browser-session database failed: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    #[error("browser sessions: {0}")]
+    Db(#[from] LazyDbError),
     #[error("stored browser-session state is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
-    #[error("the browser-session database task failed: {0}")]
-    Task(String),
+}
+
+impl From<rusqlite::Error> for StateStoreError {
+    fn from(source: rusqlite::Error) -> Self {
+        Self::Db(LazyDbError::Sqlite {
+            path: PathBuf::from(DB_FILE_NAME),
+            source,
+        })
+    }
 }
 
 /// The steps of the workflow, in order.
@@ -97,42 +105,23 @@ pub struct UserSettings {
 /// The web layer's tables in `sandscribe.db`.
 #[derive(Clone)]
 pub struct StateStore {
-    path: PathBuf,
-    conn: Arc<Mutex<Option<Connection>>>,
+    db: LazyDb,
 }
 
 impl StateStore {
     /// A store on the database file at `path`; nothing is opened yet.
     pub fn new(path: PathBuf) -> Self {
         Self {
-            path,
-            conn: Arc::default(),
+            db: LazyDb::new(path, SCHEMA),
         }
     }
 
-    /// Runs `f` with the (lazily opened) connection on a blocking thread.
+    /// Runs `f` with the connection on a blocking thread.
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StateStoreError> + Send + 'static,
     ) -> Result<T, StateStoreError> {
-        let path = self.path.clone();
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
-            if guard.is_none() {
-                let opened = Connection::open(&path)?;
-                opened.busy_timeout(Duration::from_secs(5))?;
-                opened.pragma_update(None, "journal_mode", "WAL")?;
-                opened.execute_batch(SCHEMA)?;
-                *guard = Some(opened);
-            }
-            match guard.as_ref() {
-                Some(conn) => f(conn),
-                None => Err(StateStoreError::Task("no connection".into())),
-            }
-        })
-        .await
-        .map_err(|e| StateStoreError::Task(e.to_string()))?
+        self.db.run(f).await
     }
 
     /// The session's state, or the initial state for a new session.
@@ -164,6 +153,39 @@ impl StateStore {
                 params![id.to_string(), text, now],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Forgets sessions unused for `idle` and returns the staged uploads the remaining
+    /// sessions still hold, so the janitor knows which staged files are abandoned.
+    pub async fn sweep_sessions(
+        &self,
+        idle: Duration,
+    ) -> Result<HashSet<PathBuf>, StateStoreError> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM web_sessions WHERE updated_at_ms < ?1",
+                params![cutoff],
+            )?;
+            let mut query = conn.prepare("SELECT state FROM web_sessions")?;
+            let mut held = HashSet::new();
+            for text in query.query_map([], |row| row.get::<_, String>(0))? {
+                // A row that no longer parses holds nothing worth keeping a file for.
+                if let Ok(WizardState {
+                    file:
+                        Some(ChosenFile {
+                            source: FileSource::Staged { path },
+                            ..
+                        }),
+                    ..
+                }) = serde_json::from_str(&text?)
+                {
+                    held.insert(path);
+                }
+            }
+            Ok(held)
         })
         .await
     }
@@ -214,6 +236,56 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sweeping_forgets_idle_sessions_and_reports_the_files_the_others_hold() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::new(dir.path().join("sandscribe.db"));
+        let staged = |name: &str| WizardState {
+            step: Step::Confirm,
+            file: Some(ChosenFile {
+                source: FileSource::Staged {
+                    path: dir.path().join(name),
+                },
+                name: name.into(),
+                bytes: 1,
+                duration_ms: 1,
+            }),
+            ..WizardState::default()
+        };
+        let (old, fresh) = (Uuid::new_v4(), Uuid::new_v4());
+        store
+            .save_session(old, &staged("old.wav"))
+            .await
+            .expect("save");
+        store
+            .with(move |conn| {
+                conn.execute(
+                    "UPDATE web_sessions SET updated_at_ms = 0 WHERE id = ?1",
+                    params![old.to_string()],
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("age the session");
+        store
+            .save_session(fresh, &staged("fresh.wav"))
+            .await
+            .expect("save");
+        let held = store
+            .sweep_sessions(Duration::from_secs(3600))
+            .await
+            .expect("sweep");
+        assert_eq!(held, HashSet::from([dir.path().join("fresh.wav")]));
+        assert_eq!(
+            store.session(old).await.expect("read"),
+            WizardState::default()
+        );
+        assert_eq!(
+            store.session(fresh).await.expect("read"),
+            staged("fresh.wav")
+        );
+    }
 
     #[tokio::test]
     async fn session_state_and_settings_survive_reopening() {

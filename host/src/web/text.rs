@@ -57,6 +57,20 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A large count with thousands separated: `12,345,678`. Fuel is compared digit by
+/// digit between runs, so it is shown exactly rather than rounded.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// A moment as `YYYY-MM-DD HH:MM UTC`.
 pub fn date(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
@@ -83,6 +97,9 @@ pub fn failure(error: &JobError) -> (String, String) {
         FailureKind::PluginUnsupportedAudio => "The speech engine cannot work with this audio.",
         FailureKind::PluginInternal => "The speech engine reported an error.",
         FailureKind::TimedOut => "The job took longer than its time limit and was stopped.",
+        FailureKind::FuelExhausted => {
+            "The job used up the computing budget (fuel) it is allowed and was stopped."
+        }
         FailureKind::Audio => "The file could not be decoded as audio.",
         FailureKind::Server => "The server could not finish the job.",
         FailureKind::Interrupted => {
@@ -110,6 +127,14 @@ mod tests {
         assert_eq!(bytes(5 << 20), "5.0 MiB");
         assert_eq!(duration(2_500), "2.5 s");
         assert_eq!(duration(125_000), "2 min 5 s");
+    }
+
+    #[test]
+    fn counts_are_exact_with_thousands_separated() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_000), "1,000");
+        assert_eq!(count(12_345_678), "12,345,678");
     }
 
     #[test]

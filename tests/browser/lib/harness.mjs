@@ -10,6 +10,7 @@
 //   CHROMIUM                   /usr/bin/chromium
 
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtemp, mkdir, symlink, copyFile, writeFile, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -41,8 +42,11 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** One temp plugins folder with whisper-tiny-en, echo, slow and trap (symlinks), a media
- * folder, a data folder; then `sandscribe serve` on a free port. */
-export async function startServer() {
+ * folder, a data folder; then `sandscribe serve` on a free port.
+ *
+ * `apiKeys`: `[{ key, tenant, role }]` (keys in clear; the config gets their sha256). With
+ * none, the server runs in single-user mode and the pages need no login. */
+export async function startServer({ apiKeys = [] } = {}) {
   const tmp = await mkdtemp(join(tmpdir(), "sandscribe-browser-"));
   const plugins = join(tmp, "plugins");
   const media = join(tmp, "media", "talks");
@@ -66,9 +70,15 @@ export async function startServer() {
   await writeFile(join(plugins, "broken", "plugin.wasm"), "not WebAssembly");
   await copyFile(join(paths.speech, "goforward.wav"), join(media, "goforward.wav"));
   const config = join(tmp, "sandscribe.toml");
+  const keys = apiKeys
+    .map(({ key, tenant, role = "user" }) => {
+      const sha256 = createHash("sha256").update(key).digest("hex");
+      return `[[api_keys]]\nsha256 = "${sha256}"\ntenant = ${JSON.stringify(tenant)}\nrole = "${role}"\n`;
+    })
+    .join("");
   await writeFile(
     config,
-    `media_folders = [${JSON.stringify(join(tmp, "media"))}]\n[jobs]\nmax_running = 2\nheartbeat_seconds = 2\n`,
+    `media_folders = [${JSON.stringify(join(tmp, "media"))}]\n[jobs]\nmax_running = 2\nheartbeat_seconds = 2\n${keys}`,
   );
   const child = spawn(
     paths.bin,

@@ -25,12 +25,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let caller = state.access.caller(&parts.headers).map_err(|e| {
-            OpenAiError::from(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_api_key",
-                e.to_string(),
-            ))
+        let caller = state.access.caller(&parts.headers).await.map_err(|e| {
+            let code = if e.status() == StatusCode::UNAUTHORIZED {
+                "invalid_api_key"
+            } else {
+                "internal"
+            };
+            OpenAiError::from(ApiError::new(e.status(), code, e.to_string()))
         })?;
         Ok(Caller {
             tenant: caller.tenant,

@@ -90,6 +90,7 @@ fn job_failed(error: &JobError) -> OpenAiError {
         FailureKind::InvalidOutput => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_output"),
         FailureKind::PluginInternal => (StatusCode::INTERNAL_SERVER_ERROR, "plugin_internal"),
         FailureKind::TimedOut => (StatusCode::INTERNAL_SERVER_ERROR, "timed_out"),
+        FailureKind::FuelExhausted => (StatusCode::INTERNAL_SERVER_ERROR, "fuel_exhausted"),
         FailureKind::Interrupted => (StatusCode::SERVICE_UNAVAILABLE, "interrupted"),
         FailureKind::Server => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };

@@ -1,0 +1,89 @@
+//! Real media for the tests: the speech clips and models `cargo xtask setup` installs,
+//! encoded into other formats with the ffmpeg binary `cargo xtask test` unpacks.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::workspace_root;
+
+/// The folder with the test speech (`goforward.wav`, `librivox-*.wav` and their `.txt`).
+pub fn speech_dir() -> PathBuf {
+    let dir = std::env::var_os("SANDSCRIBE_SPEECH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/speech"));
+    assert!(
+        dir.join("goforward.wav").is_file(),
+        "the test speech is missing from {}; run `cargo xtask setup` first",
+        dir.display()
+    );
+    dir
+}
+
+/// The folder with the installed example plugins, checked to hold each of `plugins`.
+pub fn example_plugins_dir(plugins: &[&str]) -> PathBuf {
+    let dir = std::env::var_os("SANDSCRIBE_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("plugins"));
+    for plugin in plugins {
+        assert!(
+            dir.join(plugin).join("plugin.wasm").is_file(),
+            "the {plugin} plugin is missing from {}; run `cargo xtask setup --models base` first",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// The ffmpeg binary (`SANDSCRIBE_FFMPEG`, or where `cargo xtask test` puts it).
+pub fn ffmpeg() -> PathBuf {
+    let path = std::env::var_os("SANDSCRIBE_FFMPEG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/tools/ffmpeg"));
+    assert!(
+        path.is_file(),
+        "ffmpeg is missing at {}; `cargo xtask test` installs it",
+        path.display()
+    );
+    path
+}
+
+/// Runs ffmpeg with `args` (inputs, codec options) writing `output` into a fresh temporary
+/// file, and returns the encoded bytes. `output` is the file name, whose extension picks
+/// the container.
+pub fn encode(args: &[&str], output: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let target = dir.path().join(output);
+    let result = Command::new(ffmpeg())
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .arg(&target)
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        result.status.success(),
+        "ffmpeg {args:?} {output} failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    std::fs::read(&target).expect("ffmpeg wrote its output")
+}
+
+/// Encodes the file at `input` (any format ffmpeg reads) with `codec_args`.
+pub fn encode_file(input: &Path, codec_args: &[&str], output: &str) -> Vec<u8> {
+    let input = input.to_string_lossy();
+    let mut args = vec!["-i", input.as_ref()];
+    args.extend_from_slice(codec_args);
+    encode(&args, output)
+}
+
+/// A process's resident memory now and at its peak, in MiB, from /proc (Linux).
+pub fn memory_mib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kib| kib / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
