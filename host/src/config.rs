@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP server listens on.
@@ -73,7 +73,7 @@ impl Default for Config {
 }
 
 /// How many jobs run and wait.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
     /// Jobs running at once; 0 means the number of CPU cores.
@@ -112,7 +112,7 @@ impl JobsConfig {
 }
 
 /// The OpenAI-compatible API (`/v1/...`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpenAiConfig {
     /// Cancel a request's job when its client disconnects before the answer (the job
@@ -166,6 +166,37 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The smallest stack a plugin can start with, and the largest the host's threads
+    /// are sized for (a thread's stack is `stack_bytes` plus 8 MiB for the host).
+    pub(crate) const STACK_BYTES: std::ops::RangeInclusive<u64> = (64 << 10)..=(512 << 20);
+
+    /// Each ceiling must leave a job room to run: zero would fail every job, and
+    /// silently, far from the config file that caused it.
+    fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("memory_bytes", self.memory_bytes),
+            ("job_seconds", self.job_seconds),
+            ("log_bytes", self.log_bytes),
+            ("output_bytes", self.output_bytes),
+            ("upload_bytes", self.upload_bytes),
+            ("audio_seconds", self.audio_seconds),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("limits.{name} must be more than 0"));
+        }
+        if !Self::STACK_BYTES.contains(&self.stack_bytes) {
+            return Err(format!(
+                "limits.stack_bytes must be between {} and {} bytes, not {}",
+                Self::STACK_BYTES.start(),
+                Self::STACK_BYTES.end(),
+                self.stack_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The tighter of two fuel budgets, where `None` means "no budget": each of the server,
 /// the plugin's manifest and the tenant may only lower the budget a job runs with.
 pub fn tighter_fuel(a: Option<NonZeroU64>, b: Option<NonZeroU64>) -> Option<NonZeroU64> {
@@ -194,10 +225,46 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message,
         })
+    }
+
+    /// Parses TOML text and checks what the types alone cannot: key hashes that could
+    /// ever match, and limits a job can run under. The error says what is wrong where.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, key) in self.api_keys.iter_mut().enumerate() {
+            // Hashes are compared in lower case; `sha256sum` prints lower case, others not.
+            key.sha256.make_ascii_lowercase();
+            if key.sha256.len() != 64 || !key.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "api_keys[{i}].sha256 must be the 64 hex digits of the key's sha256 \
+                     (printf %s KEY | sha256sum), not {} characters",
+                    key.sha256.chars().count()
+                ));
+            }
+            if key.tenant.trim().is_empty() {
+                return Err(format!("api_keys[{i}].tenant must not be empty"));
+            }
+            if !seen.insert(key.sha256.clone()) {
+                return Err(format!(
+                    "api_keys[{i}] lists the same key as an earlier entry; a key has one \
+                     tenant and one role"
+                ));
+            }
+        }
+        if self.tenants.keys().any(|name| name.trim().is_empty()) {
+            return Err("a [tenants] section has an empty name".into());
+        }
+        self.limits.check()
     }
 
     /// Where compiled plugin artifacts are cached.
@@ -217,8 +284,35 @@ impl Config {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_that_could_never_match_and_limits_no_job_fits_are_refused() {
+        let key = |hash: &str, tenant: &str| {
+            format!("[[api_keys]]\nsha256 = \"{hash}\"\ntenant = \"{tenant}\"\nrole = \"user\"\n")
+        };
+        let upper = "AB".repeat(32);
+        let config = Config::from_toml(&key(&upper, "a")).expect("upper-case hex is fine");
+        assert_eq!(config.api_keys[0].sha256, "ab".repeat(32));
+        let err = Config::from_toml(&key("secret", "a")).expect_err("a key, not its hash");
+        assert!(
+            err.contains("64 hex digits") && err.contains("sha256sum"),
+            "{err}"
+        );
+        let err = Config::from_toml(&key(&upper, " ")).expect_err("no tenant");
+        assert!(err.contains("tenant must not be empty"), "{err}");
+        let twice = key(&upper, "a") + &key(&upper.to_lowercase(), "b");
+        let err = Config::from_toml(&twice).expect_err("same key twice");
+        assert!(err.contains("api_keys[1]"), "{err}");
+        let err = Config::from_toml("[limits]\njob_seconds = 0\n").expect_err("zero");
+        assert_eq!(err, "limits.job_seconds must be more than 0");
+        let err = Config::from_toml("[limits]\nstack_bytes = 1024\n").expect_err("tiny stack");
+        assert!(err.contains("limits.stack_bytes must be between"), "{err}");
+    }
 
     #[test]
     fn empty_file_gives_the_embedded_default() {

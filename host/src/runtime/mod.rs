@@ -6,6 +6,7 @@
 //! [`JobReporter`], which the tracker implements.
 
 mod bindings;
+mod config_schema;
 mod engine;
 mod health;
 mod host_audio;
@@ -25,10 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bindings::{LogLevel, WIT_VERSION};
+pub use config_schema::{ConfigProblem, ConfigSchema};
 pub use health::{PluginHealth, Quarantine};
-pub use plugin::{
-    Capabilities, ConfigProblem, LoadError, LoadFailure, LoadedPlugin, PluginMeta, PluginRegistry,
-};
+pub use manifest::Manifest;
+pub use plugin::{Capabilities, LoadError, LoadFailure, LoadedPlugin, PluginMeta, PluginRegistry};
 pub use run::{PluginErrorKind, ResourceUse, RunError, RunOutcome};
 pub use store::CancelFlag;
 

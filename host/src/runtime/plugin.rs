@@ -15,6 +15,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::{Engine, Store};
 
 use super::bindings::{TranscriberPre, WIT_VERSION};
+use super::config_schema::{ConfigProblem, ConfigSchema};
 use super::engine::{PluginEngine, sha256_hex};
 use super::manifest::Manifest;
 use super::store::{CancelFlag, JobContext};
@@ -53,21 +54,14 @@ pub struct LoadedPlugin {
     /// Whether the compiled code came from the on-disk cache.
     pub from_cache: bool,
     pub load_time: Duration,
-    validator: jsonschema::Validator,
+    /// The compiled `config_schema`, for checking each job's configuration.
+    config: ConfigSchema,
     /// Compiled for the plain engine at load time.
     pub(super) pre: TranscriberPre<JobContext>,
     /// Compiled for the fuel-metered engine when the first metered job needs it.
     metered: std::sync::Mutex<Option<TranscriberPre<JobContext>>>,
     /// Crash history and quarantine of this loaded version.
     pub health: super::health::PluginHealth,
-}
-
-/// One problem with a configuration object: where (JSON pointer) and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigProblem {
-    /// JSON pointer of the offending field, e.g. `/window_ms` (empty for the whole object).
-    pub field: String,
-    pub message: String,
 }
 
 impl LoadedPlugin {
@@ -77,34 +71,7 @@ impl LoadedPlugin {
         &self,
         config: &serde_json::Value,
     ) -> Result<serde_json::Value, Vec<ConfigProblem>> {
-        let problems: Vec<ConfigProblem> = self
-            .validator
-            .iter_errors(config)
-            .map(|e| ConfigProblem {
-                field: e.instance_path().to_string(),
-                message: e.to_string(),
-            })
-            .collect();
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let mut resolved = config.clone();
-        if let (Some(object), Some(properties)) = (
-            resolved.as_object_mut(),
-            self.meta
-                .config_schema
-                .get("properties")
-                .and_then(|p| p.as_object()),
-        ) {
-            for (name, property) in properties {
-                if let Some(default) = property.get("default")
-                    && !object.contains_key(name)
-                {
-                    object.insert(name.clone(), default.clone());
-                }
-            }
-        }
-        Ok(resolved)
+        self.config.resolve(config)
     }
 
     /// The plugin compiled for the fuel-metered engine, compiled (or read from the compile
@@ -379,7 +346,7 @@ pub(super) fn load_one(
     let pre = prepare(engine, &component)?;
     let info = call_info(&engine.engine, &pre, assets.as_deref(), &limits)?;
     let meta = check_info(info, folder)?;
-    let validator = jsonschema::validator_for(&meta.config_schema).map_err(|e| {
+    let config = ConfigSchema::new(&meta.config_schema).map_err(|e| {
         LoadError::BadInfo(format!("config-schema is not a valid JSON Schema: {e}"))
     })?;
     Ok(LoadedPlugin {
@@ -390,7 +357,7 @@ pub(super) fn load_one(
         limits,
         from_cache,
         load_time: started.elapsed(),
-        validator,
+        config,
         pre,
         metered: std::sync::Mutex::default(),
         health: super::health::PluginHealth::default(),
