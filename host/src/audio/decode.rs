@@ -20,6 +20,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 use symphonia::core::sample::Sample;
 
+use super::resample::StreamResampler;
 use super::{Audio, AudioError, frames_to_ms};
 
 /// The highest native sample rate accepted.
@@ -53,6 +54,14 @@ impl Default for DecodeLimits {
 /// The file's extension, if any, is passed to symphonia as a format hint.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<Audio, AudioError> {
     decode_path(path, limits, Keep::Samples).map(Decoded::into_audio)
+}
+
+/// Decode a file to mono at `rate`, resampling as it decodes.
+///
+/// What a job does: the samples are held once, at the plugin's rate, never at the
+/// file's rate as well.
+pub fn decode_file_at(path: &Path, limits: &DecodeLimits, rate: u32) -> Result<Audio, AudioError> {
+    decode_path(path, limits, Keep::SamplesAt(rate)).map(Decoded::into_audio)
 }
 
 /// Checks that a file decodes and measures it, without keeping its samples.
@@ -100,10 +109,11 @@ impl AudioScan {
     }
 }
 
-/// Whether a decode keeps the samples or only counts them.
+/// Whether a decode keeps the samples (at the file's rate or another) or only counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Keep {
     Samples,
+    SamplesAt(u32),
     Count,
 }
 
@@ -191,6 +201,8 @@ fn decode_unguarded(
         keep,
         frames: 0,
         samples: Vec::new(),
+        resampler: None,
+        mixed: Vec::new(),
         sample_rate: None,
         skipped_packets: 0,
         last_decode_error: None,
@@ -282,8 +294,12 @@ struct MonoSink<'a> {
     keep: Keep,
     /// Frames decoded so far, kept or not.
     frames: u64,
-    /// The downmixed samples, when kept.
+    /// The downmixed samples, when kept at the file's rate.
     samples: Vec<f32>,
+    /// With [`Keep::SamplesAt`] another rate: the samples go through this instead.
+    resampler: Option<StreamResampler>,
+    /// One packet downmixed, on its way into the resampler.
+    mixed: Vec<f32>,
     sample_rate: Option<u32>,
     skipped_packets: u64,
     last_decode_error: Option<String>,
@@ -303,7 +319,14 @@ impl MonoSink<'_> {
                     "its sample rate of {rate} Hz is not supported (at most {MAX_SAMPLE_RATE} Hz)"
                 )));
             }
-            None => self.sample_rate = Some(rate),
+            None => {
+                self.sample_rate = Some(rate);
+                if let Keep::SamplesAt(to) = self.keep
+                    && to != rate
+                {
+                    self.resampler = Some(StreamResampler::new(rate, to)?);
+                }
+            }
             Some(first) if first != rate => {
                 return Err(AudioError::Undecodable(format!(
                     "the sample rate changes from {first} Hz to {rate} Hz part way through"
@@ -315,17 +338,27 @@ impl MonoSink<'_> {
         if self.keep == Keep::Count {
             return self.check_duration(rate);
         }
+        let out = match self.resampler {
+            Some(_) => {
+                self.mixed.clear();
+                &mut self.mixed
+            }
+            None => &mut self.samples,
+        };
         match decoded {
-            AudioBufferRef::U8(buf) => mix_into(&buf, &mut self.samples),
-            AudioBufferRef::U16(buf) => mix_into(&buf, &mut self.samples),
-            AudioBufferRef::U24(buf) => mix_into(&buf, &mut self.samples),
-            AudioBufferRef::U32(buf) => mix_into(&buf, &mut self.samples),
-            AudioBufferRef::S8(buf) => mix_into(&buf, &mut self.samples),
-            AudioBufferRef::S16(buf) => mix_into(&buf, &mut self.samples),
-            AudioBufferRef::S24(buf) => mix_into(&buf, &mut self.samples),
-            AudioBufferRef::S32(buf) => mix_into(&buf, &mut self.samples),
-            AudioBufferRef::F32(buf) => mix_into(&buf, &mut self.samples),
-            AudioBufferRef::F64(buf) => mix_into(&buf, &mut self.samples),
+            AudioBufferRef::U8(buf) => mix_into(&buf, out),
+            AudioBufferRef::U16(buf) => mix_into(&buf, out),
+            AudioBufferRef::U24(buf) => mix_into(&buf, out),
+            AudioBufferRef::U32(buf) => mix_into(&buf, out),
+            AudioBufferRef::S8(buf) => mix_into(&buf, out),
+            AudioBufferRef::S16(buf) => mix_into(&buf, out),
+            AudioBufferRef::S24(buf) => mix_into(&buf, out),
+            AudioBufferRef::S32(buf) => mix_into(&buf, out),
+            AudioBufferRef::F32(buf) => mix_into(&buf, out),
+            AudioBufferRef::F64(buf) => mix_into(&buf, out),
+        }
+        if let Some(resampler) = self.resampler.as_mut() {
+            resampler.push(&self.mixed)?;
         }
         self.check_duration(rate)
     }
@@ -353,8 +386,12 @@ impl MonoSink<'_> {
                         "skipped audio packets that failed to decode"
                     );
                 }
+                let (samples, sample_rate) = match (self.resampler, self.keep) {
+                    (Some(resampler), Keep::SamplesAt(to)) => (resampler.finish()?, to),
+                    _ => (self.samples, sample_rate),
+                };
                 Ok(Decoded {
-                    samples: self.samples,
+                    samples,
                     frames: self.frames,
                     sample_rate,
                 })
@@ -368,7 +405,8 @@ impl MonoSink<'_> {
     }
 }
 
-/// What one decode found: the samples when they were kept, and always their count.
+/// What one decode found: the samples when they were kept (at `sample_rate`), and
+/// always how many frames the file had at its own rate.
 struct Decoded {
     samples: Vec<f32>,
     frames: u64,
@@ -687,6 +725,25 @@ mod tests {
         std::fs::write(&path, b"not audio at all").expect("write");
         let err = scan_file(&path, &DecodeLimits::default()).expect_err("garbage");
         assert!(matches!(err, AudioError::UnsupportedFormat(_)), "{err:?}");
+    }
+
+    #[test]
+    fn decoding_at_a_rate_gives_what_decoding_then_resampling_gives() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tone.wav");
+        let left = sine_i16(440.0, 44_100, 44_100 * 2);
+        let interleaved: Vec<i16> = left.iter().flat_map(|&s| [s, s / 2]).collect();
+        std::fs::write(&path, wav_16bit(2, 44_100, &interleaved)).expect("write");
+        let limits = DecodeLimits::default();
+        let direct = decode_file_at(&path, &limits, 16_000).expect("decode at 16 kHz");
+        let native = decode_file(&path, &limits).expect("decode");
+        let after = super::super::resample(&native, 16_000).expect("resample");
+        assert_eq!(direct.sample_rate, 16_000);
+        assert_eq!(direct.frames(), 32_000);
+        assert_eq!(direct.samples, after.samples);
+        // At the file's own rate nothing is resampled.
+        let same = decode_file_at(&path, &limits, 44_100).expect("decode");
+        assert_eq!(same.samples, native.samples);
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod resample;
 
 use std::sync::Arc;
 
-pub use decode::{AudioScan, DecodeLimits, decode_bytes, decode_file, scan_file};
+pub use decode::{AudioScan, DecodeLimits, decode_bytes, decode_file, decode_file_at, scan_file};
 pub use error::AudioError;
 pub use resample::resample;
 

@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 
+use super::resample::StreamResampler;
 use super::{DecodeLimits, decode_bytes, resample};
 
 /// A valid 16-bit mono WAV of `samples`.
@@ -74,5 +75,23 @@ proptest! {
         let out = resample(&audio, 16_000).expect("resample");
         let expected = (len as u64 * 16_000).div_ceil(u64::from(from));
         prop_assert!(out.frames().abs_diff(expected) <= 2, "{} vs {}", out.frames(), expected);
+    }
+
+    #[test]
+    fn resampling_in_pieces_equals_resampling_at_once(
+        samples in proptest::collection::vec(-1.0f32..1.0, 0..6_000),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+        from in prop::sample::select(vec![8_000u32, 22_050, 44_100, 48_000]),
+    ) {
+        let whole = resample(&super::Audio { samples: samples.clone().into(), sample_rate: from }, 16_000).expect("resample");
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(samples.len() + 1)).collect();
+        at.sort_unstable();
+        let mut stream = StreamResampler::new(from, 16_000).expect("resampler");
+        let mut start = 0;
+        for end in at.into_iter().chain([samples.len()]) {
+            stream.push(&samples[start..end]).expect("push");
+            start = end;
+        }
+        prop_assert_eq!(&stream.finish().expect("finish")[..], &whole.samples[..]);
     }
 }

@@ -1,16 +1,14 @@
 //! Converting decoded audio to the sample rate a plugin asks for.
 //!
-//! The ratio is fixed and the whole clip is in memory, which is the case rubato's
-//! synchronous FFT resampler is made for: it band-limits properly (no aliasing when
-//! going down to 16 kHz) and is much faster than sinc interpolation.
-//! `Resampler::process_all` feeds the clip in chunks, flushes the tail with silence and
-//! drops the filter delay, so the output has `ceil(len * out / in)` samples and a sound
-//! at time t in the input is at time t in the output.
-
-use std::sync::Arc;
+//! The ratio is fixed, which is the case rubato's synchronous FFT resampler is made for:
+//! it band-limits properly (no aliasing when going down to 16 kHz) and is much faster
+//! than sinc interpolation. [`StreamResampler`] feeds it in chunks as audio is decoded,
+//! flushes the tail with silence and drops the filter delay, so the output has
+//! `ceil(len * out / in)` samples and a sound at time t in the input is at time t in the
+//! output.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
+use rubato::{Fft, FixedSync, Indexing, Resampler};
 
 use super::{Audio, AudioError};
 
@@ -29,43 +27,124 @@ pub fn resample(audio: &Audio, rate: u32) -> Result<Audio, AudioError> {
     if audio.sample_rate == rate {
         return Ok(audio.clone());
     }
-    for (side, value) in [("input", audio.sample_rate), ("requested", rate)] {
-        if value == 0 || value > MAX_SAMPLE_RATE {
-            return Err(AudioError::Resample(format!(
-                "the {side} sample rate of {value} Hz is outside the supported range of 1 to \
-                 {MAX_SAMPLE_RATE} Hz"
-            )));
-        }
-    }
-    if audio.samples.is_empty() {
-        return Ok(Audio {
-            samples: Arc::from([]),
-            sample_rate: rate,
-        });
-    }
-
-    let frames = audio.samples.len();
-    let input = InterleavedSlice::new(&audio.samples[..], 1, frames)
-        .map_err(|err| AudioError::Resample(err.to_string()))?;
-    let mut resampler = Fft::<f32>::new(
-        audio.sample_rate as usize,
-        rate as usize,
-        CHUNK_FRAMES,
-        1,
-        FixedSync::Both,
-    )
-    .map_err(|err| AudioError::Resample(err.to_string()))?;
-    let output = resampler
-        .process_all(&input, frames, None)
-        .map_err(|err| AudioError::Resample(err.to_string()))?;
+    let mut stream = StreamResampler::new(audio.sample_rate, rate)?;
+    stream.push(&audio.samples)?;
     Ok(Audio {
-        samples: output.take_data().into(),
+        samples: stream.finish()?.into(),
         sample_rate: rate,
     })
 }
 
+/// Resamples mono audio pushed in pieces of any size, keeping only the output.
+///
+/// Decoding feeds it packet by packet, so a job holds its audio once, at the plugin's
+/// rate, instead of at the file's rate and then again resampled (for 48 kHz input to
+/// a 16 kHz plugin: a third of the memory, not four thirds). The filter delay is
+/// dropped from the front and the tail flushed with silence, so the output has
+/// `ceil(len * to / from)` samples and a sound at time t stays at time t.
+pub(super) struct StreamResampler {
+    resampler: Fft<f32>,
+    from: u32,
+    to: u32,
+    /// Input not yet resampled (less than one chunk between calls).
+    pending: Vec<f32>,
+    /// One chunk of output, before it is appended.
+    scratch: Vec<f32>,
+    output: Vec<f32>,
+    /// Output frames still to drop from the front: the filter's delay.
+    delay: usize,
+    input_frames: u64,
+}
+
+impl StreamResampler {
+    pub(super) fn new(from: u32, to: u32) -> Result<Self, AudioError> {
+        for (side, value) in [("input", from), ("requested", to)] {
+            if value == 0 || value > MAX_SAMPLE_RATE {
+                return Err(AudioError::Resample(format!(
+                    "the {side} sample rate of {value} Hz is outside the supported range of 1 to \
+                     {MAX_SAMPLE_RATE} Hz"
+                )));
+            }
+        }
+        let resampler =
+            Fft::<f32>::new(from as usize, to as usize, CHUNK_FRAMES, 1, FixedSync::Both)
+                .map_err(|err| AudioError::Resample(err.to_string()))?;
+        Ok(Self {
+            delay: resampler.output_delay(),
+            scratch: vec![0.0; resampler.output_frames_max()],
+            resampler,
+            from,
+            to,
+            pending: Vec::new(),
+            output: Vec::new(),
+            input_frames: 0,
+        })
+    }
+
+    /// Adds input; resamples every whole chunk of it.
+    pub(super) fn push(&mut self, samples: &[f32]) -> Result<(), AudioError> {
+        self.input_frames += samples.len() as u64;
+        self.pending.extend_from_slice(samples);
+        let chunk = self.resampler.input_frames_next();
+        let mut used = 0;
+        while self.pending.len() - used >= chunk {
+            self.run(used, None)?;
+            used += chunk;
+        }
+        self.pending.drain(..used);
+        Ok(())
+    }
+
+    /// Resamples what is left and flushes the filter; returns the whole output.
+    pub(super) fn finish(mut self) -> Result<Vec<f32>, AudioError> {
+        let expected = u128::from(self.input_frames) * u128::from(self.to);
+        let expected = usize::try_from(expected.div_ceil(u128::from(self.from)))
+            .map_err(|_| AudioError::Resample("the audio is too long to resample".into()))?;
+        let chunk = self.resampler.input_frames_next();
+        let left = self.pending.len();
+        self.pending.resize(chunk, 0.0);
+        if left > 0 {
+            self.run(0, Some(left))?;
+        }
+        // Silence pushes the last real samples out through the filter's delay.
+        while self.output.len() < expected {
+            if self.run(0, Some(0))? == 0 {
+                break;
+            }
+        }
+        self.output.truncate(expected);
+        Ok(self.output)
+    }
+
+    /// Resamples one chunk of `pending` from `offset` (`partial`: that many real frames,
+    /// the rest silence) and appends the output past the delay; returns the frames made.
+    fn run(&mut self, offset: usize, partial: Option<usize>) -> Result<usize, AudioError> {
+        let failed = |err: &dyn std::fmt::Display| AudioError::Resample(err.to_string());
+        let input = InterleavedSlice::new(&self.pending[offset..], 1, self.pending.len() - offset)
+            .map_err(|e| failed(&e))?;
+        let frames = self.scratch.len();
+        let mut output =
+            InterleavedSlice::new_mut(&mut self.scratch[..], 1, frames).map_err(|e| failed(&e))?;
+        let indexing = Indexing {
+            partial_len: partial,
+            ..Indexing::default()
+        };
+        let (_, produced) = self
+            .resampler
+            .process_into_buffer(&input, &mut output, Some(&indexing))
+            .map_err(|e| failed(&e))?;
+        let dropped = produced.min(self.delay);
+        self.delay -= dropped;
+        self.output
+            .extend_from_slice(&self.scratch[dropped..produced]);
+        Ok(produced)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn sine(freq: f32, rate: u32, frames: usize) -> Audio {

@@ -101,9 +101,8 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
         max_bytes: config.limits.upload_bytes,
         max_duration_ms: config.limits.audio_seconds.saturating_mul(1000),
     };
-    let decoded = sandscribe::audio::decode_file(&args.file, &limits)
+    let audio = sandscribe::audio::decode_file_at(&args.file, &limits, plugin.meta.sample_rate)
         .with_context(|| format!("cannot decode {}", args.file.display()))?;
-    let audio = sandscribe::audio::resample(&decoded, plugin.meta.sample_rate)?;
 
     let bar = ProgressBar::new(1000);
     bar.set_style(

@@ -103,8 +103,7 @@ async fn run_in_span(tracker: Arc<Tracker>, entry: Arc<JobEntry>) {
     let joined = tokio::task::spawn_blocking(move || {
         let _span = span.enter();
         reporter.progress(0.0, "decoding audio");
-        let decoded = audio::decode_file(&upload, &limits)
-            .and_then(|a| audio::resample(&a, plugin.meta.sample_rate));
+        let decoded = audio::decode_file_at(&upload, &limits, plugin.meta.sample_rate);
         let audio = match decoded {
             Ok(audio) => audio,
             Err(e) => return Ran::AudioFailed(e),
