@@ -199,7 +199,10 @@ impl XorShift {
 }
 
 /// Ways an upload arrives damaged: cut off at several points, header overwritten, a
-/// stretch zeroed or filled with noise, scattered bit flips.
+/// third zeroed or filled with noise, scattered bit flips, short stretches overwritten
+/// at random places. (Encoders put random ids in some containers, so the bytes, and
+/// with them what a damage hits, differ from run to run; every outcome must be a clean
+/// one.)
 fn damaged(bytes: &[u8], rng: &mut XorShift) -> Vec<(&'static str, Vec<u8>)> {
     let len = bytes.len();
     let third = len / 3;
@@ -216,7 +219,19 @@ fn damaged(bytes: &[u8], rng: &mut XorShift) -> Vec<(&'static str, Vec<u8>)> {
         let at = (rng.next() % len as u64) as usize;
         flipped[at] ^= 1 << (rng.next() % 8);
     }
-    vec![
+    let mut stretches = Vec::new();
+    for name in [
+        "2 KB overwritten (1)",
+        "2 KB overwritten (2)",
+        "2 KB overwritten (3)",
+    ] {
+        let mut damaged = bytes.to_vec();
+        let at = (rng.next() % len as u64) as usize;
+        let end = (at + 2048).min(len);
+        damaged[at..end].copy_from_slice(&rng.bytes(end - at));
+        stretches.push((name, damaged));
+    }
+    let mut all = vec![
         ("first 64 bytes", bytes[..64].to_vec()),
         ("cut at 10%", bytes[..len / 10].to_vec()),
         ("cut at 50%", bytes[..len / 2].to_vec()),
@@ -225,7 +240,9 @@ fn damaged(bytes: &[u8], rng: &mut XorShift) -> Vec<(&'static str, Vec<u8>)> {
         ("middle third zeroed", splice(vec![0; third])),
         ("middle third noise", splice(rng.bytes(third))),
         ("1% of bytes bit-flipped", flipped),
-    ]
+    ];
+    all.extend(stretches);
+    all
 }
 
 #[test]

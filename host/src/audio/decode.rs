@@ -157,6 +157,8 @@ fn decode_source(
             .map(|s| (*s).to_owned())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "no detail".to_owned());
+        // Assertion messages run over several lines; the first says what failed.
+        let detail = detail.lines().next().unwrap_or_default();
         Err(AudioError::Undecodable(format!(
             "the file is damaged or cut short, and the decoder gave up on it ({detail})"
         )))
@@ -213,7 +215,10 @@ fn decode_unguarded(
 /// Maps a failure to recognise the container to an error a person can act on.
 fn probe_error(err: SymphoniaError) -> AudioError {
     match err {
-        SymphoniaError::IoError(io) if io.kind() != ErrorKind::UnexpectedEof => AudioError::Io(io),
+        SymphoniaError::IoError(io) if !is_damage(&io) => AudioError::Io(io),
+        SymphoniaError::IoError(io) if io.kind() != ErrorKind::UnexpectedEof => {
+            AudioError::UnsupportedFormat(points_outside(&io))
+        }
         SymphoniaError::IoError(_) => AudioError::UnsupportedFormat(
             "the file ended before its format could be recognised (is it cut short?)".into(),
         ),
@@ -227,6 +232,22 @@ fn probe_error(err: SymphoniaError) -> AudioError {
         }
         other => AudioError::UnsupportedFormat(format!("its header is malformed ({other})")),
     }
+}
+
+/// Whether an I/O error while demuxing comes from the file's bytes rather than the disk.
+///
+/// A corrupt container can send the demuxer to seek before the start or far past the
+/// end (`EINVAL`), or hand it data it rejects; that is a damaged upload (4xx), not a
+/// server fault (5xx).
+fn is_damage(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::UnexpectedEof | ErrorKind::InvalidInput | ErrorKind::InvalidData
+    )
+}
+
+fn points_outside(err: &std::io::Error) -> String {
+    format!("the file is damaged: its structure points outside the file ({err})")
 }
 
 /// Picks the first track symphonia has a decoder for.
@@ -261,12 +282,17 @@ fn decode_track(
             // A new chained stream (e.g. chained Ogg) may change the track list; the
             // first stream is the recording, so stop there.
             Err(SymphoniaError::ResetRequired) => break,
-            Err(SymphoniaError::IoError(err)) => return Err(AudioError::Io(err)),
+            Err(SymphoniaError::IoError(err)) if !is_damage(&err) => {
+                return Err(AudioError::Io(err));
+            }
             // The demuxer cannot find its place again after a corrupt container
             // structure; keep what decoded so far, like a truncated upload.
             Err(err) if sink.frames > 0 => {
                 tracing::warn!("stopped decoding at a corrupt container structure: {err}");
                 break;
+            }
+            Err(SymphoniaError::IoError(err)) => {
+                return Err(AudioError::Undecodable(points_outside(&err)));
             }
             Err(err) => return Err(AudioError::Undecodable(err.to_string())),
         };

@@ -4,8 +4,8 @@
 //! `number` a number input with the schema's `minimum`/`maximum`, an `enum` a select,
 //! `string` a text input (a text area when it may be long), anything else (objects,
 //! arrays) a JSON text area. `title` is the label, `description` the help text, and the
-//! default is shown beside it. Properties are ordered by `x-order` (or `propertyOrder`)
-//! when the schema gives one, else by name.
+//! default is shown beside it. Properties keep the order the schema lists them in, with
+//! `x-order` (or `propertyOrder`) moving a property ahead of those without one.
 //!
 //! Parsing turns each control's text back into the schema's type and reports what cannot
 //! be converted next to the field; everything else (ranges, enums, lengths) is left to the
@@ -121,11 +121,8 @@ fn properties(schema: &Value) -> Vec<(&String, &Value)> {
             .and_then(Value::as_f64)
             .unwrap_or(f64::MAX)
     };
-    list.sort_by(|(a_name, a), (b_name, b)| {
-        order(a)
-            .total_cmp(&order(b))
-            .then_with(|| a_name.cmp(b_name))
-    });
+    // Stable: properties with the same (or no) order keep the schema's own order.
+    list.sort_by(|(_, a), (_, b)| order(a).total_cmp(&order(b)));
     list
 }
 
@@ -463,6 +460,19 @@ mod tests {
             .map(|f| f.name)
             .collect();
         assert_eq!(names, ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn without_x_order_the_schema_order_is_kept() {
+        let schema: Value = serde_json::from_str(
+            r#"{"properties": {"language": {}, "task": {}, "beam_size": {}, "temperature": {}}}"#,
+        )
+        .expect("json");
+        let names: Vec<String> = fields(&schema, &Map::new(), &BTreeMap::new())
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["language", "task", "beam_size", "temperature"]);
     }
 
     #[test]

@@ -112,9 +112,9 @@ const PAGE: &str = r#"<!doctype html>
 <p>This server is shared. Enter the API key you were given; the browser keeps you logged in.</p>
 {error}
 <form method="post" action="/login">
-<label for="key">API key</label>
-<input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
-<button type="submit" class="button primary">Log in</button>
+<div class="field"><label for="key">API key</label>
+<input id="key" name="key" type="password" autocomplete="current-password" required autofocus></div>
+<div class="actions"><button type="submit" class="button primary">Log in</button></div>
 </form></section></main></body></html>"#;
 
 fn page(error: Option<&str>) -> Html<String> {
