@@ -4,7 +4,9 @@
 //! Sandbox figures come from `sandscribe transcribe --stats` (a fresh store per job, as
 //! in the server: instantiation and model load included in the job's wall time); native
 //! figures from the plugin crate's `whisper-bench` example. The model-load time inside
-//! the sandbox is the length of the plugin's "loading the model" stage.
+//! the sandbox is the length of the plugin's "loading the model" stage. Each clip also
+//! runs metered (`--fuel`, with a budget it never reaches), to show what fuel metering
+//! costs next to the plain engine.
 
 use std::path::Path;
 use std::process::Command;
@@ -36,7 +38,12 @@ struct Row {
     native_s: f64,
     native_load_s: f64,
     peak_mib: f64,
+    metered_s: f64,
+    fuel: f64,
 }
+
+/// A budget no clip comes near: metering on, never the reason a job stops.
+const UNREACHED_FUEL: &str = "1000000000000000";
 
 fn whisper(args: &[String]) -> Result<(), String> {
     let paths = setup::setup(&setup::Options::parse(args))?;
@@ -54,12 +61,14 @@ fn whisper(args: &[String]) -> Result<(), String> {
     let server_bin = paths.root.join("target/release/sandscribe");
     // Warm the compile cache so no row pays for compiling the component.
     let first = paths.speech.join(format!("{}.wav", CLIPS[0]));
-    sandbox(&server_bin, &paths.plugins, &first)?;
+    sandbox(&server_bin, &paths.plugins, &first, false)?;
+    sandbox(&server_bin, &paths.plugins, &first, true)?;
 
     let mut rows = Vec::new();
     for clip in CLIPS {
         let wav = paths.speech.join(format!("{clip}.wav"));
-        let s = sandbox(&server_bin, &paths.plugins, &wav)?;
+        let s = sandbox(&server_bin, &paths.plugins, &wav, false)?;
+        let m = sandbox(&server_bin, &paths.plugins, &wav, true)?;
         let n = native(&native_bin, &assets, &wav)?;
         rows.push(Row {
             clip: (*clip).to_owned(),
@@ -69,6 +78,8 @@ fn whisper(args: &[String]) -> Result<(), String> {
             native_s: n.wall_s,
             native_load_s: n.load_s,
             peak_mib: s.peak_mib,
+            metered_s: m.wall_s - m.load_s,
+            fuel: m.fuel,
         });
     }
     print_table(&rows);
@@ -80,12 +91,19 @@ struct Sandbox {
     wall_s: f64,
     load_s: f64,
     peak_mib: f64,
+    /// Fuel burnt, when metered (0 otherwise).
+    fuel: f64,
 }
 
-fn sandbox(bin: &Path, plugins: &Path, wav: &Path) -> Result<Sandbox, String> {
-    let out = Command::new(bin)
+fn sandbox(bin: &Path, plugins: &Path, wav: &Path, metered: bool) -> Result<Sandbox, String> {
+    let mut command = Command::new(bin);
+    if metered {
+        command.args(["transcribe", "--fuel", UNREACHED_FUEL]);
+    } else {
+        command.arg("transcribe");
+    }
+    let out = command
         .args([
-            "transcribe",
             "--plugin",
             PLUGIN,
             "--format",
@@ -118,6 +136,11 @@ fn sandbox(bin: &Path, plugins: &Path, wav: &Path) -> Result<Sandbox, String> {
         wall_s: wall_ms / 1000.0,
         load_s: stage_length(line, "loading the model").unwrap_or(f64::NAN) / 1000.0,
         peak_mib: peak / (1u64 << 20) as f64,
+        fuel: if metered {
+            number(line, "fuel_consumed")?
+        } else {
+            0.0
+        },
     })
 }
 
@@ -178,7 +201,7 @@ fn stage_length(line: &str, stage: &str) -> Option<f64> {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "\n{:<16} {:>7} | {:>9} {:>7} | {:>9} {:>7} | {:>11} | {:>9} {:>9} | {:>8}",
+        "\n{:<16} {:>7} | {:>9} {:>7} | {:>9} {:>7} | {:>11} | {:>9} {:>9} | {:>8} | {:>9} {:>10} {:>16}",
         "clip",
         "audio s",
         "sandbox s",
@@ -188,14 +211,17 @@ fn print_table(rows: &[Row]) {
         "sandbox/nat",
         "load sbx",
         "load nat",
-        "peak MiB"
+        "peak MiB",
+        "metered s",
+        "metered/sbx",
+        "fuel"
     );
-    let mut totals = (0.0, 0.0, 0.0);
+    let mut totals = (0.0, 0.0, 0.0, 0.0);
     for r in rows {
         // Native time excludes model load; compare like with like.
         let sandbox_run = r.sandbox_s - r.sandbox_load_s;
         println!(
-            "{:<16} {:>7.1} | {:>9.2} {:>7.3} | {:>9.2} {:>7.3} | {:>10.2}x | {:>9.2} {:>9.2} | {:>8.0}",
+            "{:<16} {:>7.1} | {:>9.2} {:>7.3} | {:>9.2} {:>7.3} | {:>10.2}x | {:>9.2} {:>9.2} | {:>8.0} | {:>9.2} {:>9.3}x {:>16.0}",
             r.clip,
             r.audio_s,
             sandbox_run,
@@ -205,23 +231,30 @@ fn print_table(rows: &[Row]) {
             sandbox_run / r.native_s,
             r.sandbox_load_s,
             r.native_load_s,
-            r.peak_mib
+            r.peak_mib,
+            r.metered_s,
+            r.metered_s / sandbox_run,
+            r.fuel
         );
         totals.0 += r.audio_s;
         totals.1 += sandbox_run;
         totals.2 += r.native_s;
+        totals.3 += r.metered_s;
     }
     println!(
-        "{:<16} {:>7.1} | {:>9.2} {:>7.3} | {:>9.2} {:>7.3} | {:>10.2}x |",
+        "{:<16} {:>7.1} | {:>9.2} {:>7.3} | {:>9.2} {:>7.3} | {:>10.2}x | {:>30} | {:>9.2} {:>9.3}x",
         "total",
         totals.0,
         totals.1,
         totals.1 / totals.0,
         totals.2,
         totals.2 / totals.0,
-        totals.1 / totals.2
+        totals.1 / totals.2,
+        "",
+        totals.3,
+        totals.3 / totals.1
     );
     println!(
-        "\nsandbox s: job wall time minus model load (fresh store, instantiate, decode); RTF = time / audio length."
+        "\nsandbox s: job wall time minus model load (fresh store, instantiate, decode); RTF = time / audio length.\nmetered s: the same, fuel-metered (second engine, fuel checks compiled in); fuel = units burnt."
     );
 }
