@@ -20,21 +20,12 @@ use time::OffsetDateTime;
 
 const HOUR: u64 = 3_600_000;
 
-fn segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
-    Segment {
-        start_ms,
-        end_ms,
-        text: text.to_owned(),
-        ..Segment::default()
-    }
-}
-
 /// A segment whose words are timed evenly across it.
 fn timed_segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
     let words: Vec<&str> = text.split_whitespace().collect();
     let count = words.len().max(1) as u64;
     let span = end_ms - start_ms;
-    let mut segment = segment(start_ms, end_ms, text);
+    let mut segment = Segment::new(start_ms, end_ms, text);
     segment.words = words
         .iter()
         .zip(0u64..)
@@ -85,72 +76,72 @@ fn cases() -> Vec<Case> {
             "empty-segments",
             5_000,
             vec![
-                segment(0, 1_000, ""),
-                segment(1_000, 2_000, "   "),
-                segment(2_000, 3_000, "\n\t\n"),
-                segment(3_000, 4_000, "\u{feff}"),
+                Segment::new(0, 1_000, ""),
+                Segment::new(1_000, 2_000, "   "),
+                Segment::new(2_000, 3_000, "\n\t\n"),
+                Segment::new(3_000, 4_000, "\u{feff}"),
             ],
         ),
         Case::new(
             "empty-segments-between-text",
             5_000,
             vec![
-                segment(0, 1_000, "before"),
-                segment(1_000, 2_000, " "),
-                segment(2_000, 3_000, "after"),
+                Segment::new(0, 1_000, "before"),
+                Segment::new(1_000, 2_000, " "),
+                Segment::new(2_000, 3_000, "after"),
             ],
         ),
         Case::new(
             "markup-and-arrows",
             6_000,
             vec![
-                segment(0, 1_000, "<b>bold</b> & <i>italic</i> <script>x</script>"),
-                segment(1_000, 2_000, "a --> b"),
-                segment(2_000, 3_000, "-->"),
-                segment(3_000, 4_000, "&amp; &lt; &#62; & ; &&"),
-                segment(4_000, 5_000, "1\n00:00:01,000 --> 00:00:02,000\nnot a cue"),
-                segment(5_000, 6_000, "WEBVTT\nNOTE not a comment"),
+                Segment::new(0, 1_000, "<b>bold</b> & <i>italic</i> <script>x</script>"),
+                Segment::new(1_000, 2_000, "a --> b"),
+                Segment::new(2_000, 3_000, "-->"),
+                Segment::new(3_000, 4_000, "&amp; &lt; &#62; & ; &&"),
+                Segment::new(4_000, 5_000, "1\n00:00:01,000 --> 00:00:02,000\nnot a cue"),
+                Segment::new(5_000, 6_000, "WEBVTT\nNOTE not a comment"),
             ],
         ),
         Case::new(
             "over-an-hour",
             101 * HOUR,
             vec![
-                segment(HOUR - 1, HOUR + 1, "across the first hour"),
-                segment(HOUR + 2 * 60_000 + 3_004, 2 * HOUR, "an hour in"),
-                segment(99 * HOUR + 59 * 60_000 + 59_999, 100 * HOUR, "to a hundred"),
-                segment(100 * HOUR, 100 * HOUR + 1_500, "past a hundred hours"),
+                Segment::new(HOUR - 1, HOUR + 1, "across the first hour"),
+                Segment::new(HOUR + 2 * 60_000 + 3_004, 2 * HOUR, "an hour in"),
+                Segment::new(99 * HOUR + 59 * 60_000 + 59_999, 100 * HOUR, "to a hundred"),
+                Segment::new(100 * HOUR, 100 * HOUR + 1_500, "past a hundred hours"),
             ],
         ),
         Case::new(
             "zero-length",
             3_000,
             vec![
-                segment(0, 0, "at the very start"),
-                segment(1_000, 1_000, "blink"),
-                segment(1_000, 2_000, "same start"),
-                segment(3_000, 3_000, "at the very end"),
+                Segment::new(0, 0, "at the very start"),
+                Segment::new(1_000, 1_000, "blink"),
+                Segment::new(1_000, 2_000, "same start"),
+                Segment::new(3_000, 3_000, "at the very end"),
             ],
         ),
         Case::new(
             "end-before-start",
             3_000,
             vec![
-                segment(1_000, 2_000, "normal"),
-                segment(2_500, 2_000, "backwards"),
+                Segment::new(1_000, 2_000, "normal"),
+                Segment::new(2_500, 2_000, "backwards"),
             ],
         ),
         Case::new(
             "control-characters",
             3_000,
             vec![
-                segment(0, 1_000, "bell\u{7} nul\u{0} escape\u{1b}[31m red"),
-                segment(
+                Segment::new(0, 1_000, "bell\u{7} nul\u{0} escape\u{1b}[31m red"),
+                Segment::new(
                     1_000,
                     2_000,
                     "vertical\u{b}tab form\u{c}feed next\u{85}line",
                 ),
-                segment(
+                Segment::new(
                     2_000,
                     3_000,
                     "line\u{2028}separator paragraph\u{2029}separator",
@@ -161,24 +152,24 @@ fn cases() -> Vec<Case> {
             "line-breaks-and-whitespace",
             3_000,
             vec![
-                segment(0, 1_000, "first line\n\n\nsecond line\r\n"),
-                segment(1_000, 2_000, "\u{feff}  spaced \t out  "),
-                segment(2_000, 3_000, "crlf\r\nlines\rand cr"),
+                Segment::new(0, 1_000, "first line\n\n\nsecond line\r\n"),
+                Segment::new(1_000, 2_000, "\u{feff}  spaced \t out  "),
+                Segment::new(2_000, 3_000, "crlf\r\nlines\rand cr"),
             ],
         ),
         Case::new(
             "out-of-order",
             3_000,
             vec![
-                segment(2_000, 3_000, "third"),
-                segment(0, 1_000, "first"),
-                segment(1_000, 2_000, "second"),
+                Segment::new(2_000, 3_000, "third"),
+                Segment::new(0, 1_000, "first"),
+                Segment::new(1_000, 2_000, "second"),
             ],
         ),
         Case::new(
             "split-by-characters",
             20_000,
-            vec![segment(
+            vec![Segment::new(
                 0,
                 10_000,
                 "the quick brown fox jumps over the lazy dog and keeps running far away",
@@ -206,8 +197,8 @@ fn cases() -> Vec<Case> {
             "unicode",
             2_000,
             vec![
-                segment(0, 1_000, "Grüße, 世界! ½ — “quotes”"),
-                segment(1_000, 2_000, "emoji 🎙️ and RTL שלום"),
+                Segment::new(0, 1_000, "Grüße, 世界! ½ — “quotes”"),
+                Segment::new(1_000, 2_000, "emoji 🎙️ and RTL שלום"),
             ],
         )
         .split(10, 3),
@@ -240,7 +231,7 @@ fn stored(case: &Case) -> StoredResult {
 fn expected_cues(case: &Case) -> serde_json::Value {
     // Without segments the writers show the transcript's text over the whole audio.
     let segments = if case.segments.is_empty() && !case.text.trim().is_empty() {
-        vec![segment(0, case.duration_ms, case.text)]
+        vec![Segment::new(0, case.duration_ms, case.text)]
     } else {
         case.segments.clone()
     };

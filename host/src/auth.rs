@@ -14,10 +14,10 @@ mod logins;
 
 use std::collections::HashMap;
 
+use crate::digest::sha256_hex;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub use logins::{IDLE_EXPIRY, LoginStore, LoginStoreError};
 
@@ -114,10 +114,6 @@ impl AuthError {
 pub struct Access {
     keys: HashMap<String, Caller>,
     logins: LoginStore,
-}
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 impl Access {

@@ -239,6 +239,7 @@ impl Config {
         Ok(config)
     }
 
+    /// Lower-cases the key hashes (how they are compared), then checks everything.
     fn check(&mut self) -> Result<(), String> {
         let mut seen = std::collections::HashSet::new();
         for (i, key) in self.api_keys.iter_mut().enumerate() {

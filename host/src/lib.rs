@@ -9,6 +9,7 @@ pub mod api;
 pub mod audio;
 pub mod auth;
 pub mod config;
+pub mod digest;
 pub mod export;
 pub mod jobs;
 pub mod metrics;

@@ -34,6 +34,18 @@ pub struct Segment {
     pub words: Vec<Word>,
 }
 
+impl Segment {
+    /// A segment with just its times and text (no confidence, no word timings).
+    pub fn new(start_ms: u64, end_ms: u64, text: impl Into<String>) -> Self {
+        Self {
+            start_ms,
+            end_ms,
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+}
+
 /// One timed word inside a segment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Word {

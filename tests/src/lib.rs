@@ -36,7 +36,7 @@ use serde_json::Value;
 mod browser;
 mod media;
 pub use browser::Browser;
-pub use media::{encode, encode_file, example_plugins_dir, ffmpeg, memory_mib, speech_dir};
+pub use media::{encode, example_plugins_dir, ffmpeg, memory_mib, speech_dir};
 
 /// How long one ordinary request may take before the test gives up on the server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,7 +1,7 @@
 //! Real media for the tests: the speech clips and models `cargo xtask setup` installs,
 //! encoded into other formats with the ffmpeg binary `cargo xtask test` unpacks.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::workspace_root;
@@ -65,14 +65,6 @@ pub fn encode(args: &[&str], output: &str) -> Vec<u8> {
         String::from_utf8_lossy(&result.stderr)
     );
     std::fs::read(&target).expect("ffmpeg wrote its output")
-}
-
-/// Encodes the file at `input` (any format ffmpeg reads) with `codec_args`.
-pub fn encode_file(input: &Path, codec_args: &[&str], output: &str) -> Vec<u8> {
-    let input = input.to_string_lossy();
-    let mut args = vec!["-i", input.as_ref()];
-    args.extend_from_slice(codec_args);
-    encode(&args, output)
 }
 
 /// A process's resident memory now and at its peak, in MiB, from /proc (Linux).

@@ -475,7 +475,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     const PCM: u16 = 1;
@@ -509,7 +509,8 @@ mod tests {
         out
     }
 
-    fn wav_16bit(channels: u16, rate: u32, interleaved: &[i16]) -> Vec<u8> {
+    /// A canonical 16-bit PCM WAV of interleaved samples (shared with the properties).
+    pub(in crate::audio) fn wav_16bit(channels: u16, rate: u32, interleaved: &[i16]) -> Vec<u8> {
         let data: Vec<u8> = interleaved.iter().flat_map(|s| s.to_le_bytes()).collect();
         wav(PCM, channels, rate, 16, &data, data.len() as u32)
     }

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Caller, Role, sha256_hex};
-use crate::storage::{LazyDb, LazyDbError};
+use super::{Caller, Role};
+use crate::digest::sha256_hex;
+use crate::storage::{LazyDb, LazyDbError, millis, now_ms};
 
 /// How long a login lasts without being used. Long enough that a regular user is not
 /// asked for the key every week; short enough that a forgotten browser (a shared
@@ -141,15 +142,6 @@ fn new_token() -> String {
 /// Whether `token` looks like one [`new_token`] makes.
 fn is_well_formed(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX)
 }
 
 fn insert(

@@ -90,15 +90,6 @@ mod tests {
     use super::*;
     use crate::transcript::Word;
 
-    fn segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
-        Segment {
-            start_ms,
-            end_ms,
-            text: text.to_owned(),
-            ..Segment::default()
-        }
-    }
-
     fn cue(start_ms: u64, end_ms: u64, lines: &[&str]) -> Cue {
         Cue {
             start_ms,
@@ -117,8 +108,8 @@ mod tests {
     #[test]
     fn default_options_give_one_single_line_cue_per_segment() {
         let segments = [
-            segment(0, 1_000, " Hello there. "),
-            segment(1_000, 2_500, "General Kenobi!"),
+            Segment::new(0, 1_000, " Hello there. "),
+            Segment::new(1_000, 2_500, "General Kenobi!"),
         ];
         assert_eq!(
             cues(&segments, &SubtitleOptions::default()),
@@ -132,9 +123,9 @@ mod tests {
     #[test]
     fn segments_without_visible_text_give_no_cue() {
         let segments = [
-            segment(0, 1_000, ""),
-            segment(1_000, 2_000, " \n\t "),
-            segment(2_000, 3_000, "kept"),
+            Segment::new(0, 1_000, ""),
+            Segment::new(1_000, 2_000, " \n\t "),
+            Segment::new(2_000, 3_000, "kept"),
         ];
         assert_eq!(
             cues(&segments, &limits(10, 2)),
@@ -144,7 +135,7 @@ mod tests {
 
     #[test]
     fn blank_lines_inside_a_segment_are_collapsed() {
-        let segments = [segment(0, 1_000, "first\n\n\nsecond\r\n")];
+        let segments = [Segment::new(0, 1_000, "first\n\n\nsecond\r\n")];
         assert_eq!(
             cues(&segments, &SubtitleOptions::default()),
             vec![cue(0, 1_000, &["first", "second"])]
@@ -155,7 +146,7 @@ mod tests {
     fn long_segment_without_word_timings_splits_by_characters() {
         // 6 lines of at most 12 characters, 2 lines per cue: cues of 18, 22 and 12
         // characters share the 5 s as 1730 ms, 2116 ms and 1154 ms.
-        let segments = [segment(
+        let segments = [Segment::new(
             10_000,
             15_000,
             "the quick brown fox jumps over the lazy dog and runs away",
@@ -173,7 +164,7 @@ mod tests {
     #[test]
     fn long_segment_with_word_timings_splits_at_the_words() {
         let texts = ["one", "two", "three", "four", "five", "six"];
-        let mut seg = segment(0, 7_000, &texts.join(" "));
+        let mut seg = Segment::new(0, 7_000, texts.join(" "));
         seg.words = texts
             .iter()
             .zip(0u64..)
@@ -197,7 +188,7 @@ mod tests {
 
     #[test]
     fn max_lines_alone_splits_the_segments_own_lines() {
-        let segments = [segment(0, 900, "a\nb\nc")];
+        let segments = [Segment::new(0, 900, "a\nb\nc")];
         let options = SubtitleOptions {
             max_chars_per_line: None,
             max_lines_per_cue: Some(2),
@@ -210,7 +201,7 @@ mod tests {
 
     #[test]
     fn max_chars_alone_wraps_into_one_cue() {
-        let segments = [segment(0, 900, "aaa bbb ccc")];
+        let segments = [Segment::new(0, 900, "aaa bbb ccc")];
         let options = SubtitleOptions {
             max_chars_per_line: Some(7),
             max_lines_per_cue: None,
@@ -223,7 +214,7 @@ mod tests {
 
     #[test]
     fn zero_max_lines_means_one_line_per_cue() {
-        let segments = [segment(0, 200, "a b")];
+        let segments = [Segment::new(0, 200, "a b")];
         assert_eq!(
             cues(&segments, &limits(1, 0)),
             vec![cue(0, 100, &["a"]), cue(100, 200, &["b"])]
@@ -232,7 +223,10 @@ mod tests {
 
     #[test]
     fn cues_are_ordered_by_start_even_if_segments_are_not() {
-        let segments = [segment(5_000, 6_000, "later"), segment(0, 1_000, "earlier")];
+        let segments = [
+            Segment::new(5_000, 6_000, "later"),
+            Segment::new(0, 1_000, "earlier"),
+        ];
         assert_eq!(
             cues(&segments, &SubtitleOptions::default()),
             vec![cue(0, 1_000, &["earlier"]), cue(5_000, 6_000, &["later"])]
@@ -241,7 +235,7 @@ mod tests {
 
     #[test]
     fn split_pieces_stay_in_order_inside_the_segment() {
-        let segments = [segment(1_000, 1_002, "a b c d e")];
+        let segments = [Segment::new(1_000, 1_002, "a b c d e")];
         let result = cues(&segments, &limits(1, 1));
         assert_eq!(result.len(), 5);
         let mut previous_end = 1_000;

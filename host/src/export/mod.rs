@@ -163,12 +163,7 @@ fn subtitle_segments(result: &StoredResult) -> Vec<Segment> {
     if !transcript.segments.is_empty() || transcript.text.trim().is_empty() {
         return transcript.segments.clone();
     }
-    vec![Segment {
-        start_ms: 0,
-        end_ms: result.duration_ms,
-        text: transcript.text.clone(),
-        ..Segment::default()
-    }]
+    vec![Segment::new(0, result.duration_ms, transcript.text.clone())]
 }
 
 /// The stored result, pretty-printed, with a final newline.
@@ -230,12 +225,7 @@ mod tests {
                         confidence: None,
                     }],
                 },
-                Segment {
-                    start_ms: 1_000,
-                    end_ms: 2_000,
-                    text: "Bye.".to_owned(),
-                    ..Segment::default()
-                },
+                Segment::new(1_000, 2_000, "Bye."),
             ],
         }
     }

@@ -34,20 +34,11 @@ pub fn srt(segments: &[Segment], options: &SubtitleOptions) -> String {
 mod tests {
     use super::*;
 
-    fn segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
-        Segment {
-            start_ms,
-            end_ms,
-            text: text.to_owned(),
-            ..Segment::default()
-        }
-    }
-
     #[test]
     fn cues_are_numbered_and_separated_by_one_blank_line() {
         let segments = [
-            segment(0, 1_001, "Hello."),
-            segment(1_500, 3_000, "World & <friends>"),
+            Segment::new(0, 1_001, "Hello."),
+            Segment::new(1_500, 3_000, "World & <friends>"),
         ];
         assert_eq!(
             srt(&segments, &SubtitleOptions::default()),
@@ -59,10 +50,10 @@ mod tests {
     #[test]
     fn empty_segments_are_skipped_and_numbering_stays_contiguous() {
         let segments = [
-            segment(0, 1_000, "one"),
-            segment(1_000, 2_000, "   "),
-            segment(2_000, 3_000, ""),
-            segment(3_000, 4_000, "two"),
+            Segment::new(0, 1_000, "one"),
+            Segment::new(1_000, 2_000, "   "),
+            Segment::new(2_000, 3_000, ""),
+            Segment::new(3_000, 4_000, "two"),
         ];
         assert_eq!(
             srt(&segments, &SubtitleOptions::default()),
@@ -73,7 +64,7 @@ mod tests {
 
     #[test]
     fn no_blank_line_inside_a_cue() {
-        let segments = [segment(0, 1_000, "first\n\n \nsecond")];
+        let segments = [Segment::new(0, 1_000, "first\n\n \nsecond")];
         assert_eq!(
             srt(&segments, &SubtitleOptions::default()),
             "1\n00:00:00,000 --> 00:00:01,000\nfirst\nsecond\n"
@@ -82,7 +73,7 @@ mod tests {
 
     #[test]
     fn split_segment_becomes_consecutive_numbered_cues() {
-        let segments = [segment(0, 2_000, "aaaa bbbb cccc dddd")];
+        let segments = [Segment::new(0, 2_000, "aaaa bbbb cccc dddd")];
         let options = SubtitleOptions {
             max_chars_per_line: Some(9),
             max_lines_per_cue: Some(1),
@@ -96,7 +87,7 @@ mod tests {
 
     #[test]
     fn segments_past_100_hours_keep_counting_hours() {
-        let segments = [segment(359_999_999, 360_000_000, "late")];
+        let segments = [Segment::new(359_999_999, 360_000_000, "late")];
         assert_eq!(
             srt(&segments, &SubtitleOptions::default()),
             "1\n99:59:59,999 --> 100:00:00,000\nlate\n"
@@ -105,7 +96,7 @@ mod tests {
 
     #[test]
     fn zero_length_segment_gets_a_positive_duration() {
-        let segments = [segment(5_000, 5_000, "blink")];
+        let segments = [Segment::new(5_000, 5_000, "blink")];
         assert_eq!(
             srt(&segments, &SubtitleOptions::default()),
             "1\n00:00:05,000 --> 00:00:05,001\nblink\n"
@@ -119,7 +110,7 @@ mod tests {
 
     #[test]
     fn output_has_no_byte_order_mark_or_carriage_return() {
-        let segments = [segment(0, 1_000, "\u{feff}text\r\nmore")];
+        let segments = [Segment::new(0, 1_000, "\u{feff}text\r\nmore")];
         let out = srt(&segments, &SubtitleOptions::default());
         assert!(!out.contains('\u{feff}') && !out.contains('\r'));
         assert_eq!(out, "1\n00:00:00,000 --> 00:00:01,000\ntext\nmore\n");

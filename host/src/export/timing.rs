@@ -113,15 +113,6 @@ mod tests {
     use super::*;
     use crate::transcript::Word;
 
-    fn segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
-        Segment {
-            start_ms,
-            end_ms,
-            text: text.to_owned(),
-            ..Segment::default()
-        }
-    }
-
     fn word(text: &str, start_ms: u64, end_ms: u64) -> Word {
         Word {
             text: text.to_owned(),
@@ -138,7 +129,7 @@ mod tests {
     #[test]
     fn one_piece_spans_the_whole_segment() {
         assert_eq!(
-            piece_spans(&segment(100, 900, "a b"), &[size(2, 3)]),
+            piece_spans(&Segment::new(100, 900, "a b"), &[size(2, 3)]),
             vec![(100, 900)]
         );
     }
@@ -146,7 +137,7 @@ mod tests {
     #[test]
     fn without_word_timings_duration_follows_characters() {
         assert_eq!(
-            piece_spans(&segment(0, 3_000, ""), &[size(1, 10), size(1, 20)]),
+            piece_spans(&Segment::new(0, 3_000, ""), &[size(1, 10), size(1, 20)]),
             vec![(0, 1_000), (1_000, 3_000)]
         );
     }
@@ -154,14 +145,17 @@ mod tests {
     #[test]
     fn character_split_rounds_down_to_whole_milliseconds() {
         assert_eq!(
-            piece_spans(&segment(0, 10, ""), &[size(1, 1), size(1, 1), size(1, 1)]),
+            piece_spans(
+                &Segment::new(0, 10, ""),
+                &[size(1, 1), size(1, 1), size(1, 1)]
+            ),
             vec![(0, 3), (3, 6), (6, 10)]
         );
     }
 
     #[test]
     fn word_timings_set_the_split_points() {
-        let mut seg = segment(0, 5_000, "one two three four");
+        let mut seg = Segment::new(0, 5_000, "one two three four");
         seg.words = vec![
             word("one", 200, 600),
             word(" two", 700, 1_100),
@@ -176,7 +170,7 @@ mod tests {
 
     #[test]
     fn timed_word_holding_several_words_covers_each() {
-        let mut seg = segment(0, 3_000, "in New York today");
+        let mut seg = Segment::new(0, 3_000, "in New York today");
         seg.words = vec![
             word("in", 0, 200),
             word("New York", 300, 1_000),
@@ -191,7 +185,7 @@ mod tests {
 
     #[test]
     fn mismatched_word_count_falls_back_to_characters() {
-        let mut seg = segment(0, 2_000, "one two three four");
+        let mut seg = Segment::new(0, 2_000, "one two three four");
         seg.words = vec![word("one", 0, 100), word("two", 100, 200)];
         assert_eq!(
             piece_spans(&seg, &[size(2, 7), size(2, 10)]),
@@ -201,7 +195,7 @@ mod tests {
 
     #[test]
     fn word_timings_outside_the_segment_are_clamped() {
-        let mut seg = segment(1_000, 2_000, "a b c d");
+        let mut seg = Segment::new(1_000, 2_000, "a b c d");
         seg.words = vec![
             word("a", 0, 5_000),
             word("b", 0, 5_000),
@@ -217,7 +211,7 @@ mod tests {
     #[test]
     fn segment_ending_before_it_starts_is_treated_as_zero_length() {
         assert_eq!(
-            piece_spans(&segment(500, 100, ""), &[size(1, 1), size(1, 1)]),
+            piece_spans(&Segment::new(500, 100, ""), &[size(1, 1), size(1, 1)]),
             vec![(500, 500), (500, 500)]
         );
     }

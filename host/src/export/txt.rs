@@ -40,10 +40,7 @@ mod tests {
             language: None,
             segments: segment_texts
                 .iter()
-                .map(|text| Segment {
-                    text: (*text).to_owned(),
-                    ..Segment::default()
-                })
+                .map(|text| Segment::new(0, 0, *text))
                 .collect(),
         }
     }

@@ -46,18 +46,12 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
-        Segment {
-            start_ms,
-            end_ms,
-            text: text.to_owned(),
-            ..Segment::default()
-        }
-    }
-
     #[test]
     fn header_then_blank_line_then_cues() {
-        let segments = [segment(0, 1_001, "Hello."), segment(1_500, 3_000, "World.")];
+        let segments = [
+            Segment::new(0, 1_001, "Hello."),
+            Segment::new(1_500, 3_000, "World."),
+        ];
         assert_eq!(
             vtt(&segments, &SubtitleOptions::default()),
             "WEBVTT\n\n\
@@ -68,7 +62,11 @@ mod tests {
 
     #[test]
     fn markup_and_ampersands_are_escaped() {
-        let segments = [segment(0, 1_000, "<script>alert(1)</script> & <b>bold</b>")];
+        let segments = [Segment::new(
+            0,
+            1_000,
+            "<script>alert(1)</script> & <b>bold</b>",
+        )];
         assert_eq!(
             vtt(&segments, &SubtitleOptions::default()),
             "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n\
@@ -78,7 +76,10 @@ mod tests {
 
     #[test]
     fn text_never_contains_a_timing_arrow() {
-        let segments = [segment(0, 1_000, "a --> b"), segment(1_000, 2_000, "-->")];
+        let segments = [
+            Segment::new(0, 1_000, "a --> b"),
+            Segment::new(1_000, 2_000, "-->"),
+        ];
         let out = vtt(&segments, &SubtitleOptions::default());
         assert_eq!(
             out,
@@ -91,13 +92,13 @@ mod tests {
 
     #[test]
     fn already_escaped_text_is_escaped_again() {
-        let segments = [segment(0, 1_000, "&amp;")];
+        let segments = [Segment::new(0, 1_000, "&amp;")];
         assert!(vtt(&segments, &SubtitleOptions::default()).ends_with("\n&amp;amp;\n"));
     }
 
     #[test]
     fn zero_length_segment_gets_a_positive_duration() {
-        let segments = [segment(5_000, 5_000, "blink")];
+        let segments = [Segment::new(5_000, 5_000, "blink")];
         assert_eq!(
             vtt(&segments, &SubtitleOptions::default()),
             "WEBVTT\n\n00:00:05.000 --> 00:00:05.001\nblink\n"
@@ -107,9 +108,9 @@ mod tests {
     #[test]
     fn empty_segments_are_skipped_and_no_blank_line_is_inside_a_cue() {
         let segments = [
-            segment(0, 1_000, " "),
-            segment(1_000, 2_000, "one\n\n\ntwo"),
-            segment(2_000, 3_000, ""),
+            Segment::new(0, 1_000, " "),
+            Segment::new(1_000, 2_000, "one\n\n\ntwo"),
+            Segment::new(2_000, 3_000, ""),
         ];
         assert_eq!(
             vtt(&segments, &SubtitleOptions::default()),
@@ -120,9 +121,9 @@ mod tests {
     #[test]
     fn cue_starts_never_decrease() {
         let segments = [
-            segment(3_000, 4_000, "c"),
-            segment(1_000, 2_000, "a"),
-            segment(2_000, 3_000, "b"),
+            Segment::new(3_000, 4_000, "c"),
+            Segment::new(1_000, 2_000, "a"),
+            Segment::new(2_000, 3_000, "b"),
         ];
         assert_eq!(
             vtt(&segments, &SubtitleOptions::default()),
@@ -134,7 +135,7 @@ mod tests {
 
     #[test]
     fn segments_over_an_hour_use_hours() {
-        let segments = [segment(3_723_004, 360_000_000, "long")];
+        let segments = [Segment::new(3_723_004, 360_000_000, "long")];
         assert_eq!(
             vtt(&segments, &SubtitleOptions::default()),
             "WEBVTT\n\n01:02:03.004 --> 100:00:00.000\nlong\n"
@@ -148,7 +149,7 @@ mod tests {
 
     #[test]
     fn output_starts_with_the_header_not_a_byte_order_mark() {
-        let segments = [segment(0, 1_000, "\u{feff}text")];
+        let segments = [Segment::new(0, 1_000, "\u{feff}text")];
         let out = vtt(&segments, &SubtitleOptions::default());
         assert!(out.starts_with("WEBVTT\n"));
         assert!(!out.contains('\u{feff}'));

@@ -18,7 +18,6 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
@@ -77,11 +76,6 @@ impl PluginEngine {
             linker,
         })
     }
-}
-
-/// Hex sha256 of a file's bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Compiles components once and keeps the native code on disk, keyed by the component's

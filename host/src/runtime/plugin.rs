@@ -16,11 +16,12 @@ use wasmtime::{Engine, Store};
 
 use super::bindings::{TranscriberPre, WIT_VERSION};
 use super::config_schema::{ConfigProblem, ConfigSchema};
-use super::engine::{PluginEngine, sha256_hex};
+use super::engine::PluginEngine;
 use super::manifest::Manifest;
 use super::store::{CancelFlag, JobContext};
 use super::{JobLimits, JobReporter, NullReporter};
 use crate::config::Limits;
+use crate::digest::sha256_hex;
 
 /// What the host knows about a plugin, from its `info()`.
 #[derive(Debug, Clone, Serialize)]

@@ -39,7 +39,7 @@ impl JobLedger for SqliteStore {
     fn save_job(&self, record: &JobRecord) -> Result<(), StorageError> {
         let data = serde_json::to_string(&record.data)
             .map_err(|e| StorageError::Invalid(format!("job {}: {e}", record.id)))?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let now = super::now_ms();
         self.conn().execute(
             "INSERT INTO jobs (id, tenant, status, upload, data, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -53,7 +53,7 @@ impl JobLedger for SqliteStore {
                     .as_ref()
                     .map(|p| p.to_string_lossy().into_owned()),
                 data,
-                i64::try_from(now).unwrap_or(i64::MAX),
+                now,
             ],
         )?;
         Ok(())

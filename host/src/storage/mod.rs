@@ -33,6 +33,17 @@ pub use ledger::{JobLedger, JobRecord};
 pub use model::*;
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
+/// Now, in Unix milliseconds: how every `*_ms` column stores a time.
+pub fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
+/// A duration in milliseconds, for arithmetic with `*_ms` columns (saturating).
+pub fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Where finished results are kept.
 ///
 /// Methods are blocking; call them from `tokio::task::spawn_blocking` in async code.

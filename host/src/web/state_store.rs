@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::storage::{DB_FILE_NAME, LazyDb, LazyDbError};
+use crate::storage::{LazyDb, LazyDbError, millis, now_ms};
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS web_sessions (
@@ -35,17 +35,10 @@ const SCHEMA: &str = "
 pub enum StateStoreError {
     #[error("browser sessions: {0}")]
     Db(#[from] LazyDbError),
+    #[error("browser sessions: {0}")]
+    Sql(#[from] rusqlite::Error),
     #[error("stored browser-session state is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
-}
-
-impl From<rusqlite::Error> for StateStoreError {
-    fn from(source: rusqlite::Error) -> Self {
-        Self::Db(LazyDbError::Sqlite {
-            path: PathBuf::from(DB_FILE_NAME),
-            source,
-        })
-    }
 }
 
 /// The steps of the workflow, in order.
@@ -163,7 +156,7 @@ impl StateStore {
         &self,
         idle: Duration,
     ) -> Result<HashSet<PathBuf>, StateStoreError> {
-        let cutoff = now_ms().saturating_sub(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
+        let cutoff = now_ms().saturating_sub(millis(idle));
         self.with(move |conn| {
             conn.execute(
                 "DELETE FROM web_sessions WHERE updated_at_ms < ?1",
@@ -226,11 +219,6 @@ impl StateStore {
         })
         .await
     }
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
