@@ -1,0 +1,196 @@
+//! Row-wise kernels (softmax, layer norm) and the fast `exp` they use, written as plain
+//! Rust over 16-lane chunks: float reductions do not vectorise on their own (no
+//! reassociation without fast-math), lane arrays make them vectorise, and the order of
+//! additions is fixed by the row length only, never by threads.
+
+const L: usize = 16;
+
+/// `e^x` to about 2 ulp: Cody-Waite reduction by ln 2, a degree-6 polynomial (Cephes'
+/// `expf` coefficients), the power of two built in the exponent bits. Below -87.3 it
+/// returns about 1e-38 rather than a denormal (softmax weights that small are zero).
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.336_55, 88.0);
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = n.mul_add(-0.693_359_4, x);
+    let r = n.mul_add(2.121_944_4e-4, r);
+    let mut p = 1.987_569_1e-4f32;
+    p = p.mul_add(r, 1.398_199_9e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 1.666_666_5e-1);
+    p = p.mul_add(r, 0.5);
+    let y = p.mul_add(r * r, r) + 1.0;
+    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+#[inline(always)]
+fn lanes_sum(acc: &[f32; L]) -> f32 {
+    // A fixed pairwise tree, the same at every level.
+    let mut v = *acc;
+    let mut w = L / 2;
+    while w > 0 {
+        for i in 0..w {
+            v[i] += v[i + w];
+        }
+        w /= 2;
+    }
+    v[0]
+}
+
+#[inline(always)]
+fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; L];
+    let chunks = x.chunks_exact(L);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..L {
+            acc[i] += c[i];
+        }
+    }
+    for (i, &t) in tail.iter().enumerate() {
+        acc[i] += t;
+    }
+    lanes_sum(&acc)
+}
+
+#[inline(always)]
+fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; L];
+    let chunks = x.chunks_exact(L);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..L {
+            acc[i] = acc[i].max(c[i]);
+        }
+    }
+    for (i, &t) in tail.iter().enumerate() {
+        acc[i] = acc[i].max(t);
+    }
+    acc.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+}
+
+/// `x := e^(scale (x - max)) ` over the row; returns the sum of the new values.
+#[inline(always)]
+pub(crate) fn exp_shifted(x: &mut [f32], scale: f32) -> f32 {
+    let m = max(x);
+    let shift = -m * scale;
+    let mut acc = [0f32; L];
+    let mut chunks = x.chunks_exact_mut(L);
+    for c in &mut chunks {
+        for i in 0..L {
+            c[i] = exp(c[i].mul_add(scale, shift));
+            acc[i] += c[i];
+        }
+    }
+    for (i, t) in chunks.into_remainder().iter_mut().enumerate() {
+        *t = exp(t.mul_add(scale, shift));
+        acc[i] += *t;
+    }
+    lanes_sum(&acc)
+}
+
+super::multiversion! {
+    /// Numerically stable `softmax(scale * x)` of one row, in place (`scale > 0`).
+    pub(crate) fn softmax_in_place(x: &mut [f32], scale: f32) {
+        let s = exp_shifted(x, scale);
+        let inv = 1.0 / s;
+        for v in x.iter_mut() {
+            *v *= inv;
+        }
+    }
+}
+
+super::multiversion! {
+    /// Rows of `x` (each `gamma.len()` values) normalised to zero mean and unit
+    /// variance (two passes, so large means lose nothing), then `* gamma + beta`.
+    pub(crate) fn layer_norm_rows(x: &[f32], out: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let n = gamma.len();
+        for (row, dst) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+            let mean = sum(row) / n as f32;
+            let mut acc = [0f32; L];
+            let chunks = row.chunks_exact(L);
+            let tail = chunks.remainder();
+            for c in chunks {
+                for i in 0..L {
+                    let d = c[i] - mean;
+                    acc[i] = d.mul_add(d, acc[i]);
+                }
+            }
+            for (i, &t) in tail.iter().enumerate() {
+                let d = t - mean;
+                acc[i] = d.mul_add(d, acc[i]);
+            }
+            let var = lanes_sum(&acc) / n as f32;
+            let rstd = 1.0 / (var + eps).sqrt();
+            for (((d, &v), &g), &b) in dst.iter_mut().zip(row).zip(gamma).zip(beta) {
+                *d = ((v - mean) * rstd).mul_add(g, b);
+            }
+        }
+    }
+}
+
+super::multiversion! {
+    /// `out = a + b`, `b` repeated over `a` (its length divides `a`'s).
+    pub(crate) fn add_broadcast(a: &[f32], b: &[f32], out: &mut [f32]) {
+        for (o, a) in out.chunks_exact_mut(b.len()).zip(a.chunks_exact(b.len())) {
+            for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+                *o = x + y;
+            }
+        }
+    }
+}
+
+super::multiversion! {
+    /// `x += b` for every row of `x` (each `b.len()` values).
+    pub(crate) fn add_rows_in_place(x: &mut [f32], b: &[f32]) {
+        for row in x.chunks_exact_mut(b.len()) {
+            for (o, &y) in row.iter_mut().zip(b) {
+                *o += y;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::levels;
+
+    #[test]
+    fn exp_is_accurate() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -87.0 + 175.0 * i as f32 / 200_000.0;
+            let want = f64::from(x).exp();
+            let rel = (f64::from(exp(x)) - want).abs() / want;
+            worst = worst.max(rel);
+        }
+        assert!(worst < 4e-7, "worst relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-1000.0) < 1e-37);
+        assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn softmax_is_stable_and_sums_to_one() {
+        for level in levels() {
+            for n in [1usize, 3, 16, 17, 1500] {
+                let mut x: Vec<f32> = (0..n).map(|i| 1000.0 + (i % 7) as f32).collect();
+                let want: Vec<f64> = {
+                    let m = x.iter().fold(f32::MIN, |a, &b| a.max(b));
+                    let e: Vec<f64> = x.iter().map(|&v| (0.5 * f64::from(v - m)).exp()).collect();
+                    let s: f64 = e.iter().sum();
+                    e.iter().map(|v| v / s).collect()
+                };
+                softmax_in_place(level, &mut x, 0.5);
+                for (g, w) in x.iter().zip(&want) {
+                    assert!(
+                        (f64::from(*g) - w).abs() < 1e-6,
+                        "{level:?} n={n}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}

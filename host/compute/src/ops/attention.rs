@@ -1,0 +1,382 @@
+//! Scaled dot-product attention, one task per (sequence group, head). Many queries
+//! (an encoder's 1500) pack the head's keys and values once and run both products in
+//! the gemm microkernel over blocks of queries; few queries (a decoder step) read the
+//! keys and values where they are, once. Cross-attention keys shared by every
+//! sequence are read once for all of them.
+
+use crate::ctx::{Ctx, SharedMut, f32_bytes, mul, zeroed};
+use crate::error::{ComputeError, invalid};
+use crate::kernels::{self, Level, attention as kern, elementwise, gemm, pack::NR};
+use crate::kv_cache::KvCache;
+use crate::ops::units;
+use crate::tensor::Tensor;
+
+/// Query rows from which a task packs its keys and values.
+const PACK_MIN_ROWS: usize = 16;
+/// Queries per block of the packed path (a multiple of the microkernel's rows).
+const Q_BLOCK: usize = 48;
+
+/// The keys (and values) one task attends to.
+struct Keys<'a> {
+    keys: &'a [f32],
+    values: &'a [f32],
+    /// Distance between sequences (unused when shared).
+    seq_stride: usize,
+    /// One sequence for every query sequence (cross-attention).
+    shared: bool,
+    tk: usize,
+}
+
+/// Shapes of one call.
+struct Plan {
+    batch: usize,
+    tq: usize,
+    width: usize,
+    heads: usize,
+    causal: bool,
+}
+
+impl Plan {
+    fn d(&self) -> usize {
+        self.width / self.heads
+    }
+
+    fn scale(&self) -> f32 {
+        1.0 / (self.d() as f32).sqrt()
+    }
+
+    /// Tasks: (first query row, rows, key sequence, head).
+    fn tasks(&self, keys: &Keys) -> Vec<(usize, usize, usize, usize)> {
+        let mut tasks = Vec::new();
+        if keys.shared {
+            for h in 0..self.heads {
+                tasks.push((0, self.batch * self.tq, 0, h));
+            }
+        } else {
+            for b in 0..self.batch {
+                for h in 0..self.heads {
+                    tasks.push((b * self.tq, self.tq, b, h));
+                }
+            }
+        }
+        tasks
+    }
+
+    fn rows_per_task(&self, keys: &Keys) -> usize {
+        if keys.shared {
+            self.batch * self.tq
+        } else {
+            self.tq
+        }
+    }
+
+    /// Scratch of one task, in values.
+    fn scratch(&self, keys: &Keys) -> usize {
+        let (d, tk) = (self.d(), keys.tk);
+        if self.rows_per_task(keys) >= PACK_MIN_ROWS {
+            tk.div_ceil(NR) * NR * d + d.div_ceil(NR) * NR * tk + Q_BLOCK * tk
+        } else {
+            tk
+        }
+    }
+
+    /// Keys query row `r` (of its sequence) may see.
+    fn visible(&self, r: usize, tk: usize) -> usize {
+        if self.causal {
+            tk - self.tq + (r % self.tq) + 1
+        } else {
+            tk
+        }
+    }
+}
+
+fn check_heads(width: usize, heads: usize, what: &str) -> Result<(), ComputeError> {
+    if heads == 0 || !width.is_multiple_of(heads) {
+        return invalid!("{what}: {heads} heads do not divide the width {width}");
+    }
+    Ok(())
+}
+
+/// `[batch, t, width]` or `Invalid`.
+fn three(shape: &[usize], what: &str) -> Result<(usize, usize, usize), ComputeError> {
+    match *shape {
+        [b, t, w] => Ok((b, t, w)),
+        _ => invalid!("{what} must be [batch, t, width], it is {shape:?}"),
+    }
+}
+
+/// Scaled dot-product attention with `heads` heads (see the WIT for the semantics).
+pub fn attention(
+    ctx: &Ctx,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+    causal: bool,
+) -> Result<Tensor, ComputeError> {
+    let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
+    let (batch, tq, width) = three(qs, "attention q")?;
+    let (kb, tk, kw) = three(ks, "attention k")?;
+    if ks != vs || kw != width || (kb != batch && kb != 1) {
+        return invalid!(
+            "attention of q {qs:?} over k {ks:?} and v {vs:?}: k and v must be [{batch} or 1, tk, {width}]"
+        );
+    }
+    check_heads(width, heads, "attention")?;
+    if causal && tq > tk {
+        return invalid!("causal attention of q {qs:?} over k {ks:?}: more queries than keys");
+    }
+    let plan = Plan {
+        batch,
+        tq,
+        width,
+        heads,
+        causal,
+    };
+    let keys = Keys {
+        keys: k.data(),
+        values: v.data(),
+        seq_stride: tk * width,
+        shared: kb == 1 && batch > 1,
+        tk,
+    };
+    run(ctx, q, &plan, &keys)
+}
+
+/// Causal self-attention of `q` (`[batch, tq, width]`) over every position in `cache`.
+pub fn attention_cached(
+    ctx: &Ctx,
+    q: &Tensor,
+    cache: &KvCache,
+    heads: usize,
+) -> Result<Tensor, ComputeError> {
+    let qs = q.shape();
+    let (batch, tq, width) = three(qs, "attention_cached q")?;
+    if batch != cache.batch() || width != cache.width() || tq > cache.len() {
+        return invalid!(
+            "attention_cached of q {qs:?} over a cache of batch {}, width {}, {} positions: q must be [{}, <= {}, {}]",
+            cache.batch(),
+            cache.width(),
+            cache.len(),
+            cache.batch(),
+            cache.len(),
+            cache.width()
+        );
+    }
+    check_heads(width, heads, "attention_cached")?;
+    let plan = Plan {
+        batch,
+        tq,
+        width,
+        heads,
+        causal: true,
+    };
+    let keys = Keys {
+        keys: cache.keys(),
+        values: cache.values(),
+        seq_stride: cache.seq_stride(),
+        shared: false,
+        tk: cache.len(),
+    };
+    run(ctx, q, &plan, &keys)
+}
+
+fn run(ctx: &Ctx, q: &Tensor, plan: &Plan, keys: &Keys) -> Result<Tensor, ComputeError> {
+    let len = q.len();
+    let concurrent = ctx.threads_used() as u64;
+    let scratch = f32_bytes(plan.scratch(keys)).saturating_mul(concurrent);
+    ctx.reserve(f32_bytes(len).saturating_add(scratch))?;
+    let (b, tq, tk, w) = (plan.batch, plan.tq, keys.tk, plan.width);
+    ctx.charge(units(&[b, tq, tk, w, 2]).saturating_add(units(&[b, plan.heads, tq, tk])));
+    let mut out = zeroed(len)?;
+    let dst = SharedMut::new(&mut out);
+    let tasks = plan.tasks(keys);
+    let level = kernels::level();
+    ctx.run_blocks(tasks.len(), |t| {
+        let (row0, rows, seq, h) = tasks[t];
+        let base = if keys.shared {
+            0
+        } else {
+            seq * keys.seq_stride
+        };
+        attend(ctx, level, plan, q.data(), keys, base, row0, rows, h, dst)
+    })?;
+    Ok(Tensor::from_parts(out, q.shape().to_vec()))
+}
+
+/// One task: query rows `row0..row0 + rows`, head `h`, keys from `base`.
+#[allow(clippy::too_many_arguments)]
+fn attend(
+    ctx: &Ctx,
+    level: Level,
+    plan: &Plan,
+    q: &[f32],
+    keys: &Keys,
+    base: usize,
+    row0: usize,
+    rows: usize,
+    h: usize,
+    dst: SharedMut<f32>,
+) -> Result<(), ComputeError> {
+    let (w, d, tk, scale) = (plan.width, plan.d(), keys.tk, plan.scale());
+    let off = h * d;
+    let kslice = &keys.keys[base + off..];
+    let vslice = &keys.values[base + off..];
+    if rows < PACK_MIN_ROWS {
+        let mut s = zeroed(tk)?;
+        for r in 0..rows {
+            let row = row0 + r;
+            let visible = plan.visible(row, tk);
+            let qrow = &q[row * w + off..row * w + off + d];
+            let s = &mut s[..visible];
+            kern::dots(level, qrow, kslice, w, s);
+            elementwise::softmax_in_place(level, s, scale);
+            // SAFETY: each (row, head) segment belongs to one task.
+            let o = unsafe { dst.slice(row * w + off, d) };
+            kern::weighted_sum(level, s, vslice, w, o);
+        }
+        return Ok(());
+    }
+    let tkp = tk.div_ceil(NR) * NR;
+    let dp = d.div_ceil(NR) * NR;
+    let mut kp = zeroed(tkp * d)?;
+    let mut vp = zeroed(dp * tk)?;
+    let mut s = zeroed(Q_BLOCK * tk)?;
+    kern::pack_transposed(kslice, w, tk, d, &mut kp);
+    kern::pack_rows(vslice, w, tk, d, &mut vp);
+    let mut r = 0;
+    while r < rows {
+        ctx.check_stop()?;
+        let n = (rows - r).min(Q_BLOCK);
+        let first = row0 + r;
+        // SAFETY: `q` holds these rows (validated shapes); `s` is n x tk; `kp` is
+        // ceil(tk/16) panels of d x 16.
+        unsafe {
+            gemm::gemm_f32(
+                level,
+                n,
+                d,
+                q.as_ptr().add(first * w + off),
+                w,
+                kp.as_ptr(),
+                tk,
+                s.as_mut_ptr(),
+                tk,
+            );
+        }
+        for (i, srow) in s.chunks_exact_mut(tk).take(n).enumerate() {
+            let visible = plan.visible(first + i, tk);
+            elementwise::softmax_in_place(level, &mut srow[..visible], scale);
+            srow[visible..].fill(0.0);
+        }
+        // SAFETY: the output rows first..first+n, columns off..off+d belong to this
+        // task; `vp` is ceil(d/16) panels of tk x 16.
+        unsafe {
+            assert!((first + n - 1) * w + off + d <= dst.len());
+            gemm::gemm_f32(
+                level,
+                n,
+                tk,
+                s.as_ptr(),
+                tk,
+                vp.as_ptr(),
+                d,
+                dst.ptr().add(first * w + off),
+                w,
+            );
+        }
+        r += n;
+    }
+    Ok(())
+}
+
+/// The attention weights of the chosen heads, `[batch, selected.len(), tq, tk]`,
+/// softmax-normalised (no mask).
+pub fn attention_weights(
+    ctx: &Ctx,
+    q: &Tensor,
+    k: &Tensor,
+    heads: usize,
+    selected: &[u32],
+) -> Result<Tensor, ComputeError> {
+    let (qs, ks) = (q.shape(), k.shape());
+    let (batch, tq, width) = three(qs, "attention_weights q")?;
+    let (kb, tk, kw) = three(ks, "attention_weights k")?;
+    if kw != width || (kb != batch && kb != 1) {
+        return invalid!(
+            "attention_weights of q {qs:?} over k {ks:?}: k must be [{batch} or 1, tk, {width}]"
+        );
+    }
+    check_heads(width, heads, "attention_weights")?;
+    if selected.is_empty() {
+        return invalid!("attention_weights needs at least one selected head");
+    }
+    if let Some(&h) = selected.iter().find(|&&h| h as usize >= heads) {
+        return invalid!("attention_weights head {h} of {heads}");
+    }
+    let nsel = selected.len();
+    let len = mul(
+        mul(
+            mul(batch, nsel, "attention_weights")?,
+            tq,
+            "attention_weights",
+        )?,
+        tk,
+        "attention_weights output",
+    )?;
+    let d = width / heads;
+    let pack = tq >= PACK_MIN_ROWS;
+    let scratch = if pack { tk.div_ceil(NR) * NR * d } else { 0 };
+    ctx.reserve(
+        f32_bytes(len).saturating_add(f32_bytes(scratch).saturating_mul(ctx.threads_used() as u64)),
+    )?;
+    ctx.charge(units(&[batch, nsel, tq, tk, d]).saturating_add(units(&[batch, nsel, tq, tk])));
+    let mut out = zeroed(len)?;
+    let dst = SharedMut::new(&mut out);
+    let level = kernels::level();
+    let scale = 1.0 / (d as f32).sqrt();
+    let (qd, kd) = (q.data(), k.data());
+    ctx.run_blocks(batch * nsel, |t| {
+        let (b, si) = (t / nsel, t % nsel);
+        let off = selected[si] as usize * d;
+        let kbase = if kb == 1 { 0 } else { b * tk * width };
+        let kslice = &kd[kbase + off..];
+        let first_out = (b * nsel + si) * tq * tk;
+        // SAFETY: each (batch, head) block of the output belongs to one task.
+        let block = unsafe { dst.slice(first_out, tq * tk) };
+        if pack {
+            let mut kp = zeroed(tk.div_ceil(NR) * NR * d)?;
+            kern::pack_transposed(kslice, width, tk, d, &mut kp);
+            let mut r = 0;
+            while r < tq {
+                ctx.check_stop()?;
+                let n = (tq - r).min(Q_BLOCK);
+                // SAFETY: q rows of sequence b exist; `block` has tq rows of tk.
+                unsafe {
+                    gemm::gemm_f32(
+                        level,
+                        n,
+                        d,
+                        qd.as_ptr().add((b * tq + r) * width + off),
+                        width,
+                        kp.as_ptr(),
+                        tk,
+                        block.as_mut_ptr().add(r * tk),
+                        tk,
+                    );
+                }
+                r += n;
+            }
+        } else {
+            for (i, srow) in block.chunks_exact_mut(tk).enumerate() {
+                let row = (b * tq + i) * width + off;
+                kern::dots(level, &qd[row..row + d], kslice, width, srow);
+            }
+        }
+        for srow in block.chunks_exact_mut(tk) {
+            elementwise::softmax_in_place(level, srow, scale);
+        }
+        Ok(())
+    })?;
+    Ok(Tensor::from_parts(out, vec![batch, nsel, tq, tk]))
+}
