@@ -1,9 +1,11 @@
 //! Write a sandscribe transcription plugin as a trait impl.
 //!
 //! A plugin is a WebAssembly component built for `wasm32-wasip2` against the WIT package
-//! `sandscribe:plugin@0.1.0` (the `wit/` folder of the repository). This crate generates
+//! `sandscribe:plugin@0.2.0` (`wit/v0.2.0/` in the repository). This crate generates
 //! the bindings, so an author implements [`Transcriber`] and adds one
-//! [`export_plugin!`] line; no WIT glue by hand.
+//! [`export_plugin!`] line; no WIT glue by hand. Heavy math (matrix products, attention,
+//! convolutions) can run natively in the host through [`compute`], which also runs
+//! in-process when the plugin is compiled natively for its unit tests.
 //!
 //! ```ignore
 //! use sandscribe_plugin_sdk::prelude::*;
@@ -38,6 +40,7 @@
 
 pub mod accuracy;
 mod audio;
+pub mod compute;
 mod info;
 mod reporting;
 
@@ -45,7 +48,7 @@ mod reporting;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/v0.2.0",
         world: "transcriber",
         pub_export_macro: true,
         export_macro_name: "__export_transcriber",

@@ -2,9 +2,7 @@
 //! timestamp rules, token suppression, and the openai-whisper quality measures
 //! (average log-probability, compression ratio, no-speech probability).
 
-use candle_core::IndexOp;
-
-use crate::model::{DecoderState, Whisper};
+use crate::network::{DecoderState, InferenceError, Network};
 use crate::tokenizer::Tokenizer;
 
 /// How to decode one window.
@@ -76,8 +74,8 @@ impl SplitMix64 {
 }
 
 /// Everything fixed about decoding with one model.
-pub struct Decoder<'a> {
-    pub model: &'a Whisper,
+pub struct Decoder<'a, N> {
+    pub model: &'a N,
     pub tokenizer: &'a Tokenizer,
     /// Tokens never sampled (non-speech symbols, task and start tokens).
     pub suppress: &'a [u32],
@@ -85,18 +83,23 @@ pub struct Decoder<'a> {
     pub blank: Vec<u32>,
 }
 
-impl Decoder<'_> {
-    /// Runs one decoding attempt on a window whose cross-attention is in `state`:
+/// Told the timestamp (in steps of 20 ms from the window start) each time the
+/// likeliest sequence reaches a new one, for progress within a window.
+pub type OnTimestamp<'a> = dyn FnMut(u32) + 'a;
+
+impl<N: Network> Decoder<'_, N> {
+    /// Runs one decoding attempt on a window whose audio features are in `state`:
     /// beam search when `beam_size > 1` and the temperature is 0, else greedy or
     /// sampling.
     pub fn decode(
         &self,
-        state: &mut DecoderState,
+        state: &mut N::State,
         options: &WindowOptions,
         rng: &mut SplitMix64,
-    ) -> candle_core::Result<WindowResult> {
+        on_timestamp: &mut OnTimestamp<'_>,
+    ) -> Result<WindowResult, InferenceError> {
         let sp = &self.tokenizer.specials;
-        let n_ctx = self.model.dims.n_text_ctx;
+        let n_ctx = self.model.dims().n_text_ctx;
         let mut initial = Vec::new();
         if !options.prompt.is_empty() {
             initial.push(sp.sot_prev);
@@ -111,12 +114,17 @@ impl Decoder<'_> {
         let max_tokens = options.max_tokens.min(n_ctx - initial.len()).max(1);
 
         state.reset();
-        let logits = self.model.decode(&initial, state)?.i(0)?;
-        let no_speech_prob = {
-            let row: Vec<f32> = logits.i(sot_index)?.to_vec1()?;
-            softmax_at(&row, sp.no_speech as usize)
+        // Only the start-of-transcript row (for the no-speech probability) and the last
+        // row are needed from the whole prompt.
+        let last = initial.len() - 1;
+        let positions: &[usize] = if sot_index == last {
+            &[last]
+        } else {
+            &[sot_index, last]
         };
-        let first: Vec<f32> = logits.i(initial.len() - 1)?.to_vec1()?;
+        let mut rows = self.model.decode(&initial, state, positions)?;
+        let first = rows.pop().ok_or_else(|| no_logits(positions.len()))?;
+        let no_speech_prob = softmax_at(rows.first().unwrap_or(&first), sp.no_speech as usize);
 
         let beam_size = if options.temperature > 0.0 {
             1
@@ -124,9 +132,9 @@ impl Decoder<'_> {
             options.beam_size.max(1)
         };
         let best = if beam_size > 1 {
-            self.beam_search(state, options, first, max_tokens, beam_size)?
+            self.beam_search(state, options, first, max_tokens, beam_size, on_timestamp)?
         } else {
-            self.sample(state, options, first, max_tokens, rng)?
+            self.sample(state, options, first, max_tokens, rng, on_timestamp)?
         };
         // openai-whisper divides by the sampled length plus the end-of-text.
         let avg_logprob = best.sum / (best.tokens.len() + 1) as f32;
@@ -145,13 +153,15 @@ impl Decoder<'_> {
     /// Greedy (temperature 0) or sampled decoding of one sequence.
     fn sample(
         &self,
-        state: &mut DecoderState,
+        state: &mut N::State,
         options: &WindowOptions,
         mut logits: Vec<f32>,
         max_tokens: usize,
         rng: &mut SplitMix64,
-    ) -> candle_core::Result<Hypothesis> {
+        on_timestamp: &mut OnTimestamp<'_>,
+    ) -> Result<Hypothesis, InferenceError> {
         let eot = self.tokenizer.specials.eot;
+        let timestamp_begin = self.tokenizer.specials.timestamp_begin;
         let mut h = Hypothesis::default();
         loop {
             self.filter(&mut logits, &h.tokens, options);
@@ -168,10 +178,17 @@ impl Decoder<'_> {
             }
             h.tokens.push(next);
             h.logprobs.push(log_probs[next as usize]);
+            if next >= timestamp_begin {
+                on_timestamp(next - timestamp_begin);
+            }
             if h.tokens.len() >= max_tokens {
                 return Ok(h);
             }
-            logits = self.model.decode(&[next], state)?.i((0, 0))?.to_vec1()?;
+            logits = self
+                .model
+                .decode(&[next], state, &[0])?
+                .pop()
+                .ok_or_else(|| no_logits(1))?;
         }
     }
 
@@ -180,13 +197,15 @@ impl Decoder<'_> {
     /// have ended, and pick the best by mean log-probability per token.
     fn beam_search(
         &self,
-        state: &mut DecoderState,
+        state: &mut N::State,
         options: &WindowOptions,
         first: Vec<f32>,
         max_tokens: usize,
         beam_size: usize,
-    ) -> candle_core::Result<Hypothesis> {
+        on_timestamp: &mut OnTimestamp<'_>,
+    ) -> Result<Hypothesis, InferenceError> {
         let eot = self.tokenizer.specials.eot;
+        let timestamp_begin = self.tokenizer.specials.timestamp_begin;
         let mut beams = vec![Hypothesis::default()];
         let mut logits = vec![first];
         let mut finished: Vec<Hypothesis> = Vec::new();
@@ -233,15 +252,21 @@ impl Decoder<'_> {
                 beams = next;
                 break;
             }
+            // The likeliest beam is first: its latest timestamp is how far the window is.
+            if let Some(&token) = next[0].tokens.last()
+                && token >= timestamp_begin
+            {
+                on_timestamp(token - timestamp_begin);
+            }
             state.select(&sources)?;
             let tokens: Vec<u32> = next
                 .iter()
                 .map(|h| *h.tokens.last().unwrap_or(&eot))
                 .collect();
-            let out = self.model.decode(&tokens, state)?;
-            logits = (0..next.len())
-                .map(|i| out.i((i, 0))?.to_vec1())
-                .collect::<Result<_, _>>()?;
+            logits = self.model.decode(&tokens, state, &[0])?;
+            if logits.len() != next.len() {
+                return Err(no_logits(next.len()));
+            }
             beams = next;
         }
         // Not enough ended sequences: the unfinished ones compete too.
@@ -318,6 +343,12 @@ impl Decoder<'_> {
             logits[..ts].fill(ninf);
         }
     }
+}
+
+fn no_logits(expected: usize) -> InferenceError {
+    InferenceError(format!(
+        "the network returned fewer than {expected} logit rows"
+    ))
 }
 
 fn argmax(values: &[f32]) -> u32 {

@@ -4,14 +4,17 @@
 //! mono; a plain `Vec<f32>` is one) and
 //! progress, finished segments and cancellation go through an [`Observer`], so the
 //! same code runs inside the component (where `lib.rs` forwards to the host) and in
-//! the native bench and tests.
+//! the native bench and tests. The network runs on the SDK's compute interface (in the
+//! host, or natively in-process); with the `pure-wasm` feature the candle reference can
+//! be chosen instead ([`Backend`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::audio::AudioSource;
-use crate::config::{Config, ConfigError};
-use crate::ct2::{Ct2Error, Weights};
-use crate::model::Whisper;
+use crate::config::{Config, ConfigError, Precision};
+use crate::ct2::{Ct2Error, Index};
+use crate::network::{Dims, InferenceError};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
 /// Vocabulary size from which a Whisper model is multilingual (51865, or 51866 for
@@ -43,7 +46,9 @@ pub enum TranscribeError {
     #[error("cancelled")]
     Cancelled,
     #[error("inference failed: {0}")]
-    Inference(#[from] candle_core::Error),
+    Inference(#[from] InferenceError),
+    #[error("cannot load the model: {0}")]
+    Load(#[from] Ct2Error),
 }
 
 /// One timed piece of the transcript.
@@ -93,17 +98,53 @@ pub struct Quiet;
 
 impl Observer for Quiet {}
 
+/// What runs the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The SDK's compute interface: the host's native kernels and shared weights.
+    #[default]
+    Compute,
+    /// candle inside the sandbox, weights in plugin memory, f32 only (the reference the
+    /// compute path is measured against).
+    #[cfg(feature = "pure-wasm")]
+    PureWasm,
+}
+
+/// The network of one backend.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per engine, built in place and never moved"
+)]
+enum Model {
+    /// The weights' regions; a network per precision, created on first use.
+    Compute {
+        index: Index,
+        dir: PathBuf,
+        networks: [OnceLock<crate::model::Whisper>; 3],
+    },
+    #[cfg(feature = "pure-wasm")]
+    PureWasm(crate::pure_wasm::Whisper),
+}
+
 /// A loaded Whisper model, ready to transcribe.
 pub struct Engine {
-    pub(crate) model: Whisper,
+    model: Model,
+    dims: Dims,
     pub(crate) tokenizer: Tokenizer,
     /// Tokens never sampled.
     pub(crate) suppress: Vec<u32>,
 }
 
 impl Engine {
-    /// Loads `model.bin`, `vocabulary.txt` and (if present) `tokenizer.json` from `dir`.
+    /// Loads `vocabulary.txt`, (if present) `tokenizer.json` and the layout of
+    /// `model.bin` from `dir`, for the compute interface (the weights themselves are
+    /// created when a precision is first used, see [`Engine::prepare`]).
     pub fn load(dir: &Path) -> Result<Self, LoadError> {
+        Self::load_with(dir, Backend::Compute)
+    }
+
+    /// [`Engine::load`] for a chosen backend.
+    pub fn load_with(dir: &Path, backend: Backend) -> Result<Self, LoadError> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read_to_string(&path).map_err(|source| LoadError::Open { path, source })
@@ -121,13 +162,26 @@ impl Engine {
             path: path.clone(),
             source,
         };
-        let mut weights =
-            Weights::read(std::io::BufReader::with_capacity(1 << 20, file)).map_err(model_error)?;
-        weights.split_fused_attention().map_err(model_error)?;
-        let model = Whisper::load(&weights).map_err(model_error)?;
-        drop(weights);
+        let mut file = std::io::BufReader::with_capacity(1 << 16, file);
+        let mut index = Index::read(&mut file).map_err(model_error)?;
+        index.split_fused_attention().map_err(model_error)?;
+        let dims = Dims::of(&index).map_err(model_error)?;
+        let model = match backend {
+            Backend::Compute => Model::Compute {
+                index,
+                dir: dir.to_owned(),
+                networks: Default::default(),
+            },
+            #[cfg(feature = "pure-wasm")]
+            Backend::PureWasm => {
+                let weights = crate::pure_wasm::Weights::new(&index, file);
+                Model::PureWasm(
+                    crate::pure_wasm::Whisper::load(&weights, dims.clone()).map_err(model_error)?,
+                )
+            }
+        };
 
-        let n_vocab = model.dims.n_vocab;
+        let n_vocab = dims.n_vocab;
         if tokenizer.len() != n_vocab {
             return Err(LoadError::Mismatch(format!(
                 "{n_vocab} output tokens, {} vocabulary lines",
@@ -137,14 +191,35 @@ impl Engine {
         let suppress = tokenizer.non_speech_tokens();
         Ok(Self {
             model,
+            dims,
             tokenizer,
             suppress,
         })
     }
 
+    /// Creates the weights for `precision` (the compute backend does it on first use
+    /// otherwise): call it while "loading the model" so the time shows there. The host
+    /// reads them once per plugin build; the next jobs only get handles.
+    pub fn prepare(&self, precision: Precision) -> Result<(), Ct2Error> {
+        match &self.model {
+            Model::Compute {
+                index,
+                dir,
+                networks,
+            } => network(index, dir, &self.dims, networks, precision).map(|_| ()),
+            #[cfg(feature = "pure-wasm")]
+            Model::PureWasm(_) => Ok(()),
+        }
+    }
+
+    /// Sizes of the model.
+    pub fn dims(&self) -> &Dims {
+        &self.dims
+    }
+
     /// Whether the model knows languages other than English (and can translate).
     pub fn multilingual(&self) -> bool {
-        self.model.dims.n_vocab >= MULTILINGUAL_VOCAB
+        self.dims.n_vocab >= MULTILINGUAL_VOCAB
     }
 
     /// Tokens the decoder never produces (non-speech symbols, task and start tokens).
@@ -174,6 +249,46 @@ impl Engine {
         observer: &mut dyn Observer,
     ) -> Result<Transcription, TranscribeError> {
         config.validate(self.multilingual())?;
-        crate::longform::transcribe(self, audio, config, observer)
+        match &self.model {
+            Model::Compute {
+                index,
+                dir,
+                networks,
+            } => {
+                let network = network(index, dir, &self.dims, networks, config.precision)?;
+                crate::longform::transcribe(self, network, audio, config, observer)
+            }
+            #[cfg(feature = "pure-wasm")]
+            Model::PureWasm(network) => {
+                crate::longform::transcribe(self, network, audio, config, observer)
+            }
+        }
     }
+}
+
+/// The compute network for `precision`, created the first time it is asked for.
+fn network<'a>(
+    index: &Index,
+    dir: &Path,
+    dims: &Dims,
+    networks: &'a [OnceLock<crate::model::Whisper>; 3],
+    precision: Precision,
+) -> Result<&'a crate::model::Whisper, Ct2Error> {
+    let cell = &networks[precision as usize];
+    if let Some(network) = cell.get() {
+        return Ok(network);
+    }
+    let precision = precision.compute();
+    let load = || crate::model::Whisper::load(index, dims.clone(), precision);
+    // Natively the SDK reads `model.bin` itself: from this engine's folder. In the
+    // component the host resolves it in the plugin's assets.
+    #[cfg(not(target_arch = "wasm32"))]
+    let network = sandscribe_plugin_sdk::compute::native::with_assets_dir(dir, load)?;
+    #[cfg(target_arch = "wasm32")]
+    let network = {
+        let _ = dir;
+        load()?
+    };
+    // Another thread may have won the race; either copy is the same.
+    Ok(cell.get_or_init(|| network))
 }

@@ -1,8 +1,12 @@
 //! `sandscribe-whisper`: OpenAI's Whisper speech recognition as a sandscribe plugin.
 //!
-//! The model runs inside the `wasm32-wasip2` component on candle (pure Rust, one
-//! thread). Weights are CTranslate2 `model.bin` files read directly from the read-only
-//! assets folder the host mounts at `/assets`:
+//! Everything but the network's arithmetic runs inside the `wasm32-wasip2` component:
+//! log-mel features, the decoding rules, beam search, the tokenizer, segmentation. The
+//! encoder and decoder run in the host through the SDK's compute interface, on weights
+//! the host reads itself from the CTranslate2 `model.bin` in the read-only assets
+//! folder (mounted at `/assets`) and shares between jobs; the plugin only reads the
+//! file's index. With the `pure-wasm` feature the component runs the network itself on
+//! candle instead, the reference for `cargo xtask bench`.
 //!
 //! ```text
 //! /assets/model.json      {"id", "name", "description", "multilingual"} (written by setup)
@@ -14,9 +18,10 @@
 //! The same `plugin.wasm` serves every model size; `model.json` names the install.
 //!
 //! ```text
-//! audio ─ mel (mel.rs) ─ encoder ─┐
-//!                                 ├ decoder + KV cache (model.rs) ─ timestamp rules,
-//! model.bin ─ ct2.rs ─ model.rs ──┘   fallback (decode.rs) ─ seek loop (longform.rs)
+//! audio ─ mel (mel.rs) ─ encoder ─┐   host: compute interface (model.rs)
+//!                                 ├ decoder + KV caches ─ logits ─ timestamp rules,
+//! model.bin index ─ ct2.rs ───────┘   beam search, fallback (decode.rs) ─ seek loop
+//!                                     (longform.rs)
 //! ```
 //!
 //! [`engine::Engine`] is independent of the WIT bindings, so the native bench
@@ -32,6 +37,9 @@ pub mod eval;
 pub mod longform;
 pub mod mel;
 pub mod model;
+pub mod network;
+#[cfg(feature = "pure-wasm")]
+pub mod pure_wasm;
 pub mod tokenizer;
 
 use std::path::Path;
@@ -39,7 +47,7 @@ use std::sync::OnceLock;
 
 use sandscribe_plugin_sdk::prelude::*;
 
-use crate::engine::{Engine, Observer, TranscribeError};
+use crate::engine::{Backend, Engine, Observer, TranscribeError};
 
 /// Where the host mounts the plugin's assets folder.
 pub const ASSETS_DIR: &str = "/assets";
@@ -59,8 +67,7 @@ impl Default for Manifest {
         Self {
             id: "whisper".into(),
             name: "Whisper".into(),
-            description: "OpenAI Whisper speech recognition (CTranslate2 weights on candle)."
-                .into(),
+            description: "OpenAI Whisper speech recognition (CTranslate2 weights).".into(),
             multilingual: false,
         }
     }
@@ -78,6 +85,13 @@ impl Manifest {
 
 /// The model, loaded on the first job and kept for the next ones.
 static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+
+/// The network this build runs: the compute interface, or with the `pure-wasm`
+/// feature candle inside the component (the benchmark's reference).
+#[cfg(not(feature = "pure-wasm"))]
+const BACKEND: Backend = Backend::Compute;
+#[cfg(feature = "pure-wasm")]
+const BACKEND: Backend = Backend::PureWasm;
 
 struct Whisper;
 
@@ -124,14 +138,19 @@ impl Transcriber for Whisper {
         }
         progress(0.0, "loading the model");
         let engine = ENGINE
-            .get_or_init(|| Engine::load(Path::new(ASSETS_DIR)).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                Engine::load_with(Path::new(ASSETS_DIR), BACKEND).map_err(|e| e.to_string())
+            })
             .as_ref()
+            .map_err(|e| PluginError::Internal(format!("cannot load the model: {e}")))?;
+        engine
+            .prepare(config.precision)
             .map_err(|e| PluginError::Internal(format!("cannot load the model: {e}")))?;
         let result = engine
             .transcribe(&HostAudio(audio), &config, &mut HostObserver)
             .map_err(|e| match e {
                 TranscribeError::BadConfig(e) => PluginError::BadConfig(e.to_string()),
-                TranscribeError::Cancelled => PluginError::Internal("cancelled".into()),
+                TranscribeError::Cancelled => PluginError::Cancelled,
                 other => PluginError::Internal(other.to_string()),
             })?;
         let segments = result.segments.iter().map(to_sdk_segment).collect();

@@ -5,13 +5,12 @@
 //! window ended inside an unfinished segment, or at the window's end when its last
 //! segment was complete; so speech cut by a window border is decoded again whole.
 
-use candle_core::{Device, IndexOp, Tensor};
-
 use crate::audio::AudioSource;
 use crate::config::{Config, Task};
 use crate::decode::{Decoder, SplitMix64, WindowOptions, WindowResult, repeated_tail_cut};
 use crate::engine::{Engine, Observer, Segment, TranscribeError, Transcription};
 use crate::mel::{HOP_LENGTH, MelSpectrogram, N_FRAMES, SAMPLE_RATE};
+use crate::network::{DecoderState, InferenceError, Network};
 
 /// Compression ratio above which a window counts as repetitive.
 const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
@@ -29,14 +28,15 @@ const TEMPERATURE_STEP: f32 = 0.2;
 const MS_PER_FRAME: u64 = (HOP_LENGTH * 1000 / SAMPLE_RATE) as u64;
 const MS_PER_TIMESTAMP: u64 = 2 * MS_PER_FRAME;
 
-/// Transcribes 16 kHz mono audio window by window (config already validated).
-pub fn transcribe<A: AudioSource + ?Sized>(
+/// Transcribes 16 kHz mono audio window by window (config already validated) with
+/// `model`, one of the engine's networks.
+pub fn transcribe<N: Network, A: AudioSource + ?Sized>(
     engine: &Engine,
+    model: &N,
     audio: &A,
     config: &Config,
     observer: &mut dyn Observer,
 ) -> Result<Transcription, TranscribeError> {
-    let model = &engine.model;
     let tokenizer = &engine.tokenizer;
     let sp = &tokenizer.specials;
     let decoder = Decoder {
@@ -48,8 +48,9 @@ pub fn transcribe<A: AudioSource + ?Sized>(
     let duration_ms = audio.len() as u64 * 1000 / SAMPLE_RATE as u64;
     let content_frames = audio.len() / HOP_LENGTH;
 
-    observer.progress(0.0, "measuring the loudness");
-    let mel = MelSpectrogram::new(model.dims.n_mels);
+    let mut progress = Progress::new(observer);
+    progress.report(0.0, "measuring the loudness");
+    let mel = MelSpectrogram::new(model.dims().n_mels);
     let global_max = mel.global_max(audio);
 
     let multilingual = engine.multilingual();
@@ -73,14 +74,14 @@ pub fn transcribe<A: AudioSource + ?Sized>(
     let total_s = duration_ms as f32 / 1000.0;
 
     while seek < content_frames {
-        if observer.is_cancelled() {
+        if progress.observer.is_cancelled() {
             return Err(TranscribeError::Cancelled);
         }
         window += 1;
         let segment_size = N_FRAMES.min(content_frames - seek);
         let offset_ms = seek as u64 * MS_PER_FRAME;
         let fraction = seek as f32 / content_frames as f32;
-        observer.progress(
+        progress.report(
             fraction,
             &format!(
                 "window {window}: encoding {:.1}–{:.1} s of {total_s:.1} s",
@@ -93,18 +94,14 @@ pub fn transcribe<A: AudioSource + ?Sized>(
             seek += segment_size;
             continue;
         }
-        let input = Tensor::from_vec(
-            mel.window(audio, global_max, seek, segment_size),
-            (mel.n_mels(), N_FRAMES),
-            &Device::Cpu,
-        )?;
-        let features = model.encode(&input)?;
-        let mut state = model.start_decoding(&features)?;
+        let input = mel.window(audio, global_max, seek, segment_size);
+        let mut state = model.start_window(&input)?;
+        drop(input);
 
         let language = match &language {
             Some(code) => code.clone(),
             None => {
-                let code = detect_language(engine, &mut state)?;
+                let code = detect_language(engine, model, &mut state)?;
                 language = Some(code.clone());
                 code
             }
@@ -117,7 +114,7 @@ pub fn transcribe<A: AudioSource + ?Sized>(
                 Task::Translate => sp.translate,
             });
         }
-        observer.progress(fraction, &format!("window {window}: decoding"));
+        progress.report(fraction, &format!("window {window}: decoding"));
 
         // Guard against loops: a window cannot hold more than ~10 tokens a second.
         let seconds = segment_size.div_ceil(100);
@@ -131,7 +128,19 @@ pub fn transcribe<A: AudioSource + ?Sized>(
             max_tokens,
             max_initial_timestamp_index: 50,
         };
-        let mut result = decode_with_fallback(&decoder, &mut state, options, &mut rng)?;
+        // Progress moves with the likeliest text's timestamps inside the window.
+        let mut on_timestamp = |step: u32| {
+            let frames = (step as usize * 2).min(segment_size);
+            progress.report(
+                (seek + frames) as f32 / content_frames as f32,
+                &format!(
+                    "window {window}: decoding, at {:.1} s",
+                    (offset_ms + u64::from(step) * MS_PER_TIMESTAMP) as f32 / 1000.0
+                ),
+            );
+        };
+        let mut result =
+            decode_with_fallback(&decoder, &mut state, options, &mut rng, &mut on_timestamp)?;
 
         let silent =
             result.no_speech_prob > NO_SPEECH_THRESHOLD && result.avg_logprob <= LOGPROB_THRESHOLD;
@@ -183,7 +192,7 @@ pub fn transcribe<A: AudioSource + ?Sized>(
                 text,
                 confidence,
             };
-            observer.segment(&segment);
+            progress.observer.segment(&segment);
             segments.push(segment);
             all_tokens.extend_from_slice(tokens);
         }
@@ -191,7 +200,7 @@ pub fn transcribe<A: AudioSource + ?Sized>(
             prompt_reset_since = all_tokens.len();
         }
     }
-    observer.progress(1.0, "done");
+    progress.report(1.0, "done");
     Ok(Transcription {
         language: language.unwrap_or_else(|| "en".into()),
         segments,
@@ -208,16 +217,17 @@ fn rms(samples: &[f32]) -> f32 {
 
 /// Decodes at the configured temperature and retries 0.2 higher (up to 1.0) while the
 /// result is too repetitive or too unlikely, unless it is silence.
-fn decode_with_fallback(
-    decoder: &Decoder<'_>,
-    state: &mut crate::model::DecoderState,
+fn decode_with_fallback<N: Network>(
+    decoder: &Decoder<'_, N>,
+    state: &mut N::State,
     mut options: WindowOptions,
     rng: &mut SplitMix64,
-) -> candle_core::Result<WindowResult> {
+    on_timestamp: &mut dyn FnMut(u32),
+) -> Result<WindowResult, InferenceError> {
     let mut temperature = options.temperature;
     loop {
         options.temperature = temperature;
-        let result = decoder.decode(state, &options, rng)?;
+        let result = decoder.decode(state, &options, rng, on_timestamp)?;
         let repetitive = result.compression_ratio > COMPRESSION_RATIO_THRESHOLD;
         let unlikely = result.avg_logprob < LOGPROB_THRESHOLD;
         let silence = result.no_speech_prob > NO_SPEECH_THRESHOLD && unlikely;
@@ -230,14 +240,17 @@ fn decode_with_fallback(
 }
 
 /// Picks the likeliest language token after `<|startoftranscript|>`.
-fn detect_language(
+fn detect_language<N: Network>(
     engine: &Engine,
-    state: &mut crate::model::DecoderState,
+    model: &N,
+    state: &mut N::State,
 ) -> Result<String, TranscribeError> {
     let tokenizer = &engine.tokenizer;
     state.reset();
-    let logits = engine.model.decode(&[tokenizer.specials.sot], state)?;
-    let row: Vec<f32> = logits.i((0, 0))?.to_vec1()?;
+    let row = model
+        .decode(&[tokenizer.specials.sot], state, &[0])?
+        .pop()
+        .ok_or_else(|| InferenceError("no logits for language detection".into()))?;
     let best = tokenizer
         .languages
         .iter()
@@ -245,6 +258,28 @@ fn detect_language(
         .map(|(code, _)| code.clone())
         .unwrap_or_else(|| "en".into());
     Ok(best)
+}
+
+/// Forwards progress to the observer, never backwards: a window's progress follows its
+/// decoded timestamps, which a retry or the next window (that starts at the last
+/// complete segment) may put behind what was already reported.
+struct Progress<'a> {
+    observer: &'a mut dyn Observer,
+    reported: f32,
+}
+
+impl<'a> Progress<'a> {
+    fn new(observer: &'a mut dyn Observer) -> Self {
+        Self {
+            observer,
+            reported: 0.0,
+        }
+    }
+
+    fn report(&mut self, fraction: f32, stage: &str) {
+        self.reported = self.reported.max(fraction.clamp(0.0, 1.0));
+        self.observer.progress(self.reported, stage);
+    }
 }
 
 /// A segment inside one window, before it is placed on the file's timeline.

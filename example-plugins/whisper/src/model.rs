@@ -1,96 +1,62 @@
-//! The Whisper network (encoder and decoder) on candle, with a key/value cache.
+//! The Whisper network on the host's compute interface.
 //!
-//! The layer layout follows CTranslate2's Whisper spec (pre-norm transformer blocks,
-//! GELU feed-forward, learned decoder positions, output projection tied to the token
-//! embedding), so the weights of [`crate::ct2::Weights`] load by their own names. The
-//! decoder caches each layer's self-attention keys/values and the cross-attention
-//! keys/values of the current window, so every new token costs one position, not the
-//! whole sequence again.
+//! The layers follow CTranslate2's Whisper spec (pre-norm transformer blocks, GELU
+//! feed-forward, learned decoder positions, output projection tied to the token
+//! embedding), so the weights load by their own names from [`crate::ct2::Index`]
+//! regions of `model.bin`: the host reads them, and every job of this plugin build
+//! shares them. Activations stay in the host between calls; the plugin reads back
+//! only the logits of the positions it decodes.
+//!
+//! Linear layers use the job's [`Precision`]; convolutions, norms, biases, positions
+//! and the embedding table that `embed` reads stay `float32`. The output projection is
+//! the embedding region again, at the job's precision.
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Linear};
+use sandscribe_plugin_sdk::compute::{
+    self, Activation, FileDtype, KvCache, Precision, Tensor, Weights,
+};
 
-use crate::ct2::{Ct2Error, Weights};
+use crate::ct2::{Ct2Error, Dtype, Index};
+use crate::mel::N_FRAMES;
+use crate::network::{DecoderState, Dims, InferenceError, Network};
 
-/// Sizes of a Whisper model, read from its weights.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dims {
-    pub n_mels: usize,
-    pub n_audio_ctx: usize,
-    pub n_audio_state: usize,
-    pub n_audio_layer: usize,
-    pub n_audio_head: usize,
-    pub n_vocab: usize,
-    pub n_text_ctx: usize,
-    pub n_text_state: usize,
-    pub n_text_layer: usize,
-    pub n_text_head: usize,
-}
+/// The asset file the regions of [`Index`] are in (relative to the assets folder).
+pub const MODEL_FILE: &str = "model.bin";
 
-/// A loaded Whisper model.
+/// Layer norm epsilon of every Whisper size.
+const EPS: f32 = 1e-5;
+
+/// A Whisper model whose weights are in the host.
 pub struct Whisper {
-    pub dims: Dims,
+    dims: Dims,
     encoder: Encoder,
     decoder: Decoder,
 }
 
 impl Whisper {
-    /// Builds the model from CTranslate2 weights whose fused attention was split.
-    pub fn load(w: &Weights) -> Result<Self, Ct2Error> {
-        let conv1 = w.get("encoder/conv1/weight")?;
-        let (n_audio_state, n_mels, _) = conv1.dims3()?;
-        let embeddings = w.get("decoder/embeddings/weight")?;
-        let (n_vocab, n_text_state) = embeddings.dims2()?;
-        let audio_positions = w.get("encoder/position_encodings/encodings")?;
-        let text_positions = w.get("decoder/position_encodings/encodings")?;
-        let heads = |name: &str, state: usize| -> usize {
-            // Every Whisper size uses 64-dimensional heads; the file states it anyway.
-            w.integer(name).map(|h| h as usize).unwrap_or(state / 64)
-        };
-        let dims = Dims {
-            n_mels,
-            n_audio_ctx: audio_positions.dim(0)?,
-            n_audio_state,
-            n_audio_layer: w.layer_count("encoder"),
-            n_audio_head: heads("encoder/num_heads", n_audio_state),
-            n_vocab,
-            n_text_ctx: text_positions.dim(0)?,
-            n_text_state,
-            n_text_layer: w.layer_count("decoder"),
-            n_text_head: heads("decoder/num_heads", n_text_state),
-        };
+    /// Creates the weights of every layer from `index` (fused attention already split),
+    /// with the linear layers at `precision`.
+    pub fn load(index: &Index, dims: Dims, precision: Precision) -> Result<Self, Ct2Error> {
+        let w = Loader { index, precision };
         let encoder = Encoder {
-            conv1: Conv1d::new(
-                conv1,
-                Some(w.get("encoder/conv1/bias")?),
-                Conv1dConfig {
-                    padding: 1,
-                    ..Default::default()
-                },
-            ),
-            conv2: Conv1d::new(
-                w.get("encoder/conv2/weight")?,
-                Some(w.get("encoder/conv2/bias")?),
-                Conv1dConfig {
-                    padding: 1,
-                    stride: 2,
-                    ..Default::default()
-                },
-            ),
-            positions: audio_positions,
+            conv1: w.conv("encoder/conv1")?,
+            conv2: w.conv("encoder/conv2")?,
+            positions: w.float("encoder/position_encodings/encodings")?,
             blocks: (0..dims.n_audio_layer)
-                .map(|i| EncoderBlock::load(w, &format!("encoder/layer_{i}"), dims.n_audio_head))
+                .map(|i| EncoderBlock::load(&w, &format!("encoder/layer_{i}"), dims.n_audio_head))
                 .collect::<Result<_, _>>()?,
-            ln_post: layer_norm(w, "encoder/layer_norm")?,
+            ln_post: w.norm("encoder/layer_norm")?,
         };
+        let embeddings = "decoder/embeddings/weight";
         let decoder = Decoder {
-            embeddings: embeddings.clone(),
-            projection_t: embeddings.t()?,
-            positions: text_positions,
+            embeddings: w.float(embeddings)?,
+            projection: w.at_precision(embeddings)?,
+            positions: w.float("decoder/position_encodings/encodings")?,
             blocks: (0..dims.n_text_layer)
-                .map(|i| DecoderBlock::load(w, &format!("decoder/layer_{i}"), dims.n_text_head))
+                .map(|i| DecoderBlock::load(&w, &format!("decoder/layer_{i}"), dims.n_text_head))
                 .collect::<Result<_, _>>()?,
-            ln: layer_norm(w, "decoder/layer_norm")?,
+            ln: w.norm("decoder/layer_norm")?,
+            n_ctx: dims.n_text_ctx,
+            width: dims.n_text_state,
         };
         Ok(Self {
             dims,
@@ -98,97 +64,188 @@ impl Whisper {
             decoder,
         })
     }
-
-    /// Encodes a log-mel window `[n_mels, 2 * n_audio_ctx]` into audio features.
-    pub fn encode(&self, mel: &Tensor) -> candle_core::Result<Tensor> {
-        self.encoder.forward(&mel.unsqueeze(0)?)
-    }
-
-    /// A fresh decoder state (batch 1) for the audio features of one window.
-    pub fn start_decoding(&self, features: &Tensor) -> candle_core::Result<DecoderState> {
-        let cross = self
-            .decoder
-            .blocks
-            .iter()
-            .map(|b| b.cross_attn.keys_values(features))
-            .collect::<Result<_, _>>()?;
-        Ok(DecoderState {
-            cross,
-            cached: vec![None; self.decoder.blocks.len()],
-            len: 0,
-            batch: 1,
-        })
-    }
-
-    /// Feeds `tokens` (`batch` sequences of equal length, one after the other) after
-    /// those already in `state`; returns the logits `[batch, tokens / batch, n_vocab]`.
-    pub fn decode(&self, tokens: &[u32], state: &mut DecoderState) -> candle_core::Result<Tensor> {
-        self.decoder.forward(tokens, state)
-    }
 }
 
-/// Decoder caches for one window: the cross-attention keys/values of the audio (shared
-/// by every sequence) and the self-attention keys/values of `batch` token sequences.
-#[derive(Clone)]
-pub struct DecoderState {
+/// Decoder memory for one window: the audio's cross-attention keys and values (batch 1,
+/// shared by every sequence) and one self-attention cache per layer.
+pub struct State {
     cross: Vec<(Tensor, Tensor)>,
-    cached: Vec<Option<(Tensor, Tensor)>>,
+    caches: Vec<KvCache>,
     len: usize,
     batch: usize,
 }
 
-impl DecoderState {
-    /// Forgets the decoded tokens but keeps the window's cross-attention keys/values,
-    /// so a retry at another temperature does not recompute them.
-    pub fn reset(&mut self) {
-        self.cached.iter_mut().for_each(|c| *c = None);
+impl DecoderState for State {
+    fn reset(&mut self) {
+        self.caches.iter_mut().for_each(|c| c.reset(1));
         self.len = 0;
         self.batch = 1;
     }
 
-    /// Number of tokens fed so far (per sequence).
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Number of sequences decoded side by side.
-    pub fn batch(&self) -> usize {
+    fn batch(&self) -> usize {
         self.batch
     }
 
-    /// Keeps, duplicates or reorders the sequences: new sequence `i` continues old
-    /// sequence `sources[i]` (beam search).
-    pub fn select(&mut self, sources: &[u32]) -> candle_core::Result<()> {
-        let ids = Tensor::new(sources, &Device::Cpu)?;
-        for (k, v) in self.cached.iter_mut().flatten() {
-            *k = k.index_select(&ids, 0)?;
-            *v = v.index_select(&ids, 0)?;
+    fn select(&mut self, sources: &[u32]) -> Result<(), InferenceError> {
+        if sources.is_empty() || sources.iter().any(|&s| s as usize >= self.batch) {
+            return Err(InferenceError(format!(
+                "cannot continue sequences {sources:?} of {}",
+                self.batch
+            )));
         }
+        self.caches.iter_mut().for_each(|c| c.reorder(sources));
         self.batch = sources.len();
         Ok(())
     }
 }
 
-fn linear(w: &Weights, prefix: &str) -> Result<Linear, Ct2Error> {
-    let bias = format!("{prefix}/bias");
-    let bias = if w.contains(&bias) {
-        Some(w.get(&bias)?)
-    } else {
-        None
-    };
-    Ok(Linear::new(w.get(&format!("{prefix}/weight"))?, bias))
+impl Network for Whisper {
+    type State = State;
+
+    fn dims(&self) -> &Dims {
+        &self.dims
+    }
+
+    fn start_window(&self, mel: &[f32]) -> Result<State, InferenceError> {
+        let n_mels = self.dims.n_mels;
+        if mel.len() != n_mels * N_FRAMES {
+            return Err(InferenceError(format!(
+                "a window has {} mel values, not {n_mels} × {N_FRAMES}",
+                mel.len()
+            )));
+        }
+        // The host's convolution is channels-last: [time, mels].
+        let mut frames = vec![0f32; mel.len()];
+        for (band, row) in mel.chunks_exact(N_FRAMES).enumerate() {
+            for (t, &v) in row.iter().enumerate() {
+                frames[t * n_mels + band] = v;
+            }
+        }
+        let features = self
+            .encoder
+            .forward(&Tensor::new(&frames, &[N_FRAMES, n_mels]));
+        drop(frames);
+        let d = &self.decoder;
+        Ok(State {
+            cross: d
+                .blocks
+                .iter()
+                .map(|b| b.cross_attn.keys_values(&features))
+                .collect(),
+            caches: (0..d.blocks.len())
+                .map(|_| KvCache::new(1, d.width, d.n_ctx))
+                .collect(),
+            len: 0,
+            batch: 1,
+        })
+    }
+
+    fn decode(
+        &self,
+        tokens: &[u32],
+        state: &mut State,
+        positions: &[usize],
+    ) -> Result<Vec<Vec<f32>>, InferenceError> {
+        self.decoder.forward(tokens, state, positions)
+    }
 }
 
-fn layer_norm(w: &Weights, prefix: &str) -> Result<LayerNorm, Ct2Error> {
-    Ok(LayerNorm::new(
-        w.get(&format!("{prefix}/gamma"))?,
-        w.get(&format!("{prefix}/beta"))?,
-        1e-5,
-    ))
+/// Creates weights from the regions of `model.bin`.
+struct Loader<'a> {
+    index: &'a Index,
+    precision: Precision,
+}
+
+impl Loader<'_> {
+    fn region(&self, name: &str, precision: Precision) -> Result<Weights, Ct2Error> {
+        let region = self.index.get(name)?;
+        let dtype = match region.dtype {
+            Dtype::F32 => FileDtype::F32,
+            Dtype::F16 => FileDtype::F16,
+            Dtype::Bf16 => FileDtype::Bf16,
+        };
+        Ok(Weights::from_asset(
+            MODEL_FILE,
+            region.offset,
+            dtype,
+            &region.shape,
+            precision,
+        ))
+    }
+
+    /// Kept as `float32` whatever the job's precision.
+    fn float(&self, name: &str) -> Result<Weights, Ct2Error> {
+        self.region(name, Precision::Float32)
+    }
+
+    /// At the job's precision (matrices of `linear`).
+    fn at_precision(&self, name: &str) -> Result<Weights, Ct2Error> {
+        self.region(name, self.precision)
+    }
+
+    fn linear(&self, prefix: &str) -> Result<Linear, Ct2Error> {
+        let bias = format!("{prefix}/bias");
+        Ok(Linear {
+            weight: self.at_precision(&format!("{prefix}/weight"))?,
+            bias: if self.index.contains(&bias) {
+                Some(self.float(&bias)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn conv(&self, prefix: &str) -> Result<Linear, Ct2Error> {
+        Ok(Linear {
+            weight: self.float(&format!("{prefix}/weight"))?,
+            bias: Some(self.float(&format!("{prefix}/bias"))?),
+        })
+    }
+
+    fn norm(&self, prefix: &str) -> Result<LayerNorm, Ct2Error> {
+        Ok(LayerNorm {
+            gamma: self.float(&format!("{prefix}/gamma"))?,
+            beta: self.float(&format!("{prefix}/beta"))?,
+        })
+    }
+}
+
+/// A weight matrix `[out, in]` (or a convolution's `[out, in, kernel]`) and its bias.
+struct Linear {
+    weight: Weights,
+    bias: Option<Weights>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor, act: Activation) -> Tensor {
+        compute::linear(x, &self.weight, self.bias.as_ref(), act)
+    }
+
+    fn conv(&self, x: &Tensor, stride: usize) -> Tensor {
+        compute::conv1d(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            stride,
+            1,
+            Activation::Gelu,
+        )
+    }
+}
+
+struct LayerNorm {
+    gamma: Weights,
+    beta: Weights,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        compute::layer_norm(x, &self.gamma, &self.beta, EPS)
+    }
 }
 
 struct Attention {
@@ -202,73 +259,42 @@ struct Attention {
 impl Attention {
     /// Self-attention (`…/self_attention`, output `linear_1`) or cross-attention
     /// (`…/attention`, query `linear_0`, output `linear_2`).
-    fn load(w: &Weights, prefix: &str, n_head: usize, cross: bool) -> Result<Self, Ct2Error> {
+    fn load(w: &Loader<'_>, prefix: &str, n_head: usize, cross: bool) -> Result<Self, Ct2Error> {
         let (query, out) = if cross {
-            (
-                linear(w, &format!("{prefix}/linear_0"))?,
-                linear(w, &format!("{prefix}/linear_2"))?,
-            )
+            ("linear_0", "linear_2")
         } else {
-            (
-                linear(w, &format!("{prefix}/query"))?,
-                linear(w, &format!("{prefix}/linear_1"))?,
-            )
+            ("query", "linear_1")
         };
         Ok(Self {
-            query,
-            key: linear(w, &format!("{prefix}/key"))?,
-            value: linear(w, &format!("{prefix}/value"))?,
-            out,
+            query: w.linear(&format!("{prefix}/{query}"))?,
+            key: w.linear(&format!("{prefix}/key"))?,
+            value: w.linear(&format!("{prefix}/value"))?,
+            out: w.linear(&format!("{prefix}/{out}"))?,
             n_head,
         })
     }
 
-    /// `[1, T, D]` → `[1, H, T, D/H]`.
-    fn heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t, d) = x.dims3()?;
-        x.reshape((b, t, self.n_head, d / self.n_head))?
-            .transpose(1, 2)?
-            .contiguous()
+    fn keys_values(&self, x: &Tensor) -> (Tensor, Tensor) {
+        (
+            self.key.forward(x, Activation::None),
+            self.value.forward(x, Activation::None),
+        )
     }
 
-    fn keys_values(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        Ok((
-            self.heads(&self.key.forward(x)?)?,
-            self.heads(&self.value.forward(x)?)?,
-        ))
+    /// `x + attention(x over k, v)`.
+    fn residual(&self, x: &Tensor, h: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
+        let q = self.query.forward(h, Activation::None);
+        let a = compute::attention(&q, k, v, self.n_head, false);
+        compute::add(x, &self.out.forward(&a, Activation::None))
     }
 
-    fn attend(
-        &self,
-        x: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        mask: Option<&Tensor>,
-    ) -> candle_core::Result<Tensor> {
-        let q = self.heads(&self.query.forward(x)?)?;
-        let (b, h, t, head_dim) = q.dims4()?;
-        // Cross-attention keys are computed once (batch 1) and shared by all sequences:
-        // stack the sequences' queries as extra rows instead of copying the keys.
-        let shared = k.dim(0)? == 1 && b > 1;
-        let q = if shared {
-            q.transpose(0, 1)?.reshape((1, h, b * t, head_dim))?
-        } else {
-            q
-        };
-        let scale = 1.0 / (head_dim as f64).sqrt();
-        let mut scores = (q.matmul(&k.t()?)? * scale)?;
-        if let Some(mask) = mask {
-            scores = scores.broadcast_add(mask)?;
-        }
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = weights.matmul(v)?;
-        let out = if shared {
-            out.reshape((h, b, t, head_dim))?.transpose(0, 1)?
-        } else {
-            out
-        };
-        let out = out.transpose(1, 2)?.reshape((b, t, h * head_dim))?;
-        self.out.forward(&out)
+    /// `x + self-attention(x)` over the cache, after appending this step.
+    fn residual_cached(&self, x: &Tensor, h: &Tensor, cache: &mut KvCache) -> Tensor {
+        let q = self.query.forward(h, Activation::None);
+        let (k, v) = self.keys_values(h);
+        cache.append(&k, &v);
+        let a = compute::attention_cached(&q, cache, self.n_head);
+        compute::add(x, &self.out.forward(&a, Activation::None))
     }
 }
 
@@ -279,17 +305,18 @@ struct FeedForward {
 }
 
 impl FeedForward {
-    fn load(w: &Weights, prefix: &str) -> Result<Self, Ct2Error> {
+    fn load(w: &Loader<'_>, prefix: &str) -> Result<Self, Ct2Error> {
         Ok(Self {
-            ln: layer_norm(w, &format!("{prefix}/layer_norm"))?,
-            up: linear(w, &format!("{prefix}/linear_0"))?,
-            down: linear(w, &format!("{prefix}/linear_1"))?,
+            ln: w.norm(&format!("{prefix}/layer_norm"))?,
+            up: w.linear(&format!("{prefix}/linear_0"))?,
+            down: w.linear(&format!("{prefix}/linear_1"))?,
         })
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.up.forward(&self.ln.forward(x)?)?.gelu_erf()?;
-        x + self.down.forward(&h)?
+    /// `x + ffn(x)`.
+    fn residual(&self, x: &Tensor) -> Tensor {
+        let h = self.up.forward(&self.ln.forward(x), Activation::Gelu);
+        compute::add(x, &self.down.forward(&h, Activation::None))
     }
 }
 
@@ -300,40 +327,41 @@ struct EncoderBlock {
 }
 
 impl EncoderBlock {
-    fn load(w: &Weights, prefix: &str, n_head: usize) -> Result<Self, Ct2Error> {
+    fn load(w: &Loader<'_>, prefix: &str, n_head: usize) -> Result<Self, Ct2Error> {
         let sa = format!("{prefix}/self_attention");
         Ok(Self {
-            ln: layer_norm(w, &format!("{sa}/layer_norm"))?,
+            ln: w.norm(&format!("{sa}/layer_norm"))?,
             attn: Attention::load(w, &sa, n_head, false)?,
             ffn: FeedForward::load(w, &format!("{prefix}/ffn"))?,
         })
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.ln.forward(x)?;
-        let (k, v) = self.attn.keys_values(&h)?;
-        let x = (x + self.attn.attend(&h, &k, &v, None)?)?;
-        self.ffn.forward(&x)
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.ln.forward(x);
+        let (k, v) = self.attn.keys_values(&h);
+        let x = self.attn.residual(x, &h, &k, &v);
+        self.ffn.residual(&x)
     }
 }
 
 struct Encoder {
-    conv1: Conv1d,
-    conv2: Conv1d,
-    positions: Tensor,
+    conv1: Linear,
+    conv2: Linear,
+    positions: Weights,
     blocks: Vec<EncoderBlock>,
     ln_post: LayerNorm,
 }
 
 impl Encoder {
-    fn forward(&self, mel: &Tensor) -> candle_core::Result<Tensor> {
-        let x = self.conv1.forward(mel)?.gelu_erf()?;
-        let x = self.conv2.forward(&x)?.gelu_erf()?;
-        let x = x.transpose(1, 2)?;
-        let t = x.dim(1)?;
-        let mut x = x.broadcast_add(&self.positions.narrow(0, 0, t)?)?;
+    /// `[N_FRAMES, n_mels]` → audio features `[1, n_audio_ctx, width]`.
+    fn forward(&self, mel: &Tensor) -> Tensor {
+        let x = self.conv1.conv(mel, 1);
+        let x = self.conv2.conv(&x, 2);
+        let shape = x.shape();
+        let x = x.reshape(&[1, shape[0], shape[1]]);
+        let mut x = compute::add_positions(&x, &self.positions, 0);
         for block in &self.blocks {
-            x = block.forward(&x)?;
+            x = block.forward(&x);
         }
         self.ln_post.forward(&x)
     }
@@ -348,13 +376,13 @@ struct DecoderBlock {
 }
 
 impl DecoderBlock {
-    fn load(w: &Weights, prefix: &str, n_head: usize) -> Result<Self, Ct2Error> {
+    fn load(w: &Loader<'_>, prefix: &str, n_head: usize) -> Result<Self, Ct2Error> {
         let sa = format!("{prefix}/self_attention");
         let ca = format!("{prefix}/attention");
         Ok(Self {
-            self_ln: layer_norm(w, &format!("{sa}/layer_norm"))?,
+            self_ln: w.norm(&format!("{sa}/layer_norm"))?,
             self_attn: Attention::load(w, &sa, n_head, false)?,
-            cross_ln: layer_norm(w, &format!("{ca}/layer_norm"))?,
+            cross_ln: w.norm(&format!("{ca}/layer_norm"))?,
             cross_attn: Attention::load(w, &ca, n_head, true)?,
             ffn: FeedForward::load(w, &format!("{prefix}/ffn"))?,
         })
@@ -362,71 +390,77 @@ impl DecoderBlock {
 }
 
 struct Decoder {
-    embeddings: Tensor,
-    /// The output projection: a transposed view of `embeddings` (tied weights; gemm
-    /// reads it strided, as fast as a copy and without the extra 80–100 MB).
-    projection_t: Tensor,
-    positions: Tensor,
+    /// The token embedding, `float32`, for `embed`.
+    embeddings: Weights,
+    /// The same region at the job's precision: the output projection (tied weights).
+    projection: Weights,
+    positions: Weights,
     blocks: Vec<DecoderBlock>,
     ln: LayerNorm,
+    n_ctx: usize,
+    width: usize,
 }
 
 impl Decoder {
-    fn forward(&self, tokens: &[u32], state: &mut DecoderState) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        tokens: &[u32],
+        state: &mut State,
+        positions: &[usize],
+    ) -> Result<Vec<Vec<f32>>, InferenceError> {
         let batch = state.batch;
+        if tokens.is_empty() || !tokens.len().is_multiple_of(batch) {
+            return Err(InferenceError(format!(
+                "{} tokens do not make {batch} sequences",
+                tokens.len()
+            )));
+        }
         let t = tokens.len() / batch;
         let offset = state.len;
-        let n_ctx = self.positions.dim(0)?;
-        if offset + t > n_ctx {
-            candle_core::bail!("the decoder context of {n_ctx} tokens is full");
+        if offset + t > self.n_ctx {
+            return Err(InferenceError(format!(
+                "the decoder context of {} tokens is full",
+                self.n_ctx
+            )));
         }
-        let ids = Tensor::new(tokens, &Device::Cpu)?;
-        let x = self
-            .embeddings
-            .index_select(&ids, 0)?
-            .reshape((batch, t, ()))?;
-        let mut x = x.broadcast_add(&self.positions.narrow(0, offset, t)?)?;
-        let mask = if t > 1 {
-            Some(causal_mask(t, offset)?)
-        } else {
-            None
-        };
+        if let Some(p) = positions.iter().find(|&&p| p >= t) {
+            return Err(InferenceError(format!("position {p} of a {t}-token step")));
+        }
+        let x = compute::embed(&self.embeddings, tokens, batch);
+        let mut x = compute::add_positions(&x, &self.positions, offset);
         for (i, block) in self.blocks.iter().enumerate() {
-            let h = block.self_ln.forward(&x)?;
-            let (k, v) = block.self_attn.keys_values(&h)?;
-            let (k, v) = match &state.cached[i] {
-                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-                None => (k, v),
-            };
-            x = (&x + block.self_attn.attend(&h, &k, &v, mask.as_ref())?)?;
-            state.cached[i] = Some((k, v));
-            let h = block.cross_ln.forward(&x)?;
+            let h = block.self_ln.forward(&x);
+            x = block
+                .self_attn
+                .residual_cached(&x, &h, &mut state.caches[i]);
+            let h = block.cross_ln.forward(&x);
             let (ck, cv) = &state.cross[i];
-            x = (&x + block.cross_attn.attend(&h, ck, cv, None)?)?;
-            x = block.ffn.forward(&x)?;
+            x = block.cross_attn.residual(&x, &h, ck, cv);
+            x = block.ffn.residual(&x);
         }
         state.len += t;
-        let x = self.ln.forward(&x)?;
-        let d = x.dim(2)?;
-        x.reshape((batch * t, d))?
-            .matmul(&self.projection_t)?
-            .reshape((batch, t, ()))
+        let x = self.ln.forward(&x);
+        // Project only the positions asked for: a prompt step would otherwise cost a
+        // vocabulary-wide product per token.
+        let mut rows = vec![Vec::new(); batch * positions.len()];
+        for (i, &p) in positions.iter().enumerate() {
+            let at = if t == 1 {
+                None
+            } else {
+                Some(x.narrow(1, p, 1))
+            };
+            let logits = compute::linear(
+                at.as_ref().unwrap_or(&x),
+                &self.projection,
+                None,
+                Activation::None,
+            )
+            .read();
+            let n_vocab = logits.len() / batch;
+            for (s, row) in logits.chunks_exact(n_vocab).enumerate() {
+                rows[s * positions.len() + i] = row.to_vec();
+            }
+        }
+        Ok(rows)
     }
-}
-
-/// `[t, offset + t]` with −∞ where a position would look ahead.
-fn causal_mask(t: usize, offset: usize) -> candle_core::Result<Tensor> {
-    let width = offset + t;
-    let values: Vec<f32> = (0..t)
-        .flat_map(|i| {
-            (0..width).map(move |j| {
-                if j > i + offset {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect();
-    Tensor::from_vec(values, (t, width), &Device::Cpu)?.to_dtype(DType::F32)
 }
