@@ -149,6 +149,14 @@ pub struct Limits {
     /// Fuel every job may burn; `None`: jobs are metered only where a tenant or a
     /// plugin sets a budget. A tenant's own budget cannot exceed it.
     pub fuel_per_job: Option<NonZeroU64>,
+    /// Threads one compute call of a job may use (WIT 0.2.0 plugins). Default 1: jobs run
+    /// side by side, each on one core; more makes one long file finish sooner. All
+    /// multi-threaded calls share one pool sized to the cores, so jobs × threads never
+    /// oversubscribe the machine.
+    pub threads_per_job: u64,
+    /// Memory all plugins' shared weights may take together (read once per plugin build
+    /// from their assets, shared by every job). Default 8 GiB.
+    pub shared_model_bytes: u64,
 }
 
 impl Default for Limits {
@@ -162,6 +170,8 @@ impl Default for Limits {
             upload_bytes: 512 << 20,
             audio_seconds: 4 * 3600,
             fuel_per_job: None,
+            threads_per_job: 1,
+            shared_model_bytes: 8 << 30,
         }
     }
 }
@@ -181,6 +191,8 @@ impl Limits {
             ("output_bytes", self.output_bytes),
             ("upload_bytes", self.upload_bytes),
             ("audio_seconds", self.audio_seconds),
+            ("threads_per_job", self.threads_per_job),
+            ("shared_model_bytes", self.shared_model_bytes),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(format!("limits.{name} must be more than 0"));

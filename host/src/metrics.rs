@@ -41,6 +41,9 @@ pub struct Metrics {
     sse_streams: Gauge,
     plugins_loaded: Gauge,
     plugin_load_failures: Gauge,
+    shared_model_bytes: Gauge,
+    /// Where `shared_model_bytes` is read from when the metrics are encoded.
+    shared_weights: std::sync::OnceLock<Arc<crate::runtime::WeightsCache>>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -76,6 +79,7 @@ impl Metrics {
         let sse_streams = Gauge::default();
         let plugins_loaded = Gauge::default();
         let plugin_load_failures = Gauge::default();
+        let shared_model_bytes = Gauge::default();
         registry.register(
             "jobs",
             "Finished jobs by plugin, tenant and outcome",
@@ -114,7 +118,14 @@ impl Metrics {
             "Plugin folders that failed to load",
             plugin_load_failures.clone(),
         );
+        registry.register(
+            "shared_model_bytes",
+            "Bytes of plugin weights held once and shared by every job of a plugin build",
+            shared_model_bytes.clone(),
+        );
         Arc::new(Self {
+            shared_model_bytes,
+            shared_weights: std::sync::OnceLock::new(),
             registry,
             jobs,
             queued,
@@ -185,8 +196,17 @@ impl Metrics {
         SseGuard(self.clone())
     }
 
+    /// Reports the runtime's shared weights in every exposition from now on.
+    pub fn watch_shared_weights(&self, cache: Arc<crate::runtime::WeightsCache>) {
+        let _ = self.shared_weights.set(cache);
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
+        if let Some(cache) = self.shared_weights.get() {
+            self.shared_model_bytes
+                .set(i64::try_from(cache.used_bytes()).unwrap_or(i64::MAX));
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -110,6 +110,8 @@ pub struct ServerOptions {
     api_keys: Vec<(String, String, String)>,
     /// Extra TOML appended to the config file.
     extra_toml: String,
+    /// Further `[limits]` entries (`threads_per_job`, `fuel_per_job`, ...).
+    extra_limits: Vec<(String, u64)>,
 }
 
 impl Default for ServerOptions {
@@ -134,6 +136,7 @@ impl ServerOptions {
             stack_bytes: None,
             api_keys: Vec::new(),
             extra_toml: String::new(),
+            extra_limits: Vec::new(),
         }
     }
 
@@ -213,6 +216,12 @@ impl ServerOptions {
         self
     }
 
+    /// Sets another `[limits]` key of the config file.
+    pub fn limit(mut self, key: &str, value: u64) -> Self {
+        self.extra_limits.push((key.to_owned(), value));
+        self
+    }
+
     /// The config file for these options.
     fn config_toml(&self) -> String {
         let mut toml = String::new();
@@ -248,6 +257,9 @@ impl ServerOptions {
                 ("stack_bytes", self.stack_bytes),
             ],
         );
+        for (key, value) in &self.extra_limits {
+            toml.push_str(&format!("{key} = {value}\n"));
+        }
         toml.push_str(&self.extra_toml);
         toml
     }

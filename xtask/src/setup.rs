@@ -6,7 +6,17 @@ use crate::assets;
 use crate::cmd;
 
 /// Test fixture plugins (tests/fixtures/<id>), built into target/fixture-plugins/<id>/.
-pub const FIXTURES: &[&str] = &["echo", "spin", "oom", "trap", "flood", "slow", "liar"];
+pub const FIXTURES: &[&str] = &[
+    "echo",
+    "spin",
+    "oom",
+    "trap",
+    "flood",
+    "slow",
+    "liar",
+    "legacy",
+    "badcompute",
+];
 
 /// What `--models` selects; `tiny` (English) is always installed.
 pub struct Options {

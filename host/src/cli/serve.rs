@@ -81,6 +81,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
     );
     let metrics = sandscribe::metrics::Metrics::new();
     metrics.set_plugins(plugins.plugins().len(), plugins.failures().len());
+    metrics.watch_shared_weights(runtime.weights_cache());
     let tracker = Tracker::new(
         runtime,
         store.clone(),

@@ -110,6 +110,8 @@ fn typed_document() -> impl Strategy<Value = String> {
         "upload_bytes",
         "audio_seconds",
         "fuel_per_job",
+        "threads_per_job",
+        "shared_model_bytes",
     ]);
     let tenant = section(&[
         "max_running",

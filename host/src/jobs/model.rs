@@ -53,6 +53,8 @@ pub enum FailureKind {
     StackOverflow,
     /// The plugin returned output that failed validation.
     InvalidOutput,
+    /// The plugin called the compute interface wrongly (shapes, handles, regions).
+    InvalidComputeCall,
     /// The plugin refused its configuration.
     PluginBadConfig,
     /// The plugin refused the audio.
@@ -93,6 +95,8 @@ impl From<&RunError> for JobError {
                 PluginErrorKind::Internal => FailureKind::PluginInternal,
             },
             RunError::InvalidOutput(_) => FailureKind::InvalidOutput,
+            RunError::InvalidComputeCall(_) => FailureKind::InvalidComputeCall,
+            RunError::SharedModelMemory(_) => FailureKind::OutOfMemory,
             RunError::Sandbox(_) => FailureKind::Server,
         };
         Self {

@@ -52,12 +52,7 @@ impl JobReporter for EntryReporter {
     }
 
     fn log(&self, level: LogLevel, line: &str) {
-        let level = match level {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        };
+        let level = level.as_str();
         let mut state = self.entry.lock();
         self.entry.push(
             &mut state,

@@ -18,7 +18,7 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 use super::RuntimeError;
@@ -68,8 +68,7 @@ impl PluginEngine {
         let engine = build_engine(max_stack_bytes, metering).map_err(failed)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(failed)?;
-        bindings::Transcriber::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx)
-            .map_err(failed)?;
+        bindings::add_to_linker(&mut linker).map_err(failed)?;
         Ok(Self {
             cache: ArtifactCache::new(&engine, cache_dir),
             engine,

@@ -1,10 +1,10 @@
 //! `sandscribe:plugin/audio`: the job's audio as a host-owned resource read in chunks.
+//! The same for every WIT version; the bindings modules forward to these methods.
 
 use std::sync::Arc;
 
 use wasmtime::component::Resource;
 
-use super::bindings::sandscribe::plugin::audio::{Host, HostAudio};
 use super::store::JobContext;
 
 /// The largest chunk one `read` call returns, so one call cannot make the host copy a
@@ -17,19 +17,22 @@ pub struct AudioResource {
     pub sample_rate: u32,
 }
 
-impl Host for JobContext {}
-
-impl HostAudio for JobContext {
-    fn frames(&mut self, audio: Resource<AudioResource>) -> u64 {
-        self.table.get(&audio).map_or(0, |a| a.samples.len() as u64)
+impl JobContext {
+    pub(crate) fn audio_frames(&self, audio: &Resource<AudioResource>) -> u64 {
+        self.table.get(audio).map_or(0, |a| a.samples.len() as u64)
     }
 
-    fn sample_rate(&mut self, audio: Resource<AudioResource>) -> u32 {
-        self.table.get(&audio).map_or(0, |a| a.sample_rate)
+    pub(crate) fn audio_sample_rate(&self, audio: &Resource<AudioResource>) -> u32 {
+        self.table.get(audio).map_or(0, |a| a.sample_rate)
     }
 
-    fn read(&mut self, audio: Resource<AudioResource>, offset: u64, count: u32) -> Vec<f32> {
-        let Ok(audio) = self.table.get(&audio) else {
+    pub(crate) fn audio_read(
+        &self,
+        audio: &Resource<AudioResource>,
+        offset: u64,
+        count: u32,
+    ) -> Vec<f32> {
+        let Ok(audio) = self.table.get(audio) else {
             return Vec::new();
         };
         let len = audio.samples.len();
@@ -39,7 +42,7 @@ impl HostAudio for JobContext {
         audio.samples[start..end].to_vec()
     }
 
-    fn drop(&mut self, audio: Resource<AudioResource>) -> wasmtime::Result<()> {
+    pub(crate) fn audio_drop(&mut self, audio: Resource<AudioResource>) -> wasmtime::Result<()> {
         self.table.delete(audio)?;
         Ok(())
     }

@@ -1,24 +1,23 @@
 //! `sandscribe:plugin/host`: progress, live segments, log lines and the cancellation hint.
+//! The same for every WIT version; the bindings modules forward to these methods.
 
-use super::bindings::sandscribe::plugin::host::{Host, LogLevel};
-use super::bindings::sandscribe::plugin::types::{Host as TypesHost, Segment};
+use super::LogLevel;
 use super::store::JobContext;
 use super::validate;
+use crate::transcript::Segment;
 
-impl TypesHost for JobContext {}
-
-impl Host for JobContext {
-    fn progress(&mut self, fraction: f32, stage: String) {
+impl JobContext {
+    pub(crate) fn report_progress(&mut self, fraction: f32, stage: &str) {
         let fraction = if fraction.is_finite() {
             fraction.clamp(0.0, 1.0)
         } else {
             0.0
         };
-        let stage = validate::truncate_chars(&stage, 200);
+        let stage = validate::truncate_chars(stage, 200);
         self.reporter.progress(fraction, stage);
     }
 
-    fn emit_segment(&mut self, segment: Segment) {
+    pub(crate) fn emit_live_segment(&mut self, segment: Segment) {
         let segment = match validate::live_segment(segment, self.audio_ms) {
             Ok(segment) => segment,
             Err(reason) => {
@@ -37,13 +36,13 @@ impl Host for JobContext {
         }
     }
 
-    fn log(&mut self, level: LogLevel, message: String) {
+    pub(crate) fn plugin_log(&mut self, level: LogLevel, message: &str) {
         for line in message.lines() {
             self.log.line(level, line);
         }
     }
 
-    fn is_cancelled(&mut self) -> bool {
+    pub(crate) fn cancel_hint(&self) -> bool {
         self.cancel.is_cancelled() || std::time::Instant::now() >= self.deadline
     }
 }

@@ -37,6 +37,8 @@ pub struct ManifestLimits {
     /// A fuel budget: with none on the server this turns metering on for the plugin
     /// (no budget counts as unlimited, so that is still a lowering).
     pub fuel_per_job: Option<NonZeroU64>,
+    /// Threads per compute call; only lowers the server's `threads_per_job`.
+    pub threads_per_job: Option<u64>,
 }
 
 impl Manifest {
@@ -89,6 +91,7 @@ impl Manifest {
             log_bytes: lower(self.limits.log_bytes, server.log_bytes),
             output_bytes: lower(self.limits.output_bytes, server.output_bytes),
             fuel_per_job: tighter_fuel(self.limits.fuel_per_job, server.fuel_per_job),
+            threads_per_job: lower(self.limits.threads_per_job, server.threads_per_job).max(1),
             ..server.clone()
         }
     }

@@ -6,7 +6,9 @@
 //! [`JobReporter`], which the tracker implements.
 
 mod bindings;
+pub mod compute;
 mod config_schema;
+mod contract;
 mod engine;
 mod health;
 mod host_audio;
@@ -25,12 +27,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use bindings::{LogLevel, WIT_VERSION};
+pub use bindings::WitVersion;
+pub use contract::LogLevel;
 pub use config_schema::{ConfigProblem, ConfigSchema};
 pub use health::{PluginHealth, Quarantine};
 pub use manifest::Manifest;
 pub use plugin::{Capabilities, LoadError, LoadFailure, LoadedPlugin, PluginMeta, PluginRegistry};
 pub use run::{PluginErrorKind, ResourceUse, RunError, RunOutcome};
+pub use compute::WeightsCache;
 pub use store::CancelFlag;
 
 use crate::audio::Audio;
@@ -98,6 +102,10 @@ pub struct Runtime {
     /// Runs jobs with a fuel budget; plugins are compiled for it on first use.
     metered: engine::PluginEngine,
     limits: Limits,
+    /// Weights shared between the jobs of each plugin build.
+    weights: Arc<WeightsCache>,
+    /// The pool multi-threaded compute calls share, sized to the cores.
+    pool: Option<Arc<rayon::ThreadPool>>,
     _ticker: ticker::EpochTicker,
 }
 
@@ -109,22 +117,46 @@ impl Runtime {
             engine::PluginEngine::new(limits.stack_bytes, engine::Metering::Unmetered, cache_dir)?;
         let metered =
             engine::PluginEngine::new(limits.stack_bytes, engine::Metering::Fuel, cache_dir)?;
+        // Only built when some job may use more than one thread.
+        let pool = if limits.threads_per_job > 1 {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("sandscribe-compute-{i}"))
+                .build()
+                .map_err(|e| RuntimeError::Engine(format!("cannot start the compute pool: {e}")))?;
+            Some(Arc::new(pool))
+        } else {
+            None
+        };
         Ok(Self {
             _ticker: ticker::EpochTicker::start(vec![plain.engine.clone(), metered.engine.clone()]),
             plain,
             metered,
             limits: limits.clone(),
+            weights: WeightsCache::new(limits.shared_model_bytes),
+            pool,
         })
+    }
+
+    /// Bytes of plugin weights shared between jobs now (`sandscribe_shared_model_bytes`).
+    pub fn shared_model_bytes(&self) -> u64 {
+        self.weights.used_bytes()
+    }
+
+    /// The shared weights cache, for metrics that read it later.
+    pub fn weights_cache(&self) -> Arc<WeightsCache> {
+        self.weights.clone()
     }
 
     /// Loads every plugin folder under `dir`; failures are kept with their reasons.
     pub fn load_plugins(&self, dir: &Path) -> PluginRegistry {
-        plugin::load_all(&self.plain, &self.limits, dir)
+        plugin::load_all(&self.plain, &self.limits, &self.weights, dir)
     }
 
     /// Loads a single plugin folder.
     pub fn load_plugin(&self, folder: &Path) -> Result<LoadedPlugin, LoadError> {
-        plugin::load_one(&self.plain, &self.limits, folder)
+        plugin::load_one(&self.plain, &self.limits, &self.weights, folder)
     }
 
     /// Reloads one plugin folder into `registry` (see [`PluginRegistry`]).
@@ -137,6 +169,7 @@ impl Runtime {
         plugin::reload_one(
             &self.plain,
             &self.limits,
+            &self.weights,
             registry,
             &plugins_dir.join(id),
             id,
@@ -158,16 +191,14 @@ impl Runtime {
         cancel: CancelFlag,
         fuel: Option<NonZeroU64>,
     ) -> RunOutcome {
+        let job = |fuel| run::JobRun {
+            reporter: reporter.clone(),
+            cancel: cancel.clone(),
+            fuel,
+            pool: self.pool.clone(),
+        };
         let Some(fuel) = tighter_fuel(plugin.limits.fuel_per_job, fuel) else {
-            return run::transcribe(
-                &plugin.pre,
-                plugin,
-                audio,
-                config_json,
-                reporter,
-                cancel,
-                None,
-            );
+            return run::transcribe(&plugin.pre, plugin, audio, config_json, job(None));
         };
         let pre = match plugin.metered_pre(&self.metered, reporter.as_ref()) {
             Ok(pre) => pre,
@@ -180,14 +211,6 @@ impl Runtime {
                 };
             }
         };
-        run::transcribe(
-            &pre,
-            plugin,
-            audio,
-            config_json,
-            reporter,
-            cancel,
-            Some(fuel.get()),
-        )
+        run::transcribe(&pre, plugin, audio, config_json, job(Some(fuel.get())))
     }
 }

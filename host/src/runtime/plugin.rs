@@ -14,11 +14,13 @@ use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::{Engine, Store};
 
-use super::bindings::{TranscriberPre, WIT_VERSION};
+use super::bindings::{PluginPre, WitVersion, imported_version};
+use super::compute::{PluginWeights, WeightsCache};
 use super::config_schema::{ConfigProblem, ConfigSchema};
 use super::engine::PluginEngine;
 use super::manifest::Manifest;
 use super::store::{CancelFlag, JobContext};
+use super::contract::RawInfo;
 use super::{JobLimits, JobReporter, NullReporter};
 use crate::config::Limits;
 use crate::digest::sha256_hex;
@@ -34,6 +36,8 @@ pub struct PluginMeta {
     pub sample_rate: u32,
     pub capabilities: Capabilities,
     pub config_schema: serde_json::Value,
+    /// The version of `sandscribe:plugin` the plugin was built against.
+    pub wit_version: WitVersion,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,9 +62,11 @@ pub struct LoadedPlugin {
     /// The compiled `config_schema`, for checking each job's configuration.
     config: ConfigSchema,
     /// Compiled for the plain engine at load time.
-    pub(super) pre: TranscriberPre<JobContext>,
+    pub(super) pre: PluginPre,
     /// Compiled for the fuel-metered engine when the first metered job needs it.
-    metered: std::sync::Mutex<Option<TranscriberPre<JobContext>>>,
+    metered: std::sync::Mutex<Option<PluginPre>>,
+    /// The weights its jobs read through the compute interface, shared between them.
+    pub(super) weights: Arc<PluginWeights>,
     /// Crash history and quarantine of this loaded version.
     pub health: super::health::PluginHealth,
 }
@@ -83,7 +89,7 @@ impl LoadedPlugin {
         &self,
         metered: &PluginEngine,
         reporter: &dyn JobReporter,
-    ) -> Result<TranscriberPre<JobContext>, LoadError> {
+    ) -> Result<PluginPre, LoadError> {
         let mut slot = self.metered.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pre) = slot.as_ref() {
             return Ok(pre.clone());
@@ -102,23 +108,25 @@ impl LoadedPlugin {
             .cache
             .load(&metered.engine, &bytes, &sha256)
             .map_err(|e| LoadError::BadComponent(format!("{e:#}")))?;
-        let pre = prepare(metered, &component)?;
+        let pre = prepare(metered, &component, self.meta.wit_version)?;
         tracing::info!(plugin = %self.meta.id, cached = from_cache, "plugin compiled for metered runs");
         *slot = Some(pre.clone());
         Ok(pre)
     }
 }
 
-/// Links a component against the host interfaces, ready for fast instantiation.
+/// Links a component against the host interfaces of its WIT version, ready for fast
+/// instantiation.
 fn prepare(
     engine: &PluginEngine,
     component: &Component,
-) -> Result<TranscriberPre<JobContext>, LoadError> {
+    version: WitVersion,
+) -> Result<PluginPre, LoadError> {
     let instance_pre = engine
         .linker
         .instantiate_pre(component)
         .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-    TranscriberPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))
+    PluginPre::new(version, instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))
 }
 
 /// Why a plugin could not be loaded. The message tells the operator what to do.
@@ -141,7 +149,7 @@ pub enum LoadError {
     #[error("plugin.wasm is not a valid WebAssembly component: {0}")]
     BadComponent(String),
     #[error(
-        "the plugin was built against sandscribe:plugin@{found}, but this server supports @{supported}; rebuild it with a matching plugin-sdk"
+        "the plugin was built against sandscribe:plugin@{found}, but this server serves {supported}; rebuild it with a matching plugin-sdk"
     )]
     WitVersion { found: String, supported: String },
     #[error(
@@ -236,11 +244,12 @@ impl PluginRegistry {
 pub(super) fn reload_one(
     engine: &PluginEngine,
     limits: &Limits,
+    weights: &Arc<WeightsCache>,
     registry: &PluginRegistry,
     folder: &Path,
     id: &str,
 ) -> Result<Arc<LoadedPlugin>, LoadError> {
-    match load_one(engine, limits, folder) {
+    match load_one(engine, limits, weights, folder) {
         Ok(plugin) => {
             let plugin = Arc::new(plugin);
             registry.replace_one(id, Ok(plugin.clone()));
@@ -265,7 +274,12 @@ pub(super) fn reload_one(
 }
 
 /// Loads every `<dir>/<id>/` folder. Never fails as a whole.
-pub(super) fn load_all(engine: &PluginEngine, limits: &Limits, dir: &Path) -> PluginRegistry {
+pub(super) fn load_all(
+    engine: &PluginEngine,
+    limits: &Limits,
+    weights: &Arc<WeightsCache>,
+    dir: &Path,
+) -> PluginRegistry {
     let registry = PluginRegistry::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -285,11 +299,12 @@ pub(super) fn load_all(engine: &PluginEngine, limits: &Limits, dir: &Path) -> Pl
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match load_one(engine, limits, &folder) {
+        match load_one(engine, limits, weights, &folder) {
             Ok(plugin) => {
                 tracing::info!(
                     plugin = %plugin.meta.id,
                     version = %plugin.meta.version,
+                    wit = %plugin.meta.wit_version,
                     cached = plugin.from_cache,
                     ms = plugin.load_time.as_millis() as u64,
                     "plugin loaded"
@@ -313,6 +328,7 @@ pub(super) fn load_all(engine: &PluginEngine, limits: &Limits, dir: &Path) -> Pl
 pub(super) fn load_one(
     engine: &PluginEngine,
     limits: &Limits,
+    weights: &Arc<WeightsCache>,
     folder: &Path,
 ) -> Result<LoadedPlugin, LoadError> {
     let started = Instant::now();
@@ -343,13 +359,14 @@ pub(super) fn load_one(
         .cache
         .load(&engine.engine, &bytes, &sha256)
         .map_err(|e| LoadError::BadComponent(format!("{e:#}")))?;
-    check_contract(&engine.engine, &component)?;
-    let pre = prepare(engine, &component)?;
+    let version = check_contract(&engine.engine, &component)?;
+    let pre = prepare(engine, &component, version)?;
     let info = call_info(&engine.engine, &pre, assets.as_deref(), &limits)?;
-    let meta = check_info(info, folder)?;
+    let meta = check_info(info, folder, version)?;
     let config = ConfigSchema::new(&meta.config_schema).map_err(|e| {
         LoadError::BadInfo(format!("config-schema is not a valid JSON Schema: {e}"))
     })?;
+    let weights = weights.for_plugin(&sha256, assets.as_deref());
     Ok(LoadedPlugin {
         meta,
         dir: folder.to_owned(),
@@ -362,28 +379,21 @@ pub(super) fn load_one(
         pre,
         metered: std::sync::Mutex::default(),
         health: super::health::PluginHealth::default(),
+        weights,
     })
 }
 
-/// Checks the WIT version of our imports and the presence of the exports, so a wrong
-/// plugin gets a precise reason instead of a linker message.
-fn check_contract(engine: &Engine, component: &Component) -> Result<(), LoadError> {
+/// Finds the WIT version of our imports and checks the presence of the exports, so a
+/// wrong plugin gets a precise reason instead of a linker message. A plugin that imports
+/// none of our interfaces runs as the latest version.
+fn check_contract(engine: &Engine, component: &Component) -> Result<WitVersion, LoadError> {
     let ty = component.component_type();
-    for (name, _) in ty.imports(engine) {
-        if let Some(rest) = name.strip_prefix("sandscribe:plugin/") {
-            let found = rest.split_once('@').map_or("", |(_, v)| v);
-            if !same_minor(found, WIT_VERSION) {
-                return Err(LoadError::WitVersion {
-                    found: if found.is_empty() {
-                        "(unversioned)".into()
-                    } else {
-                        found.into()
-                    },
-                    supported: WIT_VERSION.into(),
-                });
-            }
-        }
-    }
+    let version = imported_version(engine, component)
+        .map_err(|found| LoadError::WitVersion {
+            found,
+            supported: WitVersion::supported_list(),
+        })?
+        .unwrap_or(WitVersion::LATEST);
     for wanted in ["info", "transcribe"] {
         let found = ty.exports(engine).any(|(name, item)| {
             name == wanted && matches!(item.ty, ComponentItem::ComponentFunc(_))
@@ -392,22 +402,15 @@ fn check_contract(engine: &Engine, component: &Component) -> Result<(), LoadErro
             return Err(LoadError::MissingExport(wanted.into()));
         }
     }
-    Ok(())
-}
-
-/// Whether two semver versions are compatible under Cargo's rules for 0.x (same
-/// major and minor).
-fn same_minor(found: &str, supported: &str) -> bool {
-    let key = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
-    !found.is_empty() && key(found) == key(supported)
+    Ok(version)
 }
 
 fn call_info(
     engine: &Engine,
-    pre: &TranscriberPre<JobContext>,
+    pre: &PluginPre,
     assets: Option<&Path>,
     limits: &Limits,
-) -> Result<super::bindings::PluginInfo, LoadError> {
+) -> Result<RawInfo, LoadError> {
     let mut job_limits = JobLimits::from(limits);
     job_limits.time = job_limits.time.min(Duration::from_secs(30));
     let context = JobContext::new(
@@ -427,7 +430,7 @@ fn call_info(
         .map_err(|e| LoadError::Info(super::run::describe_trap(&store, &e)))
 }
 
-fn check_info(info: super::bindings::PluginInfo, folder: &Path) -> Result<PluginMeta, LoadError> {
+fn check_info(info: RawInfo, folder: &Path, wit_version: WitVersion) -> Result<PluginMeta, LoadError> {
     let folder_name = folder
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -459,24 +462,13 @@ fn check_info(info: super::bindings::PluginInfo, folder: &Path) -> Result<Plugin
         languages: info.languages,
         sample_rate: info.sample_rate,
         capabilities: Capabilities {
-            segment_timestamps: info.capabilities.segment_timestamps,
-            word_timestamps: info.capabilities.word_timestamps,
-            language_detection: info.capabilities.language_detection,
-            translation: info.capabilities.translation,
+            segment_timestamps: info.segment_timestamps,
+            word_timestamps: info.word_timestamps,
+            language_detection: info.language_detection,
+            translation: info.translation,
         },
         config_schema,
+        wit_version,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_match_on_major_and_minor() {
-        assert!(same_minor("0.1.0", "0.1.0"));
-        assert!(same_minor("0.1.3", "0.1.0"));
-        assert!(!same_minor("0.2.0", "0.1.0"));
-        assert!(!same_minor("", "0.1.0"));
-    }
-}

@@ -7,7 +7,9 @@ use std::time::Instant;
 use serde::Serialize;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::TranscriberPre;
+use super::bindings::PluginPre;
+use super::compute::{ComputeConfig, ComputeFault};
+use super::contract::PluginFailure;
 use super::host_audio::AudioResource;
 use super::plugin::LoadedPlugin;
 use super::store::{CancelFlag, JobContext};
@@ -30,6 +32,11 @@ pub struct ResourceUse {
     /// did not. The same plugin, audio and configuration always burn the same amount.
     #[serde(default)]
     pub fuel_consumed: Option<u64>,
+    /// Bytes of weights the plugin holds in the host's shared model memory (the same for
+    /// every job of one plugin build; not part of `peak_memory_bytes`, which counts what is
+    /// the job's own: linear memory and host tensors).
+    #[serde(default)]
+    pub shared_weights_bytes: u64,
 }
 
 /// The kind of error a plugin reported itself (the WIT `plugin-error` variant).
@@ -63,6 +70,12 @@ pub enum RunError {
     },
     #[error("the plugin returned invalid output: {0}")]
     InvalidOutput(#[from] InvalidOutput),
+    /// A call to the compute interface was wrong (shapes, handles, regions, sizes).
+    #[error("the plugin made an invalid compute call: {0}")]
+    InvalidComputeCall(String),
+    /// Loading shared weights would pass the operator's `shared_model_bytes`.
+    #[error("the plugin's weights do not fit in the server's shared model memory: {0}")]
+    SharedModelMemory(String),
     #[error("the sandbox could not be set up: {0}")]
     Sandbox(String),
 }
@@ -71,6 +84,16 @@ pub enum RunError {
 pub struct RunOutcome {
     pub result: Result<Transcript, RunError>,
     pub usage: ResourceUse,
+}
+
+/// Who a run reports to and what it may use besides its plugin's limits.
+pub struct JobRun {
+    pub reporter: Arc<dyn JobReporter>,
+    pub cancel: CancelFlag,
+    /// Fuel the store starts with; `None` for the plain engine.
+    pub fuel: Option<u64>,
+    /// The server's compute pool, for calls of jobs with more than one thread.
+    pub pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 /// Installs the memory limiter and the epoch deadline callback on a fresh store.
@@ -102,6 +125,25 @@ fn classify(store: &Store<JobContext>, error: &wasmtime::Error, limits: &JobLimi
             };
         }
         None => {}
+    }
+    // A wrong compute call is the plugin's fault, whatever the trap looks like.
+    match &data.compute.fault {
+        Some(ComputeFault::Invalid(reason)) => return RunError::InvalidComputeCall(reason.clone()),
+        Some(ComputeFault::SharedBudget(reason)) => {
+            return RunError::SharedModelMemory(reason.clone());
+        }
+        Some(ComputeFault::OutOfMemory { .. }) | None => {}
+    }
+    // The canonical ABI refuses a handle the plugin does not own (never had, or gave
+    // back) before the host sees the call: a wrong call all the same.
+    if let Some(cause) = error
+        .chain()
+        .map(|cause| cause.to_string())
+        .find(|cause| cause.contains("handle index"))
+    {
+        return RunError::InvalidComputeCall(format!(
+            "the plugin used a handle it does not own ({cause})"
+        ));
     }
     // Only a metered store can run dry; the trap says exactly that, whatever else the
     // plugin had been through (a refused memory growth it survived, say).
@@ -146,14 +188,18 @@ pub(super) fn describe_trap(store: &Store<JobContext>, error: &wasmtime::Error) 
 /// (the plugin compiled for the plain or the metered engine). A metered store starts
 /// with `fuel`; `None` for the plain engine.
 pub(super) fn transcribe(
-    pre: &TranscriberPre<JobContext>,
+    pre: &PluginPre,
     plugin: &LoadedPlugin,
     audio: &Audio,
     config_json: &str,
-    reporter: Arc<dyn JobReporter>,
-    cancel: CancelFlag,
-    fuel: Option<u64>,
+    job: JobRun,
 ) -> RunOutcome {
+    let JobRun {
+        reporter,
+        cancel,
+        fuel,
+        pool,
+    } = job;
     let started = Instant::now();
     let limits = JobLimits {
         fuel,
@@ -175,6 +221,14 @@ pub(super) fn transcribe(
     let context = match JobContext::new(plugin.assets.as_deref(), &limits, reporter, cancel) {
         Ok(mut context) => {
             context.audio_ms = audio.duration_ms();
+            context.compute.config = ComputeConfig {
+                threads: usize::try_from(plugin.limits.threads_per_job)
+                    .unwrap_or(1)
+                    .max(1),
+                pool,
+                weights: Some(plugin.weights.clone()),
+                assets: plugin.assets.clone(),
+            };
             context
         }
         Err(e) => {
@@ -202,6 +256,7 @@ pub(super) fn transcribe(
     let data = store.data();
     usage.wall_ms = started.elapsed().as_millis() as u64;
     usage.peak_memory_bytes = data.limiter.peak_bytes();
+    usage.shared_weights_bytes = plugin.weights.pinned_bytes();
     usage.output_bytes = data.output.used();
     usage.log_bytes = data.log.used();
     RunOutcome { result, usage }
@@ -209,7 +264,7 @@ pub(super) fn transcribe(
 
 fn run_in_store(
     store: &mut Store<JobContext>,
-    pre: &TranscriberPre<JobContext>,
+    pre: &PluginPre,
     audio: &Audio,
     config_json: &str,
     limits: &JobLimits,
@@ -239,11 +294,11 @@ fn run_in_store(
             limits.output_bytes,
         )?),
         Err(error) => {
-            use super::bindings::PluginError;
             let (kind, message) = match error {
-                PluginError::BadConfig(m) => (PluginErrorKind::BadConfig, m),
-                PluginError::UnsupportedAudio(m) => (PluginErrorKind::UnsupportedAudio, m),
-                PluginError::Internal(m) => (PluginErrorKind::Internal, m),
+                PluginFailure::BadConfig(m) => (PluginErrorKind::BadConfig, m),
+                PluginFailure::UnsupportedAudio(m) => (PluginErrorKind::UnsupportedAudio, m),
+                PluginFailure::Internal(m) => (PluginErrorKind::Internal, m),
+                PluginFailure::Cancelled => return Err(RunError::Cancelled),
             };
             Err(RunError::Plugin {
                 kind,

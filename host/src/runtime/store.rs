@@ -52,8 +52,10 @@ pub struct JobContext {
     pub(super) deadline: Instant,
     /// Length of the job's audio, for checking live segments.
     pub(super) audio_ms: u64,
-    /// Why the epoch callback stopped the plugin, if it did.
+    /// Why the epoch callback (or a compute call) stopped the plugin, if it did.
     pub(super) interrupted: Option<super::Interrupt>,
+    /// Threads, shared weights and faults of the compute interface (WIT 0.2.0).
+    pub(super) compute: super::compute::ComputeState,
 }
 
 impl JobContext {
@@ -91,6 +93,7 @@ impl JobContext {
             deadline: Instant::now() + limits.time,
             audio_ms: 0,
             interrupted: None,
+            compute: super::compute::ComputeState::default(),
         })
     }
 }

@@ -3,7 +3,6 @@
 
 use crate::transcript::{Segment, Transcript, Word};
 
-use super::bindings;
 
 /// How far past the end of the audio a timestamp may point before it is an error.
 /// Engines round to their own frame grid, so a little slack is normal; within it,
@@ -53,13 +52,13 @@ pub enum InvalidOutput {
 }
 
 /// Checks a live segment on its own (order is checked on the final transcript).
-pub fn live_segment(segment: bindings::Segment, audio_ms: u64) -> Result<Segment, InvalidOutput> {
-    check_segment(0, convert_segment(segment), audio_ms)
+pub fn live_segment(segment: Segment, audio_ms: u64) -> Result<Segment, InvalidOutput> {
+    check_segment(0, tidy_segment(segment), audio_ms)
 }
 
-/// Checks and converts the final transcript.
+/// Checks and tidies the final transcript (text trimmed, confidences clamped).
 pub fn transcript(
-    transcript: bindings::Transcript,
+    transcript: Transcript,
     audio_ms: u64,
     max_text_bytes: u64,
 ) -> Result<Transcript, InvalidOutput> {
@@ -78,7 +77,7 @@ pub fn transcript(
     let mut segments = Vec::with_capacity(transcript.segments.len());
     let mut previous_start = 0;
     for (index, segment) in transcript.segments.into_iter().enumerate() {
-        let segment = check_segment(index, convert_segment(segment), audio_ms)?;
+        let segment = check_segment(index, tidy_segment(segment), audio_ms)?;
         if segment.start_ms < previous_start {
             return Err(InvalidOutput::OutOfOrder {
                 index,
@@ -145,25 +144,22 @@ fn check_segment(
     Ok(segment)
 }
 
-fn convert_segment(segment: bindings::Segment) -> Segment {
+fn tidy_segment(segment: Segment) -> Segment {
     Segment {
-        start_ms: segment.start_ms,
-        end_ms: segment.end_ms,
         text: segment.text.trim().to_owned(),
-        confidence: segment.confidence,
         words: segment
             .words
             .into_iter()
             .map(|w| Word {
                 text: w.text.trim().to_owned(),
-                start_ms: w.start_ms,
-                end_ms: w.end_ms,
                 confidence: w
                     .confidence
                     .filter(|c| c.is_finite())
                     .map(|c| c.clamp(0.0, 1.0)),
+                ..w
             })
             .collect(),
+        ..segment
     }
 }
 
@@ -179,18 +175,12 @@ pub fn truncate_chars(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
-    fn seg(start_ms: u64, end_ms: u64, text: &str) -> bindings::Segment {
-        bindings::Segment {
-            start_ms,
-            end_ms,
-            text: text.to_owned(),
-            confidence: None,
-            words: Vec::new(),
-        }
+    fn seg(start_ms: u64, end_ms: u64, text: &str) -> Segment {
+        Segment::new(start_ms, end_ms, text)
     }
 
-    fn transcript_of(segments: Vec<bindings::Segment>) -> bindings::Transcript {
-        bindings::Transcript {
+    fn transcript_of(segments: Vec<Segment>) -> Transcript {
+        Transcript {
             text: "t".into(),
             language: None,
             segments,

@@ -93,6 +93,9 @@ pub fn failure(error: &JobError) -> (String, String) {
         FailureKind::InvalidOutput => {
             "The speech engine returned a transcript that failed the server's checks."
         }
+        FailureKind::InvalidComputeCall => {
+            "The speech engine made a calculation request the server refused."
+        }
         FailureKind::PluginBadConfig => "The speech engine did not accept these settings.",
         FailureKind::PluginUnsupportedAudio => "The speech engine cannot work with this audio.",
         FailureKind::PluginInternal => "The speech engine reported an error.",

@@ -394,6 +394,7 @@ mod tests {
                 "temperature": {"type": "number"},
                 "timestamps": {"type": "boolean"},
             }}),
+            wit_version: crate::runtime::WitVersion::LATEST,
         }
     }
 
@@ -416,6 +417,7 @@ mod tests {
                 "words": {"type": "boolean"},
                 "prompt": {"type": "string"},
             }}),
+            wit_version: crate::runtime::WitVersion::LATEST,
         }
     }
 

@@ -88,6 +88,9 @@ fn job_failed(error: &JobError) -> OpenAiError {
         FailureKind::OutOfMemory => (StatusCode::INTERNAL_SERVER_ERROR, "out_of_memory"),
         FailureKind::StackOverflow => (StatusCode::INTERNAL_SERVER_ERROR, "stack_overflow"),
         FailureKind::InvalidOutput => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_output"),
+        FailureKind::InvalidComputeCall => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "invalid_compute_call")
+        }
         FailureKind::PluginInternal => (StatusCode::INTERNAL_SERVER_ERROR, "plugin_internal"),
         FailureKind::TimedOut => (StatusCode::INTERNAL_SERVER_ERROR, "timed_out"),
         FailureKind::FuelExhausted => (StatusCode::INTERNAL_SERVER_ERROR, "fuel_exhausted"),
