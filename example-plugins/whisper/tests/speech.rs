@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use sandscribe_whisper::config::Config;
+use sandscribe_whisper::config::{Config, Precision};
 use sandscribe_whisper::engine::{Engine, Observer, Segment, TranscribeError, Transcription};
 use sandscribe_whisper::eval::{read_pcm16, word_error_rate};
 use sandscribe_whisper::mel::SAMPLE_RATE;
@@ -183,6 +183,70 @@ fn librivox_clips_are_transcribed_accurately() {
     }
     let overall = errors / words;
     assert!(overall <= 0.15, "overall WER {overall}");
+}
+
+#[test]
+fn reduced_precisions_keep_the_float32_accuracy() {
+    let Some((engine, dir)) = setup("reduced_precisions") else {
+        return;
+    };
+    let clips: Vec<(Vec<f32>, String)> = ["goforward"]
+        .into_iter()
+        .chain(LIBRIVOX)
+        .map(|id| clip(&dir, id))
+        .collect();
+    // Word-weighted WER over every clip, as the accuracy target is stated.
+    let overall = |precision: Precision| {
+        let config = Config {
+            precision,
+            ..Config::default()
+        };
+        let (mut errors, mut words) = (0.0, 0.0);
+        for (audio, reference) in &clips {
+            let result = engine
+                .transcribe(audio, &config, &mut Recorder::default())
+                .expect("transcription succeeds");
+            assert_well_timed(&result, audio.len());
+            let n = reference.split_whitespace().count() as f64;
+            errors += word_error_rate(reference, &result.text()) * n;
+            words += n;
+        }
+        errors / words
+    };
+    let float32 = overall(Precision::Float32);
+    for precision in [Precision::Int8, Precision::BFloat16] {
+        let wer = overall(precision);
+        eprintln!("{}: WER {wer:.3} (float32 {float32:.3})", precision.name());
+        assert!(
+            wer <= float32 + 0.01,
+            "{}: WER {wer} against {float32} at float32",
+            precision.name()
+        );
+    }
+}
+
+#[test]
+fn progress_moves_within_a_window() {
+    let Some((engine, dir)) = setup("progress") else {
+        return;
+    };
+    // One window, one segment: progress used to say only "started" (0) and "done" (1);
+    // now it follows the decoded timestamps (here the segment's end).
+    let (audio, _) = clip(&dir, "librivox-0870");
+    let mut recorder = Recorder::default();
+    transcribe(engine, &audio, &mut recorder);
+    let inside: Vec<f32> = recorder
+        .progress
+        .iter()
+        .copied()
+        .filter(|&f| f > 0.0 && f < 1.0)
+        .collect();
+    assert!(!inside.is_empty(), "{:?}", recorder.progress);
+    assert!(
+        recorder.progress.windows(2).all(|w| w[0] <= w[1]),
+        "{:?}",
+        recorder.progress
+    );
 }
 
 #[test]
