@@ -1,17 +1,35 @@
-//! `cargo xtask bench whisper`: the Whisper plugin inside the sandbox and the same engine
-//! code compiled natively, on the same clips in one run, side by side.
+//! `cargo xtask bench whisper`: the Whisper plugin in the sandbox on the compute
+//! interface, the same plugin built `pure-wasm` (the network on candle inside the
+//! component, as before WIT 0.2.0), and faster-whisper on the plugin's own CTranslate2
+//! directory, on the same clips in one run, printed as one table.
 //!
-//! Sandbox figures come from `sandscribe transcribe --stats` (a fresh store per job, as
-//! in the server: instantiation and model load included in the job's wall time); native
-//! figures from the plugin crate's `whisper-bench` example. The model-load time inside
-//! the sandbox is the length of the plugin's "loading the model" stage. Each clip also
-//! runs metered (`--fuel`, with a budget it never reaches), to show what fuel metering
-//! costs next to the plain engine.
+//! - sandbox rows: `sandscribe transcribe --stats` with `[limits] threads_per_job` set
+//!   to 1 or 2 and `{"precision": ...}` (a fresh store per job, as in the server). Run
+//!   time is the job's wall time minus its "loading the model" stage (in the server the
+//!   weights are read once and shared, so a job after the first does not pay it); the
+//!   load is its own column.
+//! - faster-whisper rows: `faster-whisper` from PyPI in `target/venv-bench`,
+//!   `compute_type` float32 or int8, `cpu_threads` 1 or 2, beam 5, English, no VAD,
+//!   previous-text conditioning off (as the plugin's default), one warm-up clip first;
+//!   audio decoded before timing.
+//! - every text is scored with the SDK's word error rate (`plugin-sdk/src/accuracy.rs`,
+//!   compiled in here), so all numbers are computed one way.
+//! - memory: the job's own peak (linear memory + host tensors) from `--stats`, and what
+//!   a second concurrent job adds to a running server's resident memory (see
+//!   `bench_memory.rs`).
+
+#[path = "../../plugin-sdk/src/accuracy.rs"]
+#[allow(dead_code)]
+mod accuracy;
+#[path = "bench_faster_whisper.rs"]
+mod faster_whisper;
+#[path = "bench_memory.rs"]
+mod memory;
+#[path = "bench_sandbox.rs"]
+mod sandbox;
 
 use std::path::Path;
-use std::process::Command;
 
-use crate::cmd;
 use crate::setup;
 
 const CLIPS: &[&str] = &[
@@ -21,6 +39,9 @@ const CLIPS: &[&str] = &[
     "librivox-0890",
 ];
 const PLUGIN: &str = "whisper-tiny-en";
+const THREADS: [u32; 2] = [1, 2];
+/// The plugin's `precision` and faster-whisper's `compute_type` it is compared with.
+const PRECISIONS: [&str; 2] = ["float32", "int8"];
 
 pub fn bench(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
@@ -29,147 +50,164 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// One measurement of one clip.
-struct Row {
-    clip: String,
-    audio_s: f64,
-    sandbox_s: f64,
-    sandbox_load_s: f64,
-    native_s: f64,
-    native_load_s: f64,
-    peak_mib: f64,
-    metered_s: f64,
-    fuel: f64,
+/// One engine setup measured on every clip.
+pub struct Row {
+    pub engine: &'static str,
+    pub threads: u32,
+    pub precision: &'static str,
+    /// Seconds per clip, in `CLIPS` order (model load excluded).
+    pub clip_s: Vec<f64>,
+    pub wer: Vec<f64>,
+    /// Model load, seconds (the sandbox: the longest "loading the model" stage seen).
+    pub load_s: f64,
+    /// Peak memory of one job or process, MiB.
+    pub peak_mib: f64,
 }
-
-/// A budget no clip comes near: metering on, never the reason a job stops.
-const UNREACHED_FUEL: &str = "1000000000000000";
 
 fn whisper(args: &[String]) -> Result<(), String> {
     let paths = setup::setup(&setup::Options::parse(args))?;
     let assets = paths.plugins.join(PLUGIN).join("assets");
-    // Build the native side once, quietly.
-    cmd::run(cmd::cargo(&paths.root).args([
-        "build",
-        "--release",
-        "-p",
-        "sandscribe-whisper",
-        "--example",
-        "whisper-bench",
-    ]))?;
-    let native_bin = paths.root.join("target/release/examples/whisper-bench");
+    let clips: Vec<_> = CLIPS
+        .iter()
+        .map(|c| paths.speech.join(format!("{c}.wav")))
+        .collect();
+    let references = CLIPS
+        .iter()
+        .map(|c| {
+            let path = paths.speech.join(format!("{c}.txt"));
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let work = paths.root.join("target/bench");
     let server_bin = paths.root.join("target/release/sandscribe");
-    // Warm the compile cache so no row pays for compiling the component.
-    let first = paths.speech.join(format!("{}.wav", CLIPS[0]));
-    sandbox(&server_bin, &paths.plugins, &first, false)?;
-    sandbox(&server_bin, &paths.plugins, &first, true)?;
+    let pure_wasm_plugins = sandbox::build_pure_wasm(&paths.root, &paths.plugins, &work)?;
+    let configs = THREADS
+        .iter()
+        .map(|&t| sandbox::server_config(&work, t))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut rows = Vec::new();
-    for clip in CLIPS {
-        let wav = paths.speech.join(format!("{clip}.wav"));
-        let s = sandbox(&server_bin, &paths.plugins, &wav, false)?;
-        let m = sandbox(&server_bin, &paths.plugins, &wav, true)?;
-        let n = native(&native_bin, &assets, &wav)?;
-        rows.push(Row {
-            clip: (*clip).to_owned(),
-            audio_s: s.audio_s,
-            sandbox_s: s.wall_s,
-            sandbox_load_s: s.load_s,
-            native_s: n.wall_s,
-            native_load_s: n.load_s,
-            peak_mib: s.peak_mib,
-            metered_s: m.wall_s - m.load_s,
-            fuel: m.fuel,
-        });
+    for (&threads, config) in THREADS.iter().zip(&configs) {
+        for precision in PRECISIONS {
+            let bin = sandbox::Sandbox {
+                bin: &server_bin,
+                plugins: &paths.plugins,
+                config,
+            };
+            rows.push(bin.row("sandbox", threads, precision, &clips, &references)?);
+        }
     }
-    print_table(&rows);
+    let pure_wasm = sandbox::Sandbox {
+        bin: &server_bin,
+        plugins: &pure_wasm_plugins,
+        config: &configs[0],
+    };
+    rows.push(pure_wasm.row("pure-wasm", 1, "float32", &clips, &references)?);
+    let python = faster_whisper::ensure_venv(&paths.root)?;
+    for threads in THREADS {
+        for precision in PRECISIONS {
+            rows.push(faster_whisper::row(
+                &python,
+                &work,
+                &assets,
+                threads,
+                precision,
+                &clips,
+                &references,
+            )?);
+        }
+    }
+    let memory = memory::concurrent_jobs(&server_bin, &paths.plugins, &work, &clips[1])?;
+    print_table(&rows, &clips);
+    memory.print();
     Ok(())
 }
 
-struct Sandbox {
-    audio_s: f64,
-    wall_s: f64,
-    load_s: f64,
-    peak_mib: f64,
-    /// Fuel burnt, when metered (0 otherwise).
-    fuel: f64,
+/// Seconds of audio in a 16 kHz mono 16-bit WAV (its size past the 44-byte header).
+fn audio_seconds(wav: &Path) -> f64 {
+    let bytes = std::fs::metadata(wav).map(|m| m.len()).unwrap_or(44);
+    bytes.saturating_sub(44) as f64 / 32_000.0
 }
 
-fn sandbox(bin: &Path, plugins: &Path, wav: &Path, metered: bool) -> Result<Sandbox, String> {
-    let mut command = Command::new(bin);
-    if metered {
-        command.args(["transcribe", "--fuel", UNREACHED_FUEL]);
-    } else {
-        command.arg("transcribe");
+fn print_table(rows: &[Row], clips: &[std::path::PathBuf]) {
+    let audio: Vec<f64> = clips.iter().map(|c| audio_seconds(c)).collect();
+    let total_audio: f64 = audio.iter().sum();
+    print!("\n{:<16} {:>3} {:<8} |", "engine", "thr", "precis.");
+    for clip in CLIPS {
+        print!(" {:>15} |", clip.trim_start_matches("librivox-"));
     }
-    let out = command
-        .args([
-            "--plugin",
-            PLUGIN,
-            "--format",
-            "txt",
-            "--stats",
-            "--plugins",
-        ])
-        .arg(plugins)
-        .arg(wav)
-        .env("RUST_LOG", "warn")
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "sandbox run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+    println!(
+        " {:>15} | {:>6} | {:>6} | {:>8}",
+        "total", "RTF", "WER", "load s / peak MiB"
+    );
+    print!("{:<16} {:>3} {:<8} |", "audio s", "", "");
+    for a in &audio {
+        print!(" {a:>15.1} |");
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .ok_or("no --stats line")?;
-    let audio_ms = number(line, "audio_ms")?;
-    let wall_ms = number(line, "wall_ms")?;
-    let peak = number(line, "peak_memory_bytes")?;
-    Ok(Sandbox {
-        audio_s: audio_ms / 1000.0,
-        wall_s: wall_ms / 1000.0,
-        load_s: stage_length(line, "loading the model").unwrap_or(f64::NAN) / 1000.0,
-        peak_mib: peak / (1u64 << 20) as f64,
-        fuel: if metered {
-            number(line, "fuel_consumed")?
-        } else {
-            0.0
-        },
-    })
+    println!(" {total_audio:>15.1} |");
+    for row in rows {
+        // Compared with faster-whisper at the same threads and precision.
+        let reference = rows.iter().find(|r| {
+            r.engine == "faster-whisper" && r.threads == row.threads && r.precision == row.precision
+        });
+        print!(
+            "{:<16} {:>3} {:<8} |",
+            row.engine, row.threads, row.precision
+        );
+        for (i, s) in row.clip_s.iter().enumerate() {
+            match reference.filter(|r| r.engine != row.engine) {
+                Some(r) => print!(" {s:>6.2} ({:>5.2}x) |", s / r.clip_s[i]),
+                None => print!(" {s:>15.2} |"),
+            }
+        }
+        let total: f64 = row.clip_s.iter().sum();
+        match reference.filter(|r| r.engine != row.engine) {
+            Some(r) => print!(
+                " {total:>6.2} ({:>5.2}x) |",
+                total / r.clip_s.iter().sum::<f64>()
+            ),
+            None => print!(" {total:>15.2} |"),
+        }
+        let wer = row.wer.iter().sum::<f64>() / row.wer.len().max(1) as f64;
+        println!(
+            " {:>6.3} | {wer:>6.3} | {:>6.2} / {:>5.0}",
+            total / total_audio,
+            row.load_s,
+            row.peak_mib
+        );
+    }
+    let time_of = |engine: &str, threads: u32, precision: &str| -> Option<f64> {
+        rows.iter()
+            .find(|r| r.engine == engine && r.threads == threads && r.precision == precision)
+            .map(|r| r.clip_s.iter().sum())
+    };
+    println!(
+        "\nseconds per clip, model load excluded; (Nx) = time / faster-whisper's at the same threads and precision \
+         (pure-wasm: against float32, 1 thread). WER: mean over the clips. peak: the job's own memory \
+         (sandbox: linear memory + host tensors, shared weights apart) or the process's resident peak (faster-whisper)."
+    );
+    if let (Some(old), Some(new)) = (
+        time_of("pure-wasm", 1, "float32"),
+        time_of("sandbox", 1, "float32"),
+    ) {
+        println!("pure-wasm / compute (float32, 1 thread): {:.2}x", old / new);
+    }
+    for precision in PRECISIONS {
+        if let (Some(one), Some(two)) = (
+            time_of("sandbox", 1, precision),
+            time_of("sandbox", 2, precision),
+        ) {
+            println!(
+                "sandbox {precision}: 1 thread / 2 threads = {:.2}x",
+                one / two
+            );
+        }
+    }
 }
 
-struct Native {
-    wall_s: f64,
-    load_s: f64,
-}
-
-fn native(bin: &Path, assets: &Path, wav: &Path) -> Result<Native, String> {
-    let stdout = cmd::output(
-        Command::new(bin)
-            .arg("--assets")
-            .arg(assets)
-            .arg("--json")
-            .arg(wav),
-    )?;
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .ok_or("no --json line")?;
-    Ok(Native {
-        wall_s: number(line, "wall_s")?,
-        load_s: number(line, "load_s")?,
-    })
-}
-
-/// A number field from a flat JSON line (no JSON dependency in xtask).
-fn number(line: &str, key: &str) -> Result<f64, String> {
+/// A number field from a flat JSON line (no JSON dependency in xtask): the first
+/// `"key": value` in `line`.
+pub fn number(line: &str, key: &str) -> Result<f64, String> {
     let needle = format!("\"{key}\":");
     let start = line
         .find(&needle)
@@ -183,78 +221,7 @@ fn number(line: &str, key: &str) -> Result<f64, String> {
         .map_err(|e| format!("bad {key}: {e}"))
 }
 
-/// Milliseconds from the start of `stage` to the start of the next stage, from the
-/// `"stages":[["name",ms],...]` list.
-fn stage_length(line: &str, stage: &str) -> Option<f64> {
-    let list = &line[line.find("\"stages\":")? + 9..];
-    let entries: Vec<(String, f64)> = list
-        .split("],[")
-        .filter_map(|e| {
-            let e = e.trim_matches(|c| c == '[' || c == ']' || c == '}');
-            let (name, ms) = e.rsplit_once(',')?;
-            Some((name.trim_matches('"').to_owned(), ms.trim().parse().ok()?))
-        })
-        .collect();
-    let index = entries.iter().position(|(name, _)| name == stage)?;
-    Some(entries.get(index + 1)?.1 - entries[index].1)
-}
-
-fn print_table(rows: &[Row]) {
-    println!(
-        "\n{:<16} {:>7} | {:>9} {:>7} | {:>9} {:>7} | {:>11} | {:>9} {:>9} | {:>8} | {:>9} {:>10} {:>16}",
-        "clip",
-        "audio s",
-        "sandbox s",
-        "RTF",
-        "native s",
-        "RTF",
-        "sandbox/nat",
-        "load sbx",
-        "load nat",
-        "peak MiB",
-        "metered s",
-        "metered/sbx",
-        "fuel"
-    );
-    let mut totals = (0.0, 0.0, 0.0, 0.0);
-    for r in rows {
-        // Native time excludes model load; compare like with like.
-        let sandbox_run = r.sandbox_s - r.sandbox_load_s;
-        println!(
-            "{:<16} {:>7.1} | {:>9.2} {:>7.3} | {:>9.2} {:>7.3} | {:>10.2}x | {:>9.2} {:>9.2} | {:>8.0} | {:>9.2} {:>9.3}x {:>16.0}",
-            r.clip,
-            r.audio_s,
-            sandbox_run,
-            sandbox_run / r.audio_s,
-            r.native_s,
-            r.native_s / r.audio_s,
-            sandbox_run / r.native_s,
-            r.sandbox_load_s,
-            r.native_load_s,
-            r.peak_mib,
-            r.metered_s,
-            r.metered_s / sandbox_run,
-            r.fuel
-        );
-        totals.0 += r.audio_s;
-        totals.1 += sandbox_run;
-        totals.2 += r.native_s;
-        totals.3 += r.metered_s;
-    }
-    println!(
-        "{:<16} {:>7.1} | {:>9.2} {:>7.3} | {:>9.2} {:>7.3} | {:>10.2}x | {:>30} | {:>9.2} {:>9.3}x",
-        "total",
-        totals.0,
-        totals.1,
-        totals.1 / totals.0,
-        totals.2,
-        totals.2 / totals.0,
-        totals.1 / totals.2,
-        "",
-        totals.3,
-        totals.3 / totals.1
-    );
-    println!(
-        "\nsandbox s: job wall time minus model load (fresh store, instantiate, decode); RTF = time / audio length.\nmetered s: the same, fuel-metered (second engine, fuel checks compiled in); fuel = units burnt."
-    );
+/// Word error rate of `text` against `reference`.
+pub fn wer(reference: &str, text: &str) -> f64 {
+    accuracy::word_error_rate(reference, text)
 }
