@@ -13,6 +13,7 @@ mod error;
 mod kernels;
 mod kv_cache;
 mod ops;
+mod scratch;
 mod tensor;
 mod weights;
 

@@ -326,7 +326,7 @@ impl Matrix {
                     for (kk, &v) in buf.iter().enumerate() {
                         let qv = quantize(v, scale);
                         sum += i32::from(qv);
-                        out[pack::index(j, kk, kp, 4)] = qv;
+                        out[pack::index(j, kk, n, kp, 4)] = qv;
                     }
                     comp[j] = 128 * sum;
                 }
@@ -343,19 +343,19 @@ impl Matrix {
             Packed::F32(a) => {
                 let a = a.as_f32();
                 for (kk, o) in out[..k].iter_mut().enumerate() {
-                    *o = a[pack::index(j, kk, kp, 1)];
+                    *o = a[pack::index(j, kk, self.n, kp, 1)];
                 }
             }
             Packed::Bf16(a) => {
                 let a = a.as_u16();
                 for (kk, o) in out[..k].iter_mut().enumerate() {
-                    *o = f32::from_bits(u32::from(a[pack::index(j, kk, kp, 2)]) << 16);
+                    *o = f32::from_bits(u32::from(a[pack::index(j, kk, self.n, kp, 2)]) << 16);
                 }
             }
             Packed::Int8 { q, scales, .. } => {
                 let (q, s) = (q.as_i8(), scales[j]);
                 for (kk, o) in out[..k].iter_mut().enumerate() {
-                    *o = f32::from(q[pack::index(j, kk, kp, 4)]) * s;
+                    *o = f32::from(q[pack::index(j, kk, self.n, kp, 4)]) * s;
                 }
             }
         }

@@ -3,31 +3,37 @@
 //! microkernel), and row-at-a-time dot products and weighted sums (for few queries,
 //! where packing would cost more than it saves: a decoder step reads each key once).
 
-use super::pack::NR;
+use super::pack::{self, NR};
 
 /// Packs `tk` rows of `d` values (`stride` apart) as panels of `B = rows^T`
-/// (`d x tk`, column `j` = row `j`): for `q . k^T`.
+/// (`d x tk`, column `j` = row `j`): for `q . k^T`. Padding is left as it was (the
+/// products never store what it touches).
 pub(crate) fn pack_transposed(src: &[f32], stride: usize, tk: usize, d: usize, out: &mut [f32]) {
+    let panels = tk.div_ceil(NR);
     for j in 0..tk {
         let row = &src[j * stride..j * stride + d];
-        let (p, l) = (j / NR, j % NR);
-        let base = p * NR * d + l;
+        let base = pack::index(j, 0, tk, d, 1);
+        let step = pack::group_panels(j / NR / pack::GROUP * pack::GROUP, panels) * NR;
         for (kk, &v) in row.iter().enumerate() {
-            out[base + kk * NR] = v;
+            out[base + kk * step] = v;
         }
     }
 }
 
 /// Packs `tk` rows of `d` values (`stride` apart) as panels of `B = rows` (`tk x d`):
-/// for `p . v`.
+/// for `p . v`. Each group's depth step is one contiguous run of a row.
 pub(crate) fn pack_rows(src: &[f32], stride: usize, tk: usize, d: usize, out: &mut [f32]) {
-    for p in 0..d.div_ceil(NR) {
-        let cols = (d - p * NR).min(NR);
-        let panel = &mut out[p * NR * tk..(p + 1) * NR * tk];
+    let panels = d.div_ceil(NR);
+    let mut g0 = 0;
+    while g0 < panels {
+        let np = pack::group_panels(g0, panels);
+        let (c0, cols) = (g0 * NR, (d - g0 * NR).min(np * NR));
+        let group = &mut out[g0 * NR * tk..(g0 + np) * NR * tk];
         for j in 0..tk {
-            let from = j * stride + p * NR;
-            panel[j * NR..j * NR + cols].copy_from_slice(&src[from..from + cols]);
+            let from = j * stride + c0;
+            group[j * np * NR..j * np * NR + cols].copy_from_slice(&src[from..from + cols]);
         }
+        g0 += np;
     }
 }
 
@@ -70,6 +76,241 @@ super::multiversion! {
             let row = &rows[j * stride..j * stride + d];
             for (o, &v) in out.iter_mut().zip(row) {
                 *o = w.mul_add(v, *o);
+            }
+        }
+    }
+}
+
+/// Rows of queries one few-query pass handles together (each key is read once per
+/// pass).
+pub(crate) const FEW_ROWS: usize = 6;
+
+/// `s[r * tk + j] = q_r . k_j` for `rows` (<= FEW_ROWS) queries `qstride` apart and
+/// `tk` keys `kstride` apart, `d` values each.
+///
+/// # Safety
+/// `q`, `k` valid for those rows; `s` for `rows * tk` values.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn scores(
+    level: super::Level,
+    rows: usize,
+    d: usize,
+    q: *const f32,
+    qstride: usize,
+    k: *const f32,
+    kstride: usize,
+    tk: usize,
+    s: *mut f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if level == super::Level::Avx512 && d.is_multiple_of(16) && d <= 256 {
+        // SAFETY: AVX-512 detected; bounds as promised.
+        unsafe { avx512::scores(rows, d, q, qstride, k, kstride, tk, s) };
+        return;
+    }
+    for r in 0..rows {
+        // SAFETY: as promised.
+        let (qr, keys, out) = unsafe {
+            (
+                std::slice::from_raw_parts(q.add(r * qstride), d),
+                std::slice::from_raw_parts(k, (tk - 1) * kstride + d),
+                std::slice::from_raw_parts_mut(s.add(r * tk), tk),
+            )
+        };
+        dots(level, qr, keys, kstride, out);
+    }
+}
+
+/// `out_r = sum_j p[r * tk + j] v_j` for `rows` (<= FEW_ROWS) rows of weights,
+/// `tk` values `vstride` apart, `d` wide; `out` rows `ostride` apart.
+///
+/// # Safety
+/// As `scores`, with `out` valid for `rows` rows of `d` that nothing else accesses.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn mix(
+    level: super::Level,
+    rows: usize,
+    d: usize,
+    p: *const f32,
+    tk: usize,
+    v: *const f32,
+    vstride: usize,
+    out: *mut f32,
+    ostride: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if level == super::Level::Avx512 && d.is_multiple_of(16) {
+        // SAFETY: AVX-512 detected; bounds as promised.
+        unsafe { avx512::mix(rows, d, p, tk, v, vstride, out, ostride) };
+        return;
+    }
+    for r in 0..rows {
+        // SAFETY: as promised.
+        let (pr, vals, o) = unsafe {
+            (
+                std::slice::from_raw_parts(p.add(r * tk), tk),
+                std::slice::from_raw_parts(v, (tk - 1) * vstride + d),
+                std::slice::from_raw_parts_mut(out.add(r * ostride), d),
+            )
+        };
+        weighted_sum(level, pr, vals, vstride, o);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// Lane `j` of the result is the sum of the 16 lanes of `v[j]`: four rounds of
+    /// shuffles and adds halve the width while doubling the vectors per register,
+    /// then one permute puts the sums in order.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+    fn hsum16(v: &[__m512; 16]) -> __m512 {
+        let mut w = [_mm512_setzero_ps(); 8];
+        for i in 0..8 {
+            let (a, b) = (v[2 * i], v[2 * i + 1]);
+            let lo = _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b);
+            let hi = _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b);
+            w[i] = _mm512_add_ps(lo, hi);
+        }
+        let mut x = [_mm512_setzero_ps(); 4];
+        for i in 0..4 {
+            let (c, e) = (w[2 * i], w[2 * i + 1]);
+            let lo = _mm512_shuffle_f32x4::<0b10_00_10_00>(c, e);
+            let hi = _mm512_shuffle_f32x4::<0b11_01_11_01>(c, e);
+            x[i] = _mm512_add_ps(lo, hi);
+        }
+        let y0 = _mm512_add_ps(
+            _mm512_unpacklo_ps(x[0], x[1]),
+            _mm512_unpackhi_ps(x[0], x[1]),
+        );
+        let y1 = _mm512_add_ps(
+            _mm512_unpacklo_ps(x[2], x[3]),
+            _mm512_unpackhi_ps(x[2], x[3]),
+        );
+        let lo = _mm512_castpd_ps(_mm512_unpacklo_pd(
+            _mm512_castps_pd(y0),
+            _mm512_castps_pd(y1),
+        ));
+        let hi = _mm512_castpd_ps(_mm512_unpackhi_pd(
+            _mm512_castps_pd(y0),
+            _mm512_castps_pd(y1),
+        ));
+        let z = _mm512_add_ps(lo, hi);
+        // z[4L + p] holds the sum of v[4p + L].
+        let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        _mm512_permutexvar_ps(idx, z)
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn scores(
+        rows: usize,
+        d: usize,
+        q: *const f32,
+        qstride: usize,
+        k: *const f32,
+        kstride: usize,
+        tk: usize,
+        s: *mut f32,
+    ) {
+        let nd = d / 16;
+        let mut j0 = 0;
+        while j0 < tk {
+            let keys = (tk - j0).min(16);
+            for r in 0..rows {
+                let mut part = [_mm512_setzero_ps(); 16];
+                // SAFETY: rows, keys and dims within the caller's bounds (a short last
+                // block repeats its last key; those lanes are not stored).
+                unsafe {
+                    let qr = q.add(r * qstride);
+                    for (j, pj) in part.iter_mut().enumerate() {
+                        let kj = k.add((j0 + j.min(keys - 1)) * kstride);
+                        let mut acc = _mm512_mul_ps(_mm512_loadu_ps(qr), _mm512_loadu_ps(kj));
+                        for c in 1..nd {
+                            acc = _mm512_fmadd_ps(
+                                _mm512_loadu_ps(qr.add(16 * c)),
+                                _mm512_loadu_ps(kj.add(16 * c)),
+                                acc,
+                            );
+                        }
+                        *pj = acc;
+                    }
+                    let sums = hsum16(&part);
+                    let mask: __mmask16 = ((1u32 << keys) - 1) as __mmask16;
+                    _mm512_mask_storeu_ps(s.add(r * tk + j0), mask, sums);
+                }
+            }
+            j0 += 16;
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn mix(
+        rows: usize,
+        d: usize,
+        p: *const f32,
+        tk: usize,
+        v: *const f32,
+        vstride: usize,
+        out: *mut f32,
+        ostride: usize,
+    ) {
+        // Up to four registers (64 dims) of `rows` accumulators per pass.
+        let mut c0 = 0;
+        while c0 < d {
+            let nc = ((d - c0) / 16).min(4);
+            // SAFETY: within the caller's bounds.
+            unsafe {
+                let (v, out) = (v.add(c0), out.add(c0));
+                macro_rules! call {
+                    ($($r:literal),*; $($c:literal),*) => { call!(@rows [$($r),*] [$($c),*]) };
+                    (@rows [$($r:literal),*] $cs:tt) => {
+                        match rows { $($r => call!(@cols $r $cs),)* _ => unreachable!() }
+                    };
+                    (@cols $r:literal [$($c:literal),*]) => {
+                        match nc { $($c => mix_tile::<$r, $c>(p, tk, v, vstride, out, ostride),)* _ => unreachable!() }
+                    };
+                }
+                call!(1, 2, 3, 4, 5, 6; 1, 2, 3, 4);
+            }
+            c0 += 16 * nc;
+        }
+    }
+
+    #[inline]
+    #[allow(clippy::needless_range_loop)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+    unsafe fn mix_tile<const R: usize, const C: usize>(
+        p: *const f32,
+        tk: usize,
+        v: *const f32,
+        vstride: usize,
+        out: *mut f32,
+        ostride: usize,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); C]; R];
+        // SAFETY: within the caller's bounds.
+        unsafe {
+            for j in 0..tk {
+                let vj = v.add(j * vstride);
+                let mut vv = [_mm512_setzero_ps(); C];
+                for c in 0..C {
+                    vv[c] = _mm512_loadu_ps(vj.add(16 * c));
+                }
+                for r in 0..R {
+                    let w = _mm512_set1_ps(*p.add(r * tk + j));
+                    for c in 0..C {
+                        acc[r][c] = _mm512_fmadd_ps(w, vv[c], acc[r][c]);
+                    }
+                }
+            }
+            for r in 0..R {
+                for c in 0..C {
+                    _mm512_storeu_ps(out.add(r * ostride + 16 * c), acc[r][c]);
+                }
             }
         }
     }

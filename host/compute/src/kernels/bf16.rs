@@ -5,7 +5,7 @@
 //! compute the matrix-vector products do not need, at a visible accuracy cost.
 
 use super::Level;
-use super::pack::NR;
+use super::pack::{GROUP, NR, group_panels};
 use crate::kernels::gemm::MR;
 
 /// `C = A · B` with `B` bf16 panels (`[k/2][16][2]`); `k` may be odd.
@@ -52,15 +52,20 @@ super::multiversion! {
         ldc: usize,
     ) {
         let kp = k.div_ceil(2) * 2;
-        for p in 0..ncols.div_ceil(NR) {
-            let bp = unsafe { b.add(p * kp * NR) };
+        let panels = ncols.div_ceil(NR);
+        for p in 0..panels {
+            let g0 = p / GROUP * GROUP;
+            let np = group_panels(g0, panels);
+            // Panel p: pair t at bp + t * step.
+            let bp = unsafe { b.add(g0 * kp * NR + (p - g0) * NR * 2) };
+            let step = np * NR * 2;
             let cols = (ncols - p * NR).min(NR);
             let mut i = 0;
             while i < m {
                 let rows = (m - i).min(MR);
                 let mut acc = [[0f32; NR]; MR];
                 for t in 0..kp / 2 {
-                    let bt: &[u16; 2 * NR] = unsafe { &*bp.add(t * 2 * NR).cast() };
+                    let bt: &[u16; 2 * NR] = unsafe { &*bp.add(t * step).cast() };
                     let odd = 2 * t + 1 < k;
                     for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
                         let x0 = unsafe { *a.add((i + r) * lda + 2 * t) };
@@ -143,8 +148,7 @@ mod avx512 {
         c: *mut f32,
         ldc: usize,
     ) {
-        let kp = k.div_ceil(2) * 2;
-        let pstride = kp * NR;
+        let step = P * NR * 2;
         let mut acc = [[_mm512_setzero_ps(); P]; R];
         unsafe {
             let high = _mm512_set1_epi32(0xFFFF_0000u32 as i32);
@@ -153,7 +157,7 @@ mod avx512 {
                 let mut even = [_mm512_setzero_ps(); P];
                 let mut odd = [_mm512_setzero_ps(); P];
                 for p in 0..P {
-                    let v = _mm512_loadu_si512(b.add(p * pstride + t * 2 * NR).cast());
+                    let v = _mm512_loadu_si512(b.add(t * step + p * NR * 2).cast());
                     even[p] = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(v));
                     odd[p] = _mm512_castsi512_ps(_mm512_and_si512(v, high));
                 }
@@ -171,7 +175,7 @@ mod avx512 {
                 for (r, acc_r) in acc.iter_mut().enumerate() {
                     let x0 = _mm512_set1_ps(*a.add(r * lda + 2 * t));
                     for p in 0..P {
-                        let v = _mm512_loadu_si512(b.add(p * pstride + t * 2 * NR).cast());
+                        let v = _mm512_loadu_si512(b.add(t * step + p * NR * 2).cast());
                         let even = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(v));
                         acc_r[p] = _mm512_fmadd_ps(x0, even, acc_r[p]);
                         // The portable order adds `0 * odd` too; odd lanes are zero

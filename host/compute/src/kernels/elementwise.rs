@@ -5,13 +5,19 @@
 
 const L: usize = 16;
 
+/// `1.5 * 2^23`: adding it rounds an f32 of magnitude < 2^22 to the nearest integer
+/// (ties to even) and leaves that integer in the low mantissa bits. Unlike `as i32`
+/// (saturating, NaN-checking: LLVM scalarises it), this vectorises.
+pub(crate) const ROUND_MAGIC: f32 = 12_582_912.0;
+
 /// `e^x` to about 2 ulp: Cody-Waite reduction by ln 2, a degree-6 polynomial (Cephes'
 /// `expf` coefficients), the power of two built in the exponent bits. Below -87.3 it
 /// returns about 1e-38 rather than a denormal (softmax weights that small are zero).
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.336_55, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let t = x * std::f32::consts::LOG2_E + ROUND_MAGIC;
+    let n = t - ROUND_MAGIC;
     let r = n.mul_add(-0.693_359_4, x);
     let r = n.mul_add(2.121_944_4e-4, r);
     let mut p = 1.987_569_1e-4f32;
@@ -21,7 +27,13 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p.mul_add(r, 1.666_666_5e-1);
     p = p.mul_add(r, 0.5);
     let y = p.mul_add(r * r, r) + 1.0;
-    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // The integer n sits in t's low bits: add the bias and shift it into the exponent.
+    let bits = t
+        .to_bits()
+        .wrapping_sub(ROUND_MAGIC.to_bits())
+        .wrapping_add(127)
+        << 23;
+    y * f32::from_bits(bits)
 }
 
 #[inline(always)]
@@ -126,6 +138,23 @@ super::multiversion! {
             for (((d, &v), &g), &b) in dst.iter_mut().zip(row).zip(gamma).zip(beta) {
                 *d = ((v - mean) * rstd).mul_add(g, b);
             }
+        }
+    }
+}
+
+super::multiversion! {
+    /// `x := e^(scale (x - max x))`, returning the sum (the caller divides later, on
+    /// fewer values).
+    pub(crate) fn softmax_unnormalised(x: &mut [f32], scale: f32) -> f32 {
+        exp_shifted(x, scale)
+    }
+}
+
+super::multiversion! {
+    /// `x *= factor`.
+    pub(crate) fn scale_in_place(x: &mut [f32], factor: f32) {
+        for v in x.iter_mut() {
+            *v *= factor;
         }
     }
 }

@@ -10,7 +10,7 @@
 //! loads 4 lines of `B` and broadcasts 6 values of `A`.
 
 use super::Level;
-use super::pack::NR;
+use super::pack::{GROUP, NR, group_panels};
 
 /// Rows of `A` per microkernel tile.
 pub(crate) const MR: usize = 6;
@@ -47,7 +47,6 @@ pub(crate) unsafe fn gemm_f32(
 super::multiversion! {
     /// One panel (16 columns) at a time, `MR` rows: LLVM keeps the 6 x 16 tile in
     /// registers (12 AVX2 ones) and vectorises the lanes.
-    #[allow(clippy::too_many_arguments)]
     fn portable_gemm(
         m: usize,
         k: usize,
@@ -58,15 +57,20 @@ super::multiversion! {
         c: *mut f32,
         ldc: usize,
     ) {
-        for p in 0..ncols.div_ceil(NR) {
-            let bp = unsafe { b.add(p * k * NR) };
+        let panels = ncols.div_ceil(NR);
+        for p in 0..panels {
+            let g0 = p / GROUP * GROUP;
+            let np = group_panels(g0, panels);
+            // Panel p: step kk at bp + kk * step.
+            let bp = unsafe { b.add(g0 * k * NR + (p - g0) * NR) };
+            let step = np * NR;
             let cols = (ncols - p * NR).min(NR);
             let mut i = 0;
             while i < m {
                 let rows = (m - i).min(MR);
                 let mut acc = [[0f32; NR]; MR];
                 for kk in 0..k {
-                    let bv: &[f32; NR] = unsafe { &*bp.add(kk * NR).cast() };
+                    let bv: &[f32; NR] = unsafe { &*bp.add(kk * step).cast() };
                     for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
                         let x = unsafe { *a.add((i + r) * lda + kk) };
                         for l in 0..NR {
@@ -87,6 +91,7 @@ super::multiversion! {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{MR, NP, NR};
+    const _: () = assert!(NP == super::GROUP);
     use std::arch::x86_64::*;
 
     /// Tiles of up to `MR` rows x `NP` panels; edge tiles use smaller instances.
@@ -112,6 +117,7 @@ mod avx512 {
                 let mr = (m - i).min(MR);
                 // SAFETY: within the caller's bounds (row i.., panels p..p+np).
                 unsafe {
+                    // Groups before p are full, so this one starts at p * k * 16.
                     let (a, b, c) = (a.add(i * lda), b.add(p * k * NR), c.add(i * ldc + p * NR));
                     macro_rules! call {
                         ($($mr:literal),*; $($np:literal),*) => {
@@ -145,12 +151,13 @@ mod avx512 {
         ldc: usize,
     ) {
         let mut acc = [[_mm512_setzero_ps(); P]; R];
-        let pstride = k * NR;
         unsafe {
             for kk in 0..k {
+                // One depth step of the group: P lines, contiguous.
+                let bk = b.add(kk * P * NR);
                 let mut bv = [_mm512_setzero_ps(); P];
                 for (p, v) in bv.iter_mut().enumerate() {
-                    *v = _mm512_loadu_ps(b.add(p * pstride + kk * NR));
+                    *v = _mm512_loadu_ps(bk.add(p * NR));
                 }
                 for (r, acc_r) in acc.iter_mut().enumerate() {
                     let x = _mm512_set1_ps(*a.add(r * lda + kk));

@@ -8,7 +8,8 @@
 //! Both give the same integers, so every level gives the same bits.
 
 use super::Level;
-use super::pack::NR;
+use super::pack::{GROUP, NR, group_panels};
+use crate::kernels::elementwise::ROUND_MAGIC;
 use crate::kernels::gemm::MR;
 
 super::multiversion! {
@@ -33,7 +34,11 @@ super::multiversion! {
             scales[i] = scale;
             let dst = &mut out[i * kp..(i + 1) * kp];
             for (d, &v) in dst.iter_mut().zip(row) {
-                *d = ((v * inv).round_ties_even().clamp(-127.0, 127.0) as i32 + 128) as u8;
+                let y = (v * inv).clamp(-127.0, 127.0);
+                let y = if y.is_nan() { 0.0 } else { y };
+                // Rounds to nearest even; see `ROUND_MAGIC`.
+                let q = (y + ROUND_MAGIC).to_bits().wrapping_sub(ROUND_MAGIC.to_bits());
+                *d = q.wrapping_add(128) as u8;
             }
             for d in &mut dst[k..] {
                 *d = 128;
@@ -88,15 +93,20 @@ super::multiversion! {
         c: *mut f32,
         ldc: usize,
     ) {
-        for p in 0..ncols.div_ceil(NR) {
-            let bp = unsafe { b.add(p * kp * NR) };
+        let panels = ncols.div_ceil(NR);
+        for p in 0..panels {
+            let g0 = p / GROUP * GROUP;
+            let np = group_panels(g0, panels);
+            // Panel p: quad q at bp + q * step.
+            let bp = unsafe { b.add(g0 * kp * NR + (p - g0) * NR * 4) };
+            let step = np * NR * 4;
             let cols = (ncols - p * NR).min(NR);
             let mut i = 0;
             while i < m {
                 let rows = (m - i).min(MR);
                 let mut acc = [[0i32; NR]; MR];
                 for q in 0..kp / 4 {
-                    let bq: &[i8; 4 * NR] = unsafe { &*bp.add(q * 4 * NR).cast() };
+                    let bq: &[i8; 4 * NR] = unsafe { &*bp.add(q * step).cast() };
                     for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
                         let av: &[u8; 4] = unsafe { &*a.add((i + r) * lda + 4 * q).cast() };
                         for l in 0..NR {
@@ -191,12 +201,13 @@ mod vnni {
         ldc: usize,
     ) {
         let mut acc = [[_mm512_setzero_si512(); P]; R];
-        let pstride = kp * NR;
         unsafe {
             for q in 0..kp / 4 {
+                // One quad step of the group: P lines, contiguous.
+                let bq = b.add(q * P * NR * 4);
                 let mut bv = [_mm512_setzero_si512(); P];
                 for (p, v) in bv.iter_mut().enumerate() {
-                    *v = _mm512_loadu_si512(b.add(p * pstride + q * 4 * NR).cast());
+                    *v = _mm512_loadu_si512(bq.add(p * NR * 4).cast());
                 }
                 for (r, acc_r) in acc.iter_mut().enumerate() {
                     let x =

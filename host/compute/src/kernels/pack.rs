@@ -1,20 +1,30 @@
 //! Panel layouts of the `B` operand (a linear layer's `W^T`), built once when weights are
 //! created, so that every product streams `B` in exactly the order the microkernels
-//! read it and never repacks: panel `p` holds output columns `16p..16p+16` (rows of
-//! `W`), depth-major, padded with zeros to whole panels.
+//! read it and never repacks.
 //!
-//! - f32:  `[k][16]`      one 64-byte line per depth step
-//! - bf16: `[k/2][16][2]` pairs of depths in each 32-bit lane (`vdpbf16ps` order)
-//! - int8: `[k/4][16][4]` quads of depths in each 32-bit lane (`vpdpbusd` order)
+//! Columns (rows of `W`) come in panels of 16, panels in groups of 4 (64 columns, one
+//! microkernel tile wide; the last group may have fewer panels). Within a group the
+//! depth steps are outermost, so a tile reads its whole group as one sequential stream:
+//! with a panel per stream the int8 and bf16 decoder products (6 KiB panels) spent
+//! their time restarting the hardware prefetcher. Within a depth step, panel by panel,
+//! lane (column) by lane, a step's `depth` values:
+//!
+//! - f32:  depth 1, one 64-byte line per panel and step
+//! - bf16: depth 2, pairs of depths in each 32-bit lane (`vdpbf16ps` order)
+//! - int8: depth 4, quads of depths in each 32-bit lane (`vpdpbusd` order)
+//!
+//! Padding (columns to whole panels, depth to whole steps) is zero.
 
 use super::aligned::Aligned;
 
 /// Columns per panel: one AVX-512 register of f32 (two AVX2 ones).
 pub(crate) const NR: usize = 16;
+/// Panels per group.
+pub(crate) const GROUP: usize = 4;
 
 /// Depth rounded up to what a layout groups (1, 2 or 4).
-pub(crate) fn padded_depth(k: usize, group: usize) -> usize {
-    k.div_ceil(group) * group
+pub(crate) fn padded_depth(k: usize, depth: usize) -> usize {
+    k.div_ceil(depth) * depth
 }
 
 /// Elements of a packed matrix with `n` columns and padded depth `kp`, or `None` on
@@ -23,31 +33,40 @@ pub(crate) fn packed_len(n: usize, kp: usize) -> Option<usize> {
     n.div_ceil(NR).checked_mul(NR)?.checked_mul(kp)
 }
 
-/// Where column `j`, depth `kk` lives, for a layout grouping `group` depths per lane.
+/// Panels of the group that starts at panel `p0` (a multiple of `GROUP`) of a matrix
+/// (or block) of `panels` panels.
 #[inline(always)]
-pub(crate) fn index(j: usize, kk: usize, kp: usize, group: usize) -> usize {
-    let (p, l) = (j / NR, j % NR);
-    let (q, e) = (kk / group, kk % group);
-    p * NR * kp + q * NR * group + l * group + e
+pub(crate) fn group_panels(p0: usize, panels: usize) -> usize {
+    (panels - p0).min(GROUP)
 }
 
-/// Packs column `j` = `rows(j)` (each `k` values) into `out` for a layout grouping
-/// `group` depths, converting each value with `conv`.
+/// Where column `j`, depth `kk` of an `n`-column matrix lives.
+#[inline(always)]
+pub(crate) fn index(j: usize, kk: usize, n: usize, kp: usize, depth: usize) -> usize {
+    let p = j / NR;
+    let g0 = p / GROUP * GROUP;
+    let np = group_panels(g0, n.div_ceil(NR));
+    let (s, e) = (kk / depth, kk % depth);
+    g0 * NR * kp + s * (np * NR * depth) + (p - g0) * NR * depth + (j % NR) * depth + e
+}
+
+/// Packs column `j` = `row(j)` (each `k` values) into `out` for a layout of `depth`,
+/// converting each value with `conv`.
 pub(crate) fn pack<T: Copy, S: Copy>(
     out: &mut [T],
     n: usize,
     k: usize,
-    group: usize,
+    depth: usize,
     row: impl Fn(usize, &mut [S]),
     conv: impl Fn(S) -> T,
     zero: S,
 ) {
-    let kp = padded_depth(k, group);
+    let kp = padded_depth(k, depth);
     let mut buf = vec![zero; k];
     for j in 0..n {
         row(j, &mut buf);
         for (kk, &v) in buf.iter().enumerate() {
-            out[index(j, kk, kp, group)] = conv(v);
+            out[index(j, kk, n, kp, depth)] = conv(v);
         }
     }
 }
@@ -58,4 +77,25 @@ pub(crate) fn f32_panels(n: usize, k: usize, row: impl Fn(usize, &mut [f32])) ->
     let mut a = Aligned::zeroed(len.checked_mul(4)?)?;
     pack(a.as_f32_mut(), n, k, 1, row, |v| v, 0.0);
     Some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_a_bijection_onto_the_packed_buffer() {
+        for &(n, k, depth) in &[(1, 1, 1), (70, 5, 1), (130, 7, 2), (64, 8, 4), (200, 9, 4)] {
+            let kp = padded_depth(k, depth);
+            let len = packed_len(n, kp).unwrap();
+            let mut seen = vec![false; len];
+            for j in 0..n {
+                for kk in 0..kp {
+                    let i = index(j, kk, n, kp, depth);
+                    assert!(!seen[i], "n{n} k{k} d{depth}: ({j},{kk}) collides");
+                    seen[i] = true;
+                }
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ use crate::error::{ComputeError, invalid};
 use crate::kernels::{self, Level, attention as kern, elementwise, gemm, pack::NR};
 use crate::kv_cache::KvCache;
 use crate::ops::units;
+use crate::scratch;
 use crate::tensor::Tensor;
 
 /// Query rows from which a task packs its keys and values.
@@ -74,9 +75,9 @@ impl Plan {
     fn scratch(&self, keys: &Keys) -> usize {
         let (d, tk) = (self.d(), keys.tk);
         if self.rows_per_task(keys) >= PACK_MIN_ROWS {
-            tk.div_ceil(NR) * NR * d + d.div_ceil(NR) * NR * tk + Q_BLOCK * tk
+            tk.div_ceil(NR) * NR * d + d.div_ceil(NR) * NR * tk + Q_BLOCK * (tk + 1)
         } else {
-            tk
+            kern::FEW_ROWS * tk
         }
     }
 
@@ -220,74 +221,114 @@ fn attend(
 ) -> Result<(), ComputeError> {
     let (w, d, tk, scale) = (plan.width, plan.d(), keys.tk, plan.scale());
     let off = h * d;
-    let kslice = &keys.keys[base + off..];
-    let vslice = &keys.values[base + off..];
+    let kslice = &keys.keys[base + off..base + off + (tk - 1) * w + d];
+    let vslice = &keys.values[base + off..base + off + (tk - 1) * w + d];
+    assert!(
+        (row0 + rows - 1) * w + off + d <= dst.len() && (row0 + rows - 1) * w + off + d <= q.len()
+    );
     if rows < PACK_MIN_ROWS {
-        let mut s = zeroed(tk)?;
-        for r in 0..rows {
-            let row = row0 + r;
-            let visible = plan.visible(row, tk);
-            let qrow = &q[row * w + off..row * w + off + d];
-            let s = &mut s[..visible];
-            kern::dots(level, qrow, kslice, w, s);
-            elementwise::softmax_in_place(level, s, scale);
-            // SAFETY: each (row, head) segment belongs to one task.
-            let o = unsafe { dst.slice(row * w + off, d) };
-            kern::weighted_sum(level, s, vslice, w, o);
-        }
-        return Ok(());
+        return scratch::with_f32(kern::FEW_ROWS * tk, |s| {
+            let mut r = 0;
+            while r < rows {
+                let g = (rows - r).min(kern::FEW_ROWS);
+                let first = row0 + r;
+                // SAFETY: rows first..first+g of q and the output exist (asserted
+                // above), the keys and values are the slices above, `s` holds g x tk.
+                unsafe {
+                    kern::scores(
+                        level,
+                        g,
+                        d,
+                        q.as_ptr().add(first * w + off),
+                        w,
+                        kslice.as_ptr(),
+                        w,
+                        tk,
+                        s.as_mut_ptr(),
+                    );
+                }
+                for (i, srow) in s.chunks_exact_mut(tk).take(g).enumerate() {
+                    let visible = plan.visible(first + i, tk);
+                    elementwise::softmax_in_place(level, &mut srow[..visible], scale);
+                    srow[visible..].fill(0.0);
+                }
+                // SAFETY: as above; each (row, head) segment belongs to this task.
+                unsafe {
+                    kern::mix(
+                        level,
+                        g,
+                        d,
+                        s.as_ptr(),
+                        tk,
+                        vslice.as_ptr(),
+                        w,
+                        dst.ptr().add(first * w + off),
+                        w,
+                    );
+                }
+                r += g;
+            }
+        });
     }
     let tkp = tk.div_ceil(NR) * NR;
     let dp = d.div_ceil(NR) * NR;
-    let mut kp = zeroed(tkp * d)?;
-    let mut vp = zeroed(dp * tk)?;
-    let mut s = zeroed(Q_BLOCK * tk)?;
-    kern::pack_transposed(kslice, w, tk, d, &mut kp);
-    kern::pack_rows(vslice, w, tk, d, &mut vp);
-    let mut r = 0;
-    while r < rows {
-        ctx.check_stop()?;
-        let n = (rows - r).min(Q_BLOCK);
-        let first = row0 + r;
-        // SAFETY: `q` holds these rows (validated shapes); `s` is n x tk; `kp` is
-        // ceil(tk/16) panels of d x 16.
-        unsafe {
-            gemm::gemm_f32(
-                level,
-                n,
-                d,
-                q.as_ptr().add(first * w + off),
-                w,
-                kp.as_ptr(),
-                tk,
-                s.as_mut_ptr(),
-                tk,
-            );
+    let (kp_len, vp_len) = (tkp * d, dp * tk);
+    scratch::with_f32(kp_len + vp_len + Q_BLOCK * tk + Q_BLOCK, |buf| {
+        let (kp, rest) = buf.split_at_mut(kp_len);
+        let (vp, rest) = rest.split_at_mut(vp_len);
+        let (s, inv) = rest.split_at_mut(Q_BLOCK * tk);
+        kern::pack_transposed(kslice, w, tk, d, kp);
+        kern::pack_rows(vslice, w, tk, d, vp);
+        let mut r = 0;
+        while r < rows {
+            ctx.check_stop()?;
+            let n = (rows - r).min(Q_BLOCK);
+            let first = row0 + r;
+            // SAFETY: `q` holds these rows (asserted above); `s` is n x tk; `kp` is
+            // ceil(tk/16) panels of d x 16.
+            unsafe {
+                gemm::gemm_f32(
+                    level,
+                    n,
+                    d,
+                    q.as_ptr().add(first * w + off),
+                    w,
+                    kp.as_ptr(),
+                    tk,
+                    s.as_mut_ptr(),
+                    tk,
+                );
+            }
+            for (i, srow) in s.chunks_exact_mut(tk).take(n).enumerate() {
+                let visible = plan.visible(first + i, tk);
+                inv[i] =
+                    1.0 / elementwise::softmax_unnormalised(level, &mut srow[..visible], scale);
+                srow[visible..].fill(0.0);
+            }
+            // SAFETY: the output rows first..first+n, columns off..off+d belong to
+            // this task; `vp` is ceil(d/16) panels of tk x 16.
+            unsafe {
+                gemm::gemm_f32(
+                    level,
+                    n,
+                    tk,
+                    s.as_ptr(),
+                    tk,
+                    vp.as_ptr(),
+                    d,
+                    dst.ptr().add(first * w + off),
+                    w,
+                );
+            }
+            for (i, &f) in inv.iter().take(n).enumerate() {
+                // SAFETY: as above.
+                let o = unsafe { dst.slice((first + i) * w + off, d) };
+                elementwise::scale_in_place(level, o, f);
+            }
+            r += n;
         }
-        for (i, srow) in s.chunks_exact_mut(tk).take(n).enumerate() {
-            let visible = plan.visible(first + i, tk);
-            elementwise::softmax_in_place(level, &mut srow[..visible], scale);
-            srow[visible..].fill(0.0);
-        }
-        // SAFETY: the output rows first..first+n, columns off..off+d belong to this
-        // task; `vp` is ceil(d/16) panels of tk x 16.
-        unsafe {
-            assert!((first + n - 1) * w + off + d <= dst.len());
-            gemm::gemm_f32(
-                level,
-                n,
-                tk,
-                s.as_ptr(),
-                tk,
-                vp.as_ptr(),
-                d,
-                dst.ptr().add(first * w + off),
-                w,
-            );
-        }
-        r += n;
-    }
-    Ok(())
+        Ok(())
+    })?
 }
 
 /// The attention weights of the chosen heads, `[batch, selected.len(), tq, tk]`,
@@ -345,28 +386,30 @@ pub fn attention_weights(
         // SAFETY: each (batch, head) block of the output belongs to one task.
         let block = unsafe { dst.slice(first_out, tq * tk) };
         if pack {
-            let mut kp = zeroed(tk.div_ceil(NR) * NR * d)?;
-            kern::pack_transposed(kslice, width, tk, d, &mut kp);
-            let mut r = 0;
-            while r < tq {
-                ctx.check_stop()?;
-                let n = (tq - r).min(Q_BLOCK);
-                // SAFETY: q rows of sequence b exist; `block` has tq rows of tk.
-                unsafe {
-                    gemm::gemm_f32(
-                        level,
-                        n,
-                        d,
-                        qd.as_ptr().add((b * tq + r) * width + off),
-                        width,
-                        kp.as_ptr(),
-                        tk,
-                        block.as_mut_ptr().add(r * tk),
-                        tk,
-                    );
+            scratch::with_f32(tk.div_ceil(NR) * NR * d, |kp| {
+                kern::pack_transposed(kslice, width, tk, d, kp);
+                let mut r = 0;
+                while r < tq {
+                    ctx.check_stop()?;
+                    let n = (tq - r).min(Q_BLOCK);
+                    // SAFETY: q rows of sequence b exist; `block` has tq rows of tk.
+                    unsafe {
+                        gemm::gemm_f32(
+                            level,
+                            n,
+                            d,
+                            qd.as_ptr().add((b * tq + r) * width + off),
+                            width,
+                            kp.as_ptr(),
+                            tk,
+                            block.as_mut_ptr().add(r * tk),
+                            tk,
+                        );
+                    }
+                    r += n;
                 }
-                r += n;
-            }
+                Ok(())
+            })??;
         } else {
             for (i, srow) in block.chunks_exact_mut(tk).enumerate() {
                 let row = (b * tq + i) * width + off;

@@ -5,6 +5,7 @@ use crate::ctx::{Ctx, SharedMut, f32_bytes, mul, zeroed};
 use crate::error::{ComputeError, invalid};
 use crate::kernels::{self, bf16, erf, gemm, int8};
 use crate::ops::{Activation, units, vector};
+use crate::scratch;
 use crate::tensor::Tensor;
 use crate::weights::{Matrix, Packed, Weights};
 
@@ -78,7 +79,7 @@ pub(crate) fn scratch_bytes(w: &Matrix, m: usize) -> u64 {
 /// within a few milliseconds even on one thread.
 const BLOCK_MACS: usize = 1 << 24;
 /// Products smaller than this run as one block (threads cost more than they give).
-const SMALL_MACS: usize = 1 << 21;
+const SMALL_MACS: usize = 1 << 22;
 /// Blocks a large product is cut into at least, so threads balance.
 const MIN_BLOCKS: usize = 8;
 
@@ -140,26 +141,34 @@ pub(crate) fn product(
     debug_assert_eq!(a.k, k);
     debug_assert_eq!(out.len(), m * n);
     debug_assert!(a.data.len() >= (m - 1) * a.lda + k);
+    let level = kernels::level();
+    match &w.data {
+        // int8: quantise every row once, into per-thread scratch (scales first).
+        Packed::Int8 { .. } => scratch::with_f32(m + (m * w.kp).div_ceil(4), |buf| {
+            let (scales, q) = buf.split_at_mut(m);
+            // SAFETY: f32 storage viewed as bytes, within its length.
+            let q =
+                unsafe { std::slice::from_raw_parts_mut(q.as_mut_ptr().cast::<u8>(), m * w.kp) };
+            int8::quantize_rows(level, a.data, a.lda, m, k, w.kp, q, scales);
+            blocks(ctx, a, w, bias, act, out, Some((q, scales)))
+        })?,
+        _ => blocks(ctx, a, w, bias, act, out, None),
+    }
+}
+
+/// The blocked product, `A` already quantised for int8.
+fn blocks(
+    ctx: &Ctx,
+    a: Rows,
+    w: &Matrix,
+    bias: Option<&[f32]>,
+    act: Activation,
+    out: &mut [f32],
+    quantised: Option<(&[u8], &[f32])>,
+) -> Result<(), ComputeError> {
+    let (m, n, k) = (a.m, w.n, w.k);
     let cpu = kernels::cpu();
     let level = cpu.level;
-    // int8: quantise every row once.
-    let quantised = match &w.data {
-        Packed::Int8 { .. } => {
-            let mut q = Vec::new();
-            let mut s = Vec::new();
-            let refused = |_| ComputeError::OverBudget {
-                needed: scratch_bytes(w, m),
-                allowed: 0,
-            };
-            q.try_reserve_exact(m * w.kp).map_err(refused)?;
-            s.try_reserve_exact(m).map_err(refused)?;
-            q.resize(m * w.kp, 0u8);
-            s.resize(m, 0f32);
-            int8::quantize_rows(level, a.data, a.lda, m, k, w.kp, &mut q, &mut s);
-            Some((q, s))
-        }
-        _ => None,
-    };
     let tiling = Tiling::new(m, n, k);
     let c = SharedMut::new(out);
     ctx.run_blocks(tiling.blocks(), |blk| {
@@ -195,10 +204,7 @@ pub(crate) fn product(
                     n,
                 ),
                 Packed::Int8 { q, scales, comp } => {
-                    let (qa, sa) = quantised
-                        .as_ref()
-                        .map(|(q, s)| (q.as_slice(), s.as_slice()))
-                        .unwrap_or_default();
+                    let (qa, sa) = quantised.unwrap_or_default();
                     int8::gemm_i8(
                         level,
                         cpu.vnni,

@@ -280,6 +280,12 @@ fn attention_few_queries() {
     attention_case(5, 1, 5, 19, 24, 3, true, 12);
     attention_case(2, 3, 2, 7, 10, 2, true, 13);
     attention_case(3, 4, 1, 33, 20, 4, false, 14);
+    // Head sizes the SIMD few-query kernels take (multiples of 16), odd key counts.
+    attention_case(5, 1, 1, 37, 128, 2, false, 15);
+    attention_case(5, 1, 1, 1500, 384, 6, false, 16);
+    attention_case(2, 3, 2, 17, 96, 3, true, 17);
+    attention_case(1, 1, 1, 1, 16, 1, false, 18);
+    attention_case(7, 2, 1, 5, 320, 1, true, 19);
 }
 
 #[test]
@@ -293,10 +299,14 @@ fn attention_many_queries() {
 
 #[test]
 fn cached_attention_equals_causal_attention() {
-    let (batch, width, heads, steps) = (3, 24, 2, 9);
+    cached_case(3, 24, 2, 9);
+    cached_case(5, 128, 2, 20);
+}
+
+fn cached_case(batch: usize, width: usize, heads: usize, steps: usize) {
     let mut rng = Rng::new(30);
     let c = ctx();
-    let mut cache = KvCache::new(&c, batch, width, 16).unwrap();
+    let mut cache = KvCache::new(&c, batch, width, steps + 2).unwrap();
     let mut all_k = vec![Vec::new(); batch];
     let mut all_v = vec![Vec::new(); batch];
     for step in 0..steps {
@@ -371,7 +381,7 @@ fn cached_attention_equals_causal_attention() {
     }
     cache.reset(&c, 7).unwrap();
     assert_eq!((cache.len(), cache.batch()), (0, 7));
-    assert!(cache.bytes() >= (2 * 7 * 16 * width * 4) as u64);
+    assert!(cache.bytes() >= (2 * 7 * (steps + 2) * width * 4) as u64);
 }
 
 #[test]
