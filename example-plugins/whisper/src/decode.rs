@@ -113,7 +113,8 @@ impl<N: Network> Decoder<'_, N> {
         }
         let max_tokens = options.max_tokens.min(n_ctx - initial.len()).max(1);
 
-        state.reset();
+        // The prompt, then at most `max_tokens - 1` sampled tokens are fed back.
+        state.reset(initial.len() + max_tokens);
         // Only the start-of-transcript row (for the no-speech probability) and the last
         // row are needed from the whole prompt.
         let last = initial.len() - 1;

@@ -246,7 +246,7 @@ fn detect_language<N: Network>(
     state: &mut N::State,
 ) -> Result<String, TranscribeError> {
     let tokenizer = &engine.tokenizer;
-    state.reset();
+    state.reset(1);
     let row = model
         .decode(&[tokenizer.specials.sot], state, &[0])?
         .pop()

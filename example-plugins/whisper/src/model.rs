@@ -71,13 +71,27 @@ impl Whisper {
 pub struct State {
     cross: Vec<(Tensor, Tensor)>,
     caches: Vec<KvCache>,
+    /// Positions each cache has room for.
+    capacity: usize,
+    n_ctx: usize,
+    width: usize,
     len: usize,
     batch: usize,
 }
 
 impl DecoderState for State {
-    fn reset(&mut self) {
-        self.caches.iter_mut().for_each(|c| c.reset(1));
+    fn reset(&mut self, positions: usize) {
+        // The caches hold room for every beam × `capacity` positions: sized to what this
+        // attempt can feed (about half the context by default), not to the context.
+        let capacity = positions.clamp(1, self.n_ctx);
+        if capacity == self.capacity {
+            self.caches.iter_mut().for_each(|c| c.reset(1));
+        } else {
+            self.caches = (0..self.caches.len())
+                .map(|_| KvCache::new(1, self.width, capacity))
+                .collect();
+            self.capacity = capacity;
+        }
         self.len = 0;
         self.batch = 1;
     }
@@ -136,9 +150,13 @@ impl Network for Whisper {
                 .iter()
                 .map(|b| b.cross_attn.keys_values(&features))
                 .collect(),
+            // Room for one position until `reset` says how many the attempt needs.
             caches: (0..d.blocks.len())
-                .map(|_| KvCache::new(1, d.width, d.n_ctx))
+                .map(|_| KvCache::new(1, d.width, 1))
                 .collect(),
+            capacity: 1,
+            n_ctx: d.n_ctx,
+            width: d.width,
             len: 0,
             batch: 1,
         })
@@ -355,8 +373,8 @@ struct Encoder {
 impl Encoder {
     /// `[N_FRAMES, n_mels]` → audio features `[1, n_audio_ctx, width]`.
     fn forward(&self, mel: &Tensor) -> Tensor {
-        let x = self.conv1.conv(mel, 1);
-        let x = self.conv2.conv(&x, 2);
+        // Each intermediate is dropped (freed in the host) as soon as the next exists.
+        let x = self.conv2.conv(&self.conv1.conv(mel, 1), 2);
         let shape = x.shape();
         let x = x.reshape(&[1, shape[0], shape[1]]);
         let mut x = compute::add_positions(&x, &self.positions, 0);
@@ -417,17 +435,20 @@ impl Decoder {
         }
         let t = tokens.len() / batch;
         let offset = state.len;
-        if offset + t > self.n_ctx {
+        if offset + t > state.capacity {
             return Err(InferenceError(format!(
-                "the decoder context of {} tokens is full",
-                self.n_ctx
+                "{} tokens fed after {offset}: more than the {} the decoder was reset for",
+                t, state.capacity
             )));
         }
         if let Some(p) = positions.iter().find(|&&p| p >= t) {
             return Err(InferenceError(format!("position {p} of a {t}-token step")));
         }
-        let x = compute::embed(&self.embeddings, tokens, batch);
-        let mut x = compute::add_positions(&x, &self.positions, offset);
+        let mut x = compute::add_positions(
+            &compute::embed(&self.embeddings, tokens, batch),
+            &self.positions,
+            offset,
+        );
         for (i, block) in self.blocks.iter().enumerate() {
             let h = block.self_ln.forward(&x);
             x = block

@@ -79,8 +79,10 @@ pub struct InferenceError(pub String);
 /// `len()` tokens each, and the window's audio features.
 pub trait DecoderState {
     /// Forgets the decoded tokens (batch 1 again) but keeps the window's audio
-    /// features, so a retry at another temperature does not recompute them.
-    fn reset(&mut self);
+    /// features, so a retry at another temperature does not recompute them. At most
+    /// `positions` tokens per sequence will be fed until the next reset (a backend may
+    /// size its caches to that).
+    fn reset(&mut self, positions: usize);
 
     /// Tokens fed so far per sequence.
     fn len(&self) -> usize;

@@ -183,7 +183,7 @@ pub struct DecoderState {
 }
 
 impl crate::network::DecoderState for DecoderState {
-    fn reset(&mut self) {
+    fn reset(&mut self, _positions: usize) {
         self.cached.iter_mut().for_each(|c| *c = None);
         self.len = 0;
         self.batch = 1;
