@@ -95,12 +95,22 @@ impl<'a> Ctx<'a> {
     /// order on the calling thread; more threads take blocks from a shared counter
     /// inside the pool. Each block writes its own part of the result and its arithmetic
     /// does not depend on which thread runs it, so results are the same bit for bit
-    /// for any thread count.
-    pub(crate) fn run_blocks<F>(&self, n: usize, block: F) -> Result<(), ComputeError>
+    /// for any thread count. `parallel: false` keeps a call too small to gain from
+    /// threads (waking pool threads costs tens of microseconds) on the calling thread.
+    pub(crate) fn run_blocks<F>(
+        &self,
+        parallel: bool,
+        n: usize,
+        block: F,
+    ) -> Result<(), ComputeError>
     where
         F: Fn(usize) -> Result<(), ComputeError> + Sync,
     {
-        let threads = self.threads_used().min(n);
+        let threads = if parallel {
+            self.threads_used().min(n)
+        } else {
+            1
+        };
         let pool = match self.pool {
             Some(pool) if threads > 1 => pool,
             _ => {

@@ -16,6 +16,9 @@ use crate::tensor::Tensor;
 const PACK_MIN_ROWS: usize = 16;
 /// Queries per block of the packed path (a multiple of the microkernel's rows).
 const Q_BLOCK: usize = 48;
+/// Calls with fewer multiply-adds stay on the calling thread (a decoder step's cached
+/// self-attention is ~1 M).
+const PARALLEL_MACS: u64 = 1 << 22;
 
 /// The keys (and values) one task attends to.
 struct Keys<'a> {
@@ -188,12 +191,13 @@ fn run(ctx: &Ctx, q: &Tensor, plan: &Plan, keys: &Keys) -> Result<Tensor, Comput
     let scratch = f32_bytes(plan.scratch(keys)).saturating_mul(concurrent);
     ctx.reserve(f32_bytes(len).saturating_add(scratch))?;
     let (b, tq, tk, w) = (plan.batch, plan.tq, keys.tk, plan.width);
-    ctx.charge(units(&[b, tq, tk, w, 2]).saturating_add(units(&[b, plan.heads, tq, tk])));
+    let work = units(&[b, tq, tk, w, 2]);
+    ctx.charge(work.saturating_add(units(&[b, plan.heads, tq, tk])));
     let mut out = zeroed(len)?;
     let dst = SharedMut::new(&mut out);
     let tasks = plan.tasks(keys);
     let level = kernels::level();
-    ctx.run_blocks(tasks.len(), |t| {
+    ctx.run_blocks(work >= PARALLEL_MACS, tasks.len(), |t| {
         let (row0, rows, seq, h) = tasks[t];
         let base = if keys.shared {
             0
@@ -377,49 +381,53 @@ pub fn attention_weights(
     let level = kernels::level();
     let scale = 1.0 / (d as f32).sqrt();
     let (qd, kd) = (q.data(), k.data());
-    ctx.run_blocks(batch * nsel, |t| {
-        let (b, si) = (t / nsel, t % nsel);
-        let off = selected[si] as usize * d;
-        let kbase = if kb == 1 { 0 } else { b * tk * width };
-        let kslice = &kd[kbase + off..];
-        let first_out = (b * nsel + si) * tq * tk;
-        // SAFETY: each (batch, head) block of the output belongs to one task.
-        let block = unsafe { dst.slice(first_out, tq * tk) };
-        if pack {
-            scratch::with_f32(tk.div_ceil(NR) * NR * d, |kp| {
-                kern::pack_transposed(kslice, width, tk, d, kp);
-                let mut r = 0;
-                while r < tq {
-                    ctx.check_stop()?;
-                    let n = (tq - r).min(Q_BLOCK);
-                    // SAFETY: q rows of sequence b exist; `block` has tq rows of tk.
-                    unsafe {
-                        gemm::gemm_f32(
-                            level,
-                            n,
-                            d,
-                            qd.as_ptr().add((b * tq + r) * width + off),
-                            width,
-                            kp.as_ptr(),
-                            tk,
-                            block.as_mut_ptr().add(r * tk),
-                            tk,
-                        );
+    ctx.run_blocks(
+        units(&[batch, nsel, tq, tk, d]) >= PARALLEL_MACS,
+        batch * nsel,
+        |t| {
+            let (b, si) = (t / nsel, t % nsel);
+            let off = selected[si] as usize * d;
+            let kbase = if kb == 1 { 0 } else { b * tk * width };
+            let kslice = &kd[kbase + off..];
+            let first_out = (b * nsel + si) * tq * tk;
+            // SAFETY: each (batch, head) block of the output belongs to one task.
+            let block = unsafe { dst.slice(first_out, tq * tk) };
+            if pack {
+                scratch::with_f32(tk.div_ceil(NR) * NR * d, |kp| {
+                    kern::pack_transposed(kslice, width, tk, d, kp);
+                    let mut r = 0;
+                    while r < tq {
+                        ctx.check_stop()?;
+                        let n = (tq - r).min(Q_BLOCK);
+                        // SAFETY: q rows of sequence b exist; `block` has tq rows of tk.
+                        unsafe {
+                            gemm::gemm_f32(
+                                level,
+                                n,
+                                d,
+                                qd.as_ptr().add((b * tq + r) * width + off),
+                                width,
+                                kp.as_ptr(),
+                                tk,
+                                block.as_mut_ptr().add(r * tk),
+                                tk,
+                            );
+                        }
+                        r += n;
                     }
-                    r += n;
+                    Ok(())
+                })??;
+            } else {
+                for (i, srow) in block.chunks_exact_mut(tk).enumerate() {
+                    let row = (b * tq + i) * width + off;
+                    kern::dots(level, &qd[row..row + d], kslice, width, srow);
                 }
-                Ok(())
-            })??;
-        } else {
-            for (i, srow) in block.chunks_exact_mut(tk).enumerate() {
-                let row = (b * tq + i) * width + off;
-                kern::dots(level, &qd[row..row + d], kslice, width, srow);
             }
-        }
-        for srow in block.chunks_exact_mut(tk) {
-            elementwise::softmax_in_place(level, srow, scale);
-        }
-        Ok(())
-    })?;
+            for srow in block.chunks_exact_mut(tk) {
+                elementwise::softmax_in_place(level, srow, scale);
+            }
+            Ok(())
+        },
+    )?;
     Ok(Tensor::from_parts(out, vec![batch, nsel, tq, tk]))
 }

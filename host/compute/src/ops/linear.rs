@@ -3,6 +3,7 @@
 
 use crate::ctx::{Ctx, SharedMut, f32_bytes, mul, zeroed};
 use crate::error::{ComputeError, invalid};
+use crate::kernels::pack::NR;
 use crate::kernels::{self, bf16, erf, gemm, int8};
 use crate::ops::{Activation, units, vector};
 use crate::scratch;
@@ -67,12 +68,24 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// Scratch a product needs beyond its output: int8 quantises `A` first.
+/// Scratch a product needs beyond its output: int8 quantises `A` first, bf16 with
+/// many rows rounds it.
 pub(crate) fn scratch_bytes(w: &Matrix, m: usize) -> u64 {
     match w.data {
         Packed::Int8 { .. } => (m as u64).saturating_mul(w.kp as u64 + 4),
+        Packed::Bf16(_) if m >= bf16::DOT_MIN_ROWS => (m as u64).saturating_mul(w.kp as u64 * 2),
         _ => 0,
     }
+}
+
+/// `A` as the kernels read it.
+#[derive(Clone, Copy)]
+enum Prepared<'a> {
+    F32,
+    /// Quantised rows (`q + 128`, `kp` each) and their scales.
+    Int8(&'a [u8], &'a [f32]),
+    /// bf16 rows (`kp` each).
+    Bf16(&'a [u16]),
 }
 
 /// Work per block: about a millisecond at AVX-512 speed, so a stop request is seen
@@ -150,13 +163,23 @@ pub(crate) fn product(
             let q =
                 unsafe { std::slice::from_raw_parts_mut(q.as_mut_ptr().cast::<u8>(), m * w.kp) };
             int8::quantize_rows(level, a.data, a.lda, m, k, w.kp, q, scales);
-            blocks(ctx, a, w, bias, act, out, Some((q, scales)))
+            blocks(ctx, a, w, bias, act, out, Prepared::Int8(q, scales))
         })?,
-        _ => blocks(ctx, a, w, bias, act, out, None),
+        Packed::Bf16(_) if m >= bf16::DOT_MIN_ROWS => {
+            scratch::with_f32((m * w.kp).div_ceil(2), |buf| {
+                // SAFETY: f32 storage viewed as u16, within its length.
+                let r = unsafe {
+                    std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u16>(), m * w.kp)
+                };
+                bf16::round_rows(level, a.data, a.lda, m, k, w.kp, r);
+                blocks(ctx, a, w, bias, act, out, Prepared::Bf16(r))
+            })?
+        }
+        _ => blocks(ctx, a, w, bias, act, out, Prepared::F32),
     }
 }
 
-/// The blocked product, `A` already quantised for int8.
+/// The blocked product, `A` prepared.
 fn blocks(
     ctx: &Ctx,
     a: Rows,
@@ -164,63 +187,73 @@ fn blocks(
     bias: Option<&[f32]>,
     act: Activation,
     out: &mut [f32],
-    quantised: Option<(&[u8], &[f32])>,
+    prepared: Prepared,
 ) -> Result<(), ComputeError> {
     let (m, n, k) = (a.m, w.n, w.k);
     let cpu = kernels::cpu();
     let level = cpu.level;
     let tiling = Tiling::new(m, n, k);
     let c = SharedMut::new(out);
-    ctx.run_blocks(tiling.blocks(), |blk| {
+    ctx.run_blocks(true, tiling.blocks(), |blk| {
         let (rb, cb) = (blk / tiling.col_blocks, blk % tiling.col_blocks);
         let (r0, c0) = (rb * tiling.mb, cb * tiling.nb);
         let (rows, cols) = ((m - r0).min(tiling.mb), (n - c0).min(tiling.nb));
-        let p0 = c0 / kernels::pack::NR;
+        let p0 = c0 / NR;
         // SAFETY: blocks cover disjoint (rows, cols) rectangles of `out`; `Rows` and
         // `Matrix` bounds were checked when they were built.
         unsafe {
             let cptr = c.ptr().add(r0 * n + c0);
-            match &w.data {
-                Packed::F32(b) => gemm::gemm_f32(
+            match (&w.data, prepared) {
+                (Packed::F32(b), _) => gemm::gemm_f32(
                     level,
                     rows,
                     k,
                     a.data.as_ptr().add(r0 * a.lda),
                     a.lda,
-                    b.as_f32().as_ptr().add(p0 * kernels::pack::NR * w.kp),
+                    b.as_f32().as_ptr().add(p0 * NR * w.kp),
                     cols,
                     cptr,
                     n,
                 ),
-                Packed::Bf16(b) => bf16::gemm_bf16(
+                (Packed::Bf16(b), Prepared::Bf16(ra)) => bf16::gemm_bf16_dot(
+                    level,
+                    cpu.bf16,
+                    rows,
+                    w.kp,
+                    ra.as_ptr().add(r0 * w.kp),
+                    w.kp,
+                    b.as_u16().as_ptr().add(p0 * NR * w.kp),
+                    cols,
+                    cptr,
+                    n,
+                ),
+                (Packed::Bf16(b), _) => bf16::gemm_bf16(
                     level,
                     rows,
                     k,
                     a.data.as_ptr().add(r0 * a.lda),
                     a.lda,
-                    b.as_u16().as_ptr().add(p0 * kernels::pack::NR * w.kp),
+                    b.as_u16().as_ptr().add(p0 * NR * w.kp),
                     cols,
                     cptr,
                     n,
                 ),
-                Packed::Int8 { q, scales, comp } => {
-                    let (qa, sa) = quantised.unwrap_or_default();
-                    int8::gemm_i8(
-                        level,
-                        cpu.vnni,
-                        rows,
-                        w.kp,
-                        qa.as_ptr().add(r0 * w.kp),
-                        w.kp,
-                        sa.as_ptr().add(r0),
-                        q.as_i8().as_ptr().add(p0 * kernels::pack::NR * w.kp),
-                        comp.as_ptr().add(c0),
-                        scales.as_ptr().add(c0),
-                        cols,
-                        cptr,
-                        n,
-                    )
-                }
+                (Packed::Int8 { q, scales, comp }, Prepared::Int8(qa, sa)) => int8::gemm_i8(
+                    level,
+                    cpu.vnni,
+                    rows,
+                    w.kp,
+                    qa.as_ptr().add(r0 * w.kp),
+                    w.kp,
+                    sa.as_ptr().add(r0),
+                    q.as_i8().as_ptr().add(p0 * NR * w.kp),
+                    comp.as_ptr().add(c0),
+                    scales.as_ptr().add(c0),
+                    cols,
+                    cptr,
+                    n,
+                ),
+                (Packed::Int8 { .. }, _) => unreachable!("int8 products always quantise A"),
             }
             for r in r0..r0 + rows {
                 let seg = c.slice(r * n + c0, cols);

@@ -34,7 +34,7 @@ pub fn layer_norm(
     let blocks = rows.div_ceil(per_block);
     let level = kernels::level();
     let dst = SharedMut::new(&mut out);
-    ctx.run_blocks(blocks, |b| {
+    ctx.run_blocks(true, blocks, |b| {
         let r0 = b * per_block;
         let r1 = (r0 + per_block).min(rows);
         // SAFETY: blocks own disjoint row ranges.

@@ -35,6 +35,7 @@ fn bf16_and_int8_stay_close_to_f32() {
         let f = linear_error(Precision::Float32, m, k, n, 60);
         let b = linear_error(Precision::BFloat16, m, k, n, 60);
         let i = linear_error(Precision::Int8, m, k, n, 60);
+        eprintln!("relative error {m}x{k}x{n}: f32 {f:.2e}, bf16 {b:.2e}, int8 {i:.2e}");
         assert!(f < 1e-6, "f32 {m}x{k}x{n}: {f}");
         assert!(b < 5e-3, "bf16 {m}x{k}x{n}: {b}");
         assert!(i < 3e-2, "int8 {m}x{k}x{n}: {i}");
@@ -157,6 +158,40 @@ fn every_level_gives_the_portable_bits() {
                 c
             };
             let base = run(Level::Portable, false);
+            if let crate::weights::Packed::Bf16(b) = &mat.data {
+                // The rounded-activation path (many rows): vdpbf16ps against its emulation.
+                let kp = mat.kp;
+                let mut ra = vec![0u16; m * kp];
+                kernels::bf16::round_rows(Level::Portable, &a, k, m, k, kp, &mut ra);
+                let dot = |level: Level, hw: bool| {
+                    let mut c = vec![f32::NAN; m * n];
+                    // SAFETY: shapes as built above.
+                    unsafe {
+                        kernels::bf16::gemm_bf16_dot(
+                            level,
+                            hw,
+                            m,
+                            kp,
+                            ra.as_ptr(),
+                            kp,
+                            b.as_u16().as_ptr(),
+                            n,
+                            c.as_mut_ptr(),
+                            n,
+                        )
+                    };
+                    c
+                };
+                let want = dot(Level::Portable, false);
+                assert!(want.iter().all(|v| v.is_finite()));
+                for level in levels() {
+                    let got = dot(level, kernels::cpu().bf16);
+                    assert!(
+                        got == want,
+                        "bf16 dot {m}x{k}x{n} at {level:?} differs from its emulation"
+                    );
+                }
+            }
             assert!(base.iter().all(|v| v.is_finite()), "every output written");
             for level in levels() {
                 for vnni in [false, kernels::cpu().vnni] {
