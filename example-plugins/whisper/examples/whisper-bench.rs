@@ -13,7 +13,8 @@
 //! host's kernels, `--threads` per call); `pure-wasm` is the candle reference compiled
 //! natively (build with `--features pure-wasm`; candle picks its own threads, so it runs
 //! once, at float32). With `--json` each configuration ends with one JSON line, for
-//! `cargo xtask bench`.
+//! `cargo xtask bench`. On Linux each clip also shows the process's CPU time (all
+//! threads), which a busy machine disturbs far less than wall time.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -167,16 +168,20 @@ fn run(
     let mut walls = Vec::new();
     for clip in clips {
         let audio_s = clip.samples.len() as f64 / SAMPLE_RATE as f64;
-        let started = Instant::now();
+        let (started, cpu_before) = (Instant::now(), cpu_seconds());
         let result = engine.transcribe(&clip.samples, &config, &mut Quiet)?;
         let wall_s = started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
         total_audio += audio_s;
         total_wall += wall_s;
         let text = result.text();
         let wer = clip.reference.as_ref().map(|r| word_error_rate(r, &text));
         println!(
-            "{}: {audio_s:.1} s audio in {wall_s:.2} s, RTF {:.3}{}",
+            "{}: {audio_s:.1} s audio in {wall_s:.2} s{}, RTF {:.3}{}",
             clip.path.display(),
+            cpu.map(|c| format!(" ({c:.2} s CPU)")).unwrap_or_default(),
             wall_s / audio_s,
             wer.map(|w| format!(", WER {w:.3}")).unwrap_or_default()
         );
@@ -215,6 +220,20 @@ fn run(
         );
     }
     Ok(())
+}
+
+/// CPU time of this process so far (user + system, all threads), from `/proc/self/stat`
+/// in clock ticks of 10 ms (Linux's `USER_HZ` on every common build); `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces: fields are counted after its closing paren.
+    let mut fields = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 /// A comma-separated list, each item parsed by `parse`.
