@@ -96,7 +96,7 @@ pub fn kernels() -> &'static str {
 }
 
 /// [`kernels()`] with the extensions each precision uses, for logs and benches, e.g.
-/// "avx512 (f32 fma, bf16 convert+fma, int8 vnni)".
+/// "avx512 (f32 fma, bf16 vdpbf16ps, int8 vnni)".
 pub fn kernel_details() -> String {
     let c = cpu();
     let int8 = match (c.level, c.vnni) {
@@ -104,7 +104,8 @@ pub fn kernel_details() -> String {
         (Level::Avx512 | Level::Avx2, false) => "int8 avx2 madd",
         (Level::Portable, false) => "int8 portable",
     };
-    format!("{} (f32 fma, bf16 convert+fma, {int8})", kernels())
+    let bf16 = if c.bf16 { "bf16 vdpbf16ps" } else { "bf16 fma" };
+    format!("{} (f32 fma, {bf16}, {int8})", kernels())
 }
 
 /// Defines `$name(level, args...)` that runs one `#[inline(always)]` body compiled for

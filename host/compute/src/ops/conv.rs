@@ -52,6 +52,12 @@ pub fn conv1d(
         None => None,
     };
     let steps = (padded - kernel) / stride + 1;
+    // Distance between the im2col rows (unused with one output step).
+    let lda = if steps == 1 {
+        cin
+    } else {
+        mul(stride, cin, "conv1d stride")?
+    };
     let out_len = mul(steps, cout, "conv1d output")?;
     let xp_len = mul(padded, cin, "conv1d padded input")?;
     let needed = f32_bytes(out_len)
@@ -67,7 +73,7 @@ pub fn conv1d(
         data: &xp,
         m: steps,
         k: matrix.k,
-        lda: stride * cin,
+        lda,
     };
     product(ctx, rows, matrix, bias, act, &mut out)?;
     let shape = if xs.len() == 3 {

@@ -1,11 +1,29 @@
 //! Adds and table lookups: memory-bound, one pass each.
 
-use crate::ctx::{Ctx, f32_bytes, mul, zeroed};
+use crate::ctx::{Ctx, SharedMut, f32_bytes, mul, zeroed};
 use crate::error::{ComputeError, invalid};
 use crate::kernels::{self, elementwise};
 use crate::ops::units;
 use crate::tensor::Tensor;
 use crate::weights::Weights;
+
+/// Values per block of an add (a fraction of a millisecond).
+const BLOCK_VALUES: usize = 1 << 18;
+
+/// `out = a + b` (`b` repeated), in blocks of whole repeats of `b`, polling stop.
+fn add_blocked(ctx: &Ctx, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<(), ComputeError> {
+    let per = (BLOCK_VALUES / b.len()).max(1) * b.len();
+    let level = kernels::level();
+    let blocks = a.len().div_ceil(per);
+    let dst = SharedMut::new(out);
+    ctx.run_blocks(blocks > 2, blocks, |i| {
+        let (from, to) = (i * per, ((i + 1) * per).min(a.len()));
+        // SAFETY: blocks own disjoint ranges.
+        let o = unsafe { dst.slice(from, to - from) };
+        elementwise::add_broadcast(level, &a[from..to], b, o);
+        Ok(())
+    })
+}
 
 /// `a + b`; `b` has `a`'s shape or that of `a`'s last axes (broadcast over the
 /// leading ones).
@@ -17,7 +35,7 @@ pub fn add(ctx: &Ctx, a: &Tensor, b: &Tensor) -> Result<Tensor, ComputeError> {
     ctx.reserve(f32_bytes(a.len()))?;
     ctx.charge(units(&[a.len()]));
     let mut out = zeroed(a.len())?;
-    elementwise::add_broadcast(kernels::level(), a.data(), b.data(), &mut out);
+    add_blocked(ctx, a.data(), b.data(), &mut out)?;
     Ok(Tensor::from_parts(out, sa.to_vec()))
 }
 
@@ -55,7 +73,7 @@ pub fn add_positions(
         matrix.row_into(start + i, row);
     }
     let mut out = zeroed(x.len())?;
-    elementwise::add_broadcast(kernels::level(), x.data(), &rows, &mut out);
+    add_blocked(ctx, x.data(), &rows, &mut out)?;
     Ok(Tensor::from_parts(out, xs.to_vec()))
 }
 
@@ -89,7 +107,10 @@ pub fn embed(
     ctx.reserve(f32_bytes(len))?;
     ctx.charge(len as u64);
     let mut out = zeroed(len)?;
-    for (row, &id) in out.chunks_exact_mut(features).zip(ids) {
+    for (n, (row, &id)) in out.chunks_exact_mut(features).zip(ids).enumerate() {
+        if n % 1024 == 1023 {
+            ctx.check_stop()?;
+        }
         matrix.row_into(id as usize, row);
     }
     Ok(Tensor::from_parts(

@@ -42,8 +42,10 @@ fn a_long_matmul_stops_soon_after_the_flag() {
             (done, set_at)
         });
         let late = took.saturating_duration_since(set_at);
+        // Unoptimised builds run each ~1 ms block many times slower.
+        let bound = Duration::from_millis(if cfg!(debug_assertions) { 2000 } else { 50 });
         assert!(
-            late < Duration::from_millis(50),
+            late < bound,
             "{threads} threads: stopped {late:?} after the flag"
         );
     }
