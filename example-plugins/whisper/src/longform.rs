@@ -51,7 +51,7 @@ pub fn transcribe<N: Network, A: AudioSource + ?Sized>(
     let mut progress = Progress::new(observer);
     progress.report(0.0, "measuring the loudness");
     let mel = MelSpectrogram::new(model.dims().n_mels);
-    let global_max = mel.global_max(audio);
+    let mut loudness = mel.loudness(audio);
 
     let multilingual = engine.multilingual();
     let mut language = if multilingual && config.language != "auto" {
@@ -94,7 +94,7 @@ pub fn transcribe<N: Network, A: AudioSource + ?Sized>(
             seek += segment_size;
             continue;
         }
-        let input = mel.window(audio, global_max, seek, segment_size);
+        let input = mel.window_after(audio, &mut loudness, seek, segment_size);
         let mut state = model.start_window(&input)?;
         drop(input);
 

@@ -190,19 +190,47 @@ impl MelSpectrogram {
     /// The largest log-mel value of the whole padded file (openai-whisper clamps every
     /// value to 8 below it). Reads the audio once, a window at a time.
     pub fn global_max<A: AudioSource + ?Sized>(&self, audio: &A) -> f32 {
+        self.loudness(audio).max
+    }
+
+    /// [`MelSpectrogram::global_max`], keeping the frames of the first window: most
+    /// clips are one window, whose frames would otherwise be computed twice.
+    pub fn loudness<A: AudioSource + ?Sized>(&self, audio: &A) -> Loudness {
         // Frames past this one see only the zero padding, whose value is the floor −10.
         let last = ((audio.len() + N_FFT) / HOP_LENGTH + 1).min(frame_count(audio.len()));
-        let mut max = -10f32;
+        let mut loudness = Loudness {
+            max: -10.0,
+            first: None,
+        };
         let mut start = 0;
         while start < last {
             let count = N_FRAMES.min(last - start);
-            max = self
-                .log_frames(audio, start, count)
-                .into_iter()
-                .fold(max, f32::max);
+            let frames = self.log_frames(audio, start, count);
+            loudness.max = frames.iter().copied().fold(loudness.max, f32::max);
+            if start == 0 {
+                loudness.first = Some((frames, count));
+            }
             start += count;
         }
-        max
+        loudness
+    }
+
+    /// [`MelSpectrogram::window`] with the global maximum of `loudness`, taking its kept
+    /// frames when this is the first window.
+    pub fn window_after<A: AudioSource + ?Sized>(
+        &self,
+        audio: &A,
+        loudness: &mut Loudness,
+        seek: usize,
+        count: usize,
+    ) -> Vec<f32> {
+        let count = count.min(N_FRAMES);
+        match loudness.first.take() {
+            Some((frames, stride)) if seek == 0 && count <= stride => {
+                self.normalise(&frames, stride, count, loudness.max)
+            }
+            _ => self.window(audio, loudness.max, seek, count),
+        }
     }
 
     /// The model input for the window starting at frame `seek`: `count` normalised
@@ -217,15 +245,29 @@ impl MelSpectrogram {
     ) -> Vec<f32> {
         let count = count.min(N_FRAMES);
         let frames = self.log_frames(audio, seek, count);
+        self.normalise(&frames, count, count, global_max)
+    }
+
+    /// The first `count` of band-major `frames` (`stride` per band), normalised and
+    /// zero-padded to `[n_mels, N_FRAMES]`.
+    fn normalise(&self, frames: &[f32], stride: usize, count: usize, global_max: f32) -> Vec<f32> {
         let mut out = vec![0f32; self.filters.n_mels * N_FRAMES];
         for band in 0..self.filters.n_mels {
             for i in 0..count {
-                let v = frames[band * count + i];
+                let v = frames[band * stride + i];
                 out[band * N_FRAMES + i] = (v.max(global_max - 8.0) + 4.0) / 4.0;
             }
         }
         out
     }
+}
+
+/// What the loudness pass over a file found (see [`MelSpectrogram::loudness`]).
+pub struct Loudness {
+    /// The global maximum log-mel value.
+    pub max: f32,
+    /// The first window's log-mel frames (band-major) and their count, until used.
+    first: Option<(Vec<f32>, usize)>,
 }
 
 /// Frames of a file of `samples` samples once padded with `N_SAMPLES` of silence.
@@ -430,6 +472,22 @@ mod tests {
                 assert_eq!(part[band * 20 + i], whole[band * 260 + 240 + i]);
             }
         }
+    }
+
+    #[test]
+    fn a_window_after_the_loudness_pass_equals_one_computed_afresh() {
+        let audio: Vec<f32> = (0..50_000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let mel = MelSpectrogram::new(80);
+        let mut loudness = mel.loudness(&audio);
+        assert_eq!(loudness.max, mel.global_max(&audio));
+        let fresh = mel.window(&audio, loudness.max, 0, 250);
+        assert_eq!(mel.window_after(&audio, &mut loudness, 0, 250), fresh);
+        // Later windows (and the first one asked again) are computed afresh.
+        let later = mel.window(&audio, loudness.max, 100, 150);
+        assert_eq!(mel.window_after(&audio, &mut loudness, 100, 150), later);
+        assert_eq!(mel.window_after(&audio, &mut loudness, 0, 250), fresh);
     }
 
     #[test]
