@@ -368,3 +368,63 @@ fn non_speech_suppression_matches_the_model_config() {
     ours.sort_unstable();
     assert_eq!(ours, expected);
 }
+
+/// The compute network and the candle reference give the same logits on real speech
+/// (the pure-wasm build is the benchmark's reference, so both must be the same model).
+#[cfg(feature = "pure-wasm")]
+#[test]
+fn compute_and_pure_wasm_networks_give_the_same_logits() {
+    use sandscribe_whisper::ct2::Index;
+    use sandscribe_whisper::mel::{MelSpectrogram, N_FRAMES};
+    use sandscribe_whisper::network::{DecoderState, Dims, Network};
+
+    let (Some(assets), Some(dir)) = (assets_dir(), speech_dir()) else {
+        eprintln!("same_logits: skipped (no model or speech)");
+        return;
+    };
+    let file = std::fs::File::open(assets.join("model.bin")).expect("model.bin opens");
+    let mut file = std::io::BufReader::new(file);
+    let mut index = Index::read(&mut file).expect("the index reads");
+    index
+        .split_fused_attention()
+        .expect("fused attention splits");
+    let dims = Dims::of(&index).expect("dims");
+    let compute = sandscribe_plugin_sdk::compute::native::with_assets_dir(&assets, || {
+        sandscribe_whisper::model::Whisper::load(
+            &index,
+            dims.clone(),
+            sandscribe_plugin_sdk::compute::Precision::Float32,
+        )
+    })
+    .expect("the compute network loads");
+    let weights = sandscribe_whisper::pure_wasm::Weights::new(&index, file);
+    let candle = sandscribe_whisper::pure_wasm::Whisper::load(&weights, dims.clone())
+        .expect("the candle network loads");
+
+    let (audio, _) = clip(&dir, "librivox-0870");
+    let mel = MelSpectrogram::new(dims.n_mels);
+    let input = mel.window(&audio, mel.global_max(&audio), 0, N_FRAMES);
+    fn logits<N: Network>(net: &N, input: &[f32]) -> Vec<Vec<f32>> {
+        let mut state = net.start_window(input).expect("encodes");
+        state.reset(8);
+        // <|startoftranscript|> then two beams of one more token.
+        let mut rows = net.decode(&[50257], &mut state, &[0]).expect("decodes");
+        state.select(&[0, 0]).expect("reorders");
+        rows.extend(
+            net.decode(&[50363, 440], &mut state, &[0])
+                .expect("decodes"),
+        );
+        rows
+    }
+    let (a, b) = (logits(&compute, &input), logits(&candle, &input));
+    assert_eq!(a.len(), b.len());
+    for (row_a, row_b) in a.iter().zip(&b) {
+        let worst = row_a
+            .iter()
+            .zip(row_b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        eprintln!("same_logits: largest difference {worst:.2e}");
+        assert!(worst < 1e-3, "logits differ by up to {worst}");
+    }
+}
