@@ -371,7 +371,7 @@ fn non_speech_suppression_matches_the_model_config() {
 
 /// The compute network and the candle reference give the same logits on real speech
 /// (the pure-wasm build is the benchmark's reference, so both must be the same model).
-#[cfg(feature = "pure-wasm")]
+#[cfg(all(feature = "pure-wasm", not(target_arch = "wasm32")))]
 #[test]
 fn compute_and_pure_wasm_networks_give_the_same_logits() {
     use sandscribe_whisper::ct2::Index;
