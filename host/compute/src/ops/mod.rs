@@ -37,7 +37,7 @@ pub(crate) fn vector<'w>(
     }
 }
 
-/// `a + b` for work counts (saturating: only compared and summed).
+/// The product of `parts` as a work count (saturating: only compared and summed).
 pub(crate) fn units(parts: &[usize]) -> u64 {
     parts
         .iter()
