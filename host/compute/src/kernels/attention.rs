@@ -9,13 +9,18 @@ use super::pack::{self, NR};
 /// (`d x tk`, column `j` = row `j`): for `q . k^T`. Padding is left as it was (the
 /// products never store what it touches).
 pub(crate) fn pack_transposed(src: &[f32], stride: usize, tk: usize, d: usize, out: &mut [f32]) {
+    // A panel (16 keys) at a time: its 16 rows stay in L1 while every depth step is
+    // written as one contiguous line.
     let panels = tk.div_ceil(NR);
-    for j in 0..tk {
-        let row = &src[j * stride..j * stride + d];
-        let base = pack::index(j, 0, tk, d, 1);
-        let step = pack::group_panels(j / NR / pack::GROUP * pack::GROUP, panels) * NR;
-        for (kk, &v) in row.iter().enumerate() {
-            out[base + kk * step] = v;
+    for p in 0..panels {
+        let keys = (tk - p * NR).min(NR);
+        let base = pack::index(p * NR, 0, tk, d, 1);
+        let step = pack::group_panels(p / pack::GROUP * pack::GROUP, panels) * NR;
+        for kk in 0..d {
+            let line = &mut out[base + kk * step..base + kk * step + keys];
+            for (l, o) in line.iter_mut().enumerate() {
+                *o = src[(p * NR + l) * stride + kk];
+            }
         }
     }
 }

@@ -10,23 +10,22 @@ const L: usize = 16;
 /// (saturating, NaN-checking: LLVM scalarises it), this vectorises.
 pub(crate) const ROUND_MAGIC: f32 = 12_582_912.0;
 
-/// `e^x` to about 2 ulp: Cody-Waite reduction by ln 2, a degree-6 polynomial (Cephes'
-/// `expf` coefficients), the power of two built in the exponent bits. Below -87.3 it
-/// returns about 1e-38 rather than a denormal (softmax weights that small are zero).
+/// `2^x` to about 2 ulp: `x = n + r` with `n` the nearest integer, a degree-6
+/// polynomial for `2^r` on [-1/2, 1/2] (Taylor; its error, 1e-7, is below an ulp of
+/// the result), the power of two built in the exponent bits. Below -126 it returns
+/// about 1e-38 rather than a denormal (softmax weights that small are zero).
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.336_55, 88.0);
-    let t = x * std::f32::consts::LOG2_E + ROUND_MAGIC;
-    let n = t - ROUND_MAGIC;
-    let r = n.mul_add(-0.693_359_4, x);
-    let r = n.mul_add(2.121_944_4e-4, r);
-    let mut p = 1.987_569_1e-4f32;
-    p = p.mul_add(r, 1.398_199_9e-3);
-    p = p.mul_add(r, 8.333_452e-3);
-    p = p.mul_add(r, 4.166_579_6e-2);
-    p = p.mul_add(r, 1.666_666_5e-1);
-    p = p.mul_add(r, 0.5);
-    let y = p.mul_add(r * r, r) + 1.0;
+pub(crate) fn exp2(x: f32) -> f32 {
+    let x = x.clamp(-126.0, 127.0);
+    let t = x + ROUND_MAGIC;
+    let r = x - (t - ROUND_MAGIC);
+    let mut p = 1.540_353_e-4f32;
+    p = p.mul_add(r, 1.333_355_8e-3);
+    p = p.mul_add(r, 9.618_129e-3);
+    p = p.mul_add(r, 5.550_411e-2);
+    p = p.mul_add(r, 0.240_226_5);
+    p = p.mul_add(r, std::f32::consts::LN_2);
+    let y = p.mul_add(r, 1.0);
     // The integer n sits in t's low bits: add the bias and shift it into the exponent.
     let bits = t
         .to_bits()
@@ -34,6 +33,12 @@ pub(crate) fn exp(x: f32) -> f32 {
         .wrapping_add(127)
         << 23;
     y * f32::from_bits(bits)
+}
+
+/// `e^x` (as `2^(x log2 e)`), for tests and callers without a folded scale.
+#[cfg(test)]
+pub(crate) fn exp(x: f32) -> f32 {
+    exp2(x * std::f32::consts::LOG2_E)
 }
 
 #[inline(always)]
@@ -82,21 +87,23 @@ fn max(x: &[f32]) -> f32 {
     acc.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
-/// `x := e^(scale (x - max)) ` over the row; returns the sum of the new values.
+/// `x := e^(scale (x - max))` over the row; returns the sum of the new values. The
+/// scale and `log2 e` fold into one multiply-add before `exp2`.
 #[inline(always)]
 pub(crate) fn exp_shifted(x: &mut [f32], scale: f32) -> f32 {
     let m = max(x);
+    let scale = scale * std::f32::consts::LOG2_E;
     let shift = -m * scale;
     let mut acc = [0f32; L];
     let mut chunks = x.chunks_exact_mut(L);
     for c in &mut chunks {
         for i in 0..L {
-            c[i] = exp(c[i].mul_add(scale, shift));
+            c[i] = exp2(c[i].mul_add(scale, shift));
             acc[i] += c[i];
         }
     }
     for (i, t) in chunks.into_remainder().iter_mut().enumerate() {
-        *t = exp(t.mul_add(scale, shift));
+        *t = exp2(t.mul_add(scale, shift));
         acc[i] += *t;
     }
     lanes_sum(&acc)
@@ -190,14 +197,23 @@ mod tests {
     fn exp_is_accurate() {
         let mut worst = 0f64;
         for i in 0..=200_000 {
-            let x = -87.0 + 175.0 * i as f32 / 200_000.0;
-            let want = f64::from(x).exp();
-            let rel = (f64::from(exp(x)) - want).abs() / want;
-            worst = worst.max(rel);
+            let x = -126.0 + 253.0 * i as f32 / 200_000.0;
+            let want = f64::from(x).exp2();
+            worst = worst.max((f64::from(exp2(x)) - want).abs() / want);
         }
-        assert!(worst < 4e-7, "worst relative error {worst}");
+        assert!(worst < 3e-7, "exp2: worst relative error {worst}");
+        // e^x also rounds x log2 e: a relative error of about 6e-8 |x| on top.
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -20.0 + 40.0 * i as f32 / 200_000.0;
+            let want = f64::from(x).exp();
+            worst = worst.max((f64::from(exp(x)) - want).abs() / want);
+        }
+        assert!(worst < 2e-6, "exp: worst relative error {worst}");
         assert_eq!(exp(0.0), 1.0);
         assert!(exp(-1000.0) < 1e-37);
+        assert_eq!(exp2(3.0), 8.0);
+        assert_eq!(exp2(-126.0), f32::MIN_POSITIVE);
         assert!(exp(f32::NAN).is_nan());
     }
 

@@ -295,6 +295,8 @@ fn attention_many_queries() {
     attention_case(2, 17, 2, 23, 18, 3, false, 22);
     attention_case(3, 6, 1, 100, 64, 1, false, 23);
     attention_case(1, 100, 1, 99, 128, 2, false, 24);
+    // Shared keys, many rows, causal: the mask follows each sequence's own positions.
+    attention_case(2, 20, 1, 30, 32, 2, true, 25);
 }
 
 #[test]
