@@ -42,7 +42,7 @@ fn the_host_computes_what_the_plugin_asked_for() {
     let (server, _dir) = start(ServerOptions::new());
     let job = run_mode(&server, "ok");
     assert_eq!(job["status"], "completed", "{job:#}");
-    let text = job["result"]["text"].as_str().unwrap_or_default();
+    let text = job["result"]["transcript"]["text"].as_str().unwrap_or_default();
     // [1, 2] · [[0, 1], [2, 3]]ᵀ + [10, 20]
     assert!(text.starts_with("linear [12.0, 28.0] on "), "{text}");
     assert!(text.ends_with("with 1 thread(s)"), "threads_per_job defaults to 1: {text}");
@@ -120,16 +120,22 @@ fn jobs_of_one_plugin_build_share_one_copy_of_its_weights() {
     let (server, _dir) = start(ServerOptions::new());
     let first = server.submit_ok("badcompute", &one_second(), "a.wav", &json!({"mode": "ok"}));
     let second = server.submit_ok("badcompute", &one_second(), "b.wav", &json!({"mode": "ok"}));
-    for id in [&first, &second] {
-        let job = server.wait_terminal(id, Duration::from_secs(30));
-        assert_eq!(job["status"], "completed", "{job:#}");
-        // The 2 x 2 f32 region of w.bin.
-        assert_eq!(job["usage"]["shared_weights_bytes"], 16, "{job:#}");
-    }
+    let shared: Vec<u64> = [&first, &second]
+        .iter()
+        .map(|id| {
+            let job = server.wait_terminal(id, Duration::from_secs(30));
+            assert_eq!(job["status"], "completed", "{job:#}");
+            job["usage"]["shared_weights_bytes"].as_u64().unwrap_or_default()
+        })
+        .collect();
+    // The 2 x 2 f32 region of w.bin (16 bytes), as the kernels keep it.
+    assert!(shared[0] >= 16, "{shared:?}");
+    assert_eq!(shared[0], shared[1], "both jobs hold the same weights");
     let metrics = server.get("/metrics").expect(200).text();
+    let expected = format!("sandscribe_shared_model_bytes {}", shared[0]);
     assert!(
-        metrics.lines().any(|l| l == "sandscribe_shared_model_bytes 16"),
-        "one copy for both jobs:\n{metrics}"
+        metrics.lines().any(|l| l == expected),
+        "one copy for both jobs ({expected}):\n{metrics}"
     );
 }
 
@@ -155,7 +161,7 @@ fn a_plugin_built_against_wit_0_1_keeps_running_beside_0_2_ones() {
     let job = server.wait_terminal(&id, Duration::from_secs(30));
     assert_eq!(job["status"], "completed", "{job:#}");
     assert_eq!(segments, 2, "live segments through the 0.1.0 host interface");
-    let text = job["result"]["text"].as_str().unwrap_or_default();
+    let text = job["result"]["transcript"]["text"].as_str().unwrap_or_default();
     assert!(text.starts_with("second 0 level 354 second 1 level 354"), "{text}");
     let refused = server.run_job("legacy", &audio, &json!({"fail": true}));
     assert_eq!(refused["error"]["kind"], "plugin_bad_config", "{refused:#}");
@@ -184,7 +190,7 @@ fn compute_calls_charge_the_same_fuel_every_time() {
 fn a_job_gets_the_threads_the_operator_allows() {
     let (server, _dir) = start(ServerOptions::new().limit("threads_per_job", 2));
     let job = run_mode(&server, "ok");
-    let text = job["result"]["text"].as_str().unwrap_or_default();
+    let text = job["result"]["transcript"]["text"].as_str().unwrap_or_default();
     assert!(text.starts_with("linear [12.0, 28.0] on "), "the same numbers: {text}");
     assert!(text.ends_with("with 2 thread(s)"), "{text}");
 }

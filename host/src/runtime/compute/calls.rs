@@ -198,7 +198,7 @@ impl JobContext {
                 "this job has no shared weights (no plugin build)".into(),
             )));
         };
-        let weights = match shared.get(path, offset, dtype, &dims(&shape), precision) {
+        let weights = match shared.get(&mut self.compute.regions, path, offset, dtype, &dims(&shape), precision) {
             Ok(weights) => weights,
             Err(super::WeightsCacheError::Invalid(reason)) => {
                 return Err(self.fail(ComputeError::Invalid(reason)));

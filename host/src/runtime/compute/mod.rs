@@ -22,7 +22,7 @@ pub mod weights_cache;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use weights_cache::{PluginWeights, WeightsCache, WeightsCacheError};
+pub use weights_cache::{JobRegions, PluginWeights, WeightsCache, WeightsCacheError};
 
 /// Work units (about one multiply-add each) per unit of fuel: a 512-bit SIMD lane does 16
 /// multiply-adds in one instruction, and wasm fuel counts instructions.
@@ -89,6 +89,6 @@ impl Default for ComputeConfig {
 pub struct ComputeState {
     pub config: ComputeConfig,
     pub fault: Option<ComputeFault>,
-    /// Work done by this job's calls, for fuel and for the job's usage figures.
-    pub work: u64,
+    /// The asset regions this job loaded (for the overlap check).
+    pub regions: JobRegions,
 }

@@ -98,6 +98,10 @@ impl WeightsCache {
     }
 }
 
+/// The file regions one job has loaded: (file, offset, length).
+#[derive(Debug, Default)]
+pub struct JobRegions(Vec<(PathBuf, u64, u64)>);
+
 /// The regions one loaded plugin has asked for, pinned while it is loaded.
 pub struct PluginWeights {
     cache: Arc<WeightsCache>,
@@ -114,8 +118,12 @@ impl PluginWeights {
     }
 
     /// The weights in `path` (relative to the assets folder) at `offset`, shared.
+    /// `seen` is the regions the asking job loaded so far: two different regions of one
+    /// file may touch but not overlap, as an overlap means the plugin misread its own
+    /// file's layout.
     pub fn get(
         &self,
+        seen: &mut JobRegions,
         path: &str,
         offset: u64,
         dtype: FileDtype,
@@ -153,23 +161,18 @@ impl PluginWeights {
             shape: shape.to_vec(),
             precision: precision as u8,
         };
+        if let Some((_, other_offset, other_len)) = seen.0.iter().find(|(file, o, l)| {
+            *file == key.file && (*o, *l) != (offset, len) && *o < end && offset < o + l
+        }) {
+            return Err(invalid(format!(
+                "the region {offset}..{end} of {path} overlaps the region {other_offset}..{} this job loaded",
+                other_offset + other_len
+            )));
+        }
+        seen.0.push((key.file.clone(), offset, len));
         let mut pins = lock(&self.pins);
         if let Some((_, entry)) = pins.iter().find(|(k, _)| *k == key) {
             return Ok(entry.weights.clone());
-        }
-        // Two different regions of one file may touch but not overlap: an overlap means
-        // the plugin misread its own file's layout.
-        if let Some((other, _)) = pins.iter().find(|(k, _)| {
-            k.file == key.file
-                && (k.offset, k.len) != (offset, len)
-                && k.offset < end
-                && offset < k.offset + k.len
-        }) {
-            return Err(invalid(format!(
-                "the region {offset}..{end} of {path} overlaps the region {}..{} already loaded",
-                other.offset,
-                other.offset + other.len
-            )));
         }
         let entry = self.shared_entry(&key, path, dtype, precision)?;
         pins.push((key, entry.clone()));
@@ -285,8 +288,8 @@ mod tests {
         let cache = WeightsCache::new(1 << 20);
         let a = cache.for_plugin("abc", Some(dir.path()));
         let b = cache.for_plugin("abc", Some(dir.path()));
-        let wa = a.get("w.bin", 0, FileDtype::F32, &[2, 2], Precision::Float32).expect("a");
-        let wb = b.get("w.bin", 0, FileDtype::F32, &[2, 2], Precision::Float32).expect("b");
+        let wa = a.get(&mut JobRegions::default(), "w.bin", 0, FileDtype::F32, &[2, 2], Precision::Float32).expect("a");
+        let wb = b.get(&mut JobRegions::default(), "w.bin", 0, FileDtype::F32, &[2, 2], Precision::Float32).expect("b");
         assert!(Arc::ptr_eq(&wa, &wb));
         assert_eq!(cache.used_bytes(), wa.bytes());
         drop((wa, wb, a));
@@ -301,8 +304,8 @@ mod tests {
         let cache = WeightsCache::new(1 << 20);
         let a = cache.for_plugin("abc", Some(dir.path()));
         let b = cache.for_plugin("def", Some(dir.path()));
-        let wa = a.get("w.bin", 0, FileDtype::F32, &[2], Precision::Float32).expect("a");
-        let wb = b.get("w.bin", 0, FileDtype::F32, &[2], Precision::Float32).expect("b");
+        let wa = a.get(&mut JobRegions::default(), "w.bin", 0, FileDtype::F32, &[2], Precision::Float32).expect("a");
+        let wb = b.get(&mut JobRegions::default(), "w.bin", 0, FileDtype::F32, &[2], Precision::Float32).expect("b");
         assert!(!Arc::ptr_eq(&wa, &wb));
     }
 
@@ -311,17 +314,20 @@ mod tests {
         let dir = assets_with(&floats(&[0.0; 8]));
         let cache = WeightsCache::new(1 << 20);
         let p = cache.for_plugin("abc", Some(dir.path()));
-        let past = p.get("w.bin", 16, FileDtype::F32, &[5], Precision::Float32);
+        let mut seen = JobRegions::default();
+        let past = p.get(&mut seen, "w.bin", 16, FileDtype::F32, &[5], Precision::Float32);
         assert!(matches!(past, Err(WeightsCacheError::Invalid(m)) if m.contains("past the end")));
         for path in ["../w.bin", "/etc/passwd", ""] {
-            let outside = p.get(path, 0, FileDtype::F32, &[1], Precision::Float32);
+            let outside = p.get(&mut seen, path, 0, FileDtype::F32, &[1], Precision::Float32);
             assert!(matches!(outside, Err(WeightsCacheError::Invalid(_))), "{path}");
         }
-        p.get("w.bin", 0, FileDtype::F32, &[4], Precision::Float32).expect("first");
-        p.get("w.bin", 16, FileDtype::F32, &[4], Precision::Float32).expect("adjacent");
-        let overlap = p.get("w.bin", 8, FileDtype::F32, &[4], Precision::Float32);
+        p.get(&mut seen, "w.bin", 0, FileDtype::F32, &[4], Precision::Float32).expect("first");
+        p.get(&mut seen, "w.bin", 16, FileDtype::F32, &[4], Precision::Float32).expect("adjacent");
+        let overlap = p.get(&mut seen, "w.bin", 8, FileDtype::F32, &[4], Precision::Float32);
         assert!(matches!(overlap, Err(WeightsCacheError::Invalid(m)) if m.contains("overlaps")));
-        let huge = p.get("w.bin", 0, FileDtype::F32, &[usize::MAX, 4], Precision::Float32);
+        let next_job = p.get(&mut JobRegions::default(), "w.bin", 8, FileDtype::F32, &[4], Precision::Float32);
+        assert!(next_job.is_ok(), "another job may read its own layout: {next_job:?}");
+        let huge = p.get(&mut seen, "w.bin", 0, FileDtype::F32, &[usize::MAX, 4], Precision::Float32);
         assert!(matches!(huge, Err(WeightsCacheError::Invalid(_))));
     }
 
@@ -330,8 +336,9 @@ mod tests {
         let dir = assets_with(&floats(&[0.0; 64]));
         let cache = WeightsCache::new(128);
         let p = cache.for_plugin("abc", Some(dir.path()));
-        p.get("w.bin", 0, FileDtype::F32, &[16], Precision::Float32).expect("fits");
-        let over = p.get("w.bin", 64, FileDtype::F32, &[48], Precision::Float32);
+        let mut seen = JobRegions::default();
+        p.get(&mut seen, "w.bin", 0, FileDtype::F32, &[16], Precision::Float32).expect("fits");
+        let over = p.get(&mut seen, "w.bin", 64, FileDtype::F32, &[48], Precision::Float32);
         assert!(matches!(over, Err(WeightsCacheError::Budget { .. })));
     }
 }
