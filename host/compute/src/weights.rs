@@ -338,24 +338,30 @@ impl Matrix {
 
     /// Row `j` of the weights (column `j` of `B`) as `f32`, `k` values in depth order.
     pub(crate) fn row_into(&self, j: usize, out: &mut [f32]) {
-        let (kp, k) = (self.kp, self.k);
+        let (kp, k, n) = (self.kp, self.k, self.n);
+        // Depth `kk` of column `j` sits at `base + (kk / depth) * step + kk % depth`.
+        let place = |depth: usize| {
+            let g0 = j / pack::NR / pack::GROUP * pack::GROUP;
+            let step = pack::group_panels(g0, n.div_ceil(pack::NR)) * pack::NR * depth;
+            (pack::index(j, 0, n, kp, depth), step)
+        };
         match &self.data {
             Packed::F32(a) => {
-                let a = a.as_f32();
+                let (a, (base, step)) = (a.as_f32(), place(1));
                 for (kk, o) in out[..k].iter_mut().enumerate() {
-                    *o = a[pack::index(j, kk, self.n, kp, 1)];
+                    *o = a[base + kk * step];
                 }
             }
             Packed::Bf16(a) => {
-                let a = a.as_u16();
+                let (a, (base, step)) = (a.as_u16(), place(2));
                 for (kk, o) in out[..k].iter_mut().enumerate() {
-                    *o = f32::from_bits(u32::from(a[pack::index(j, kk, self.n, kp, 2)]) << 16);
+                    *o = f32::from_bits(u32::from(a[base + kk / 2 * step + kk % 2]) << 16);
                 }
             }
             Packed::Int8 { q, scales, .. } => {
-                let (q, s) = (q.as_i8(), scales[j]);
+                let (q, s, (base, step)) = (q.as_i8(), scales[j], place(4));
                 for (kk, o) in out[..k].iter_mut().enumerate() {
-                    *o = f32::from(q[pack::index(j, kk, self.n, kp, 4)]) * s;
+                    *o = f32::from(q[base + kk / 4 * step + kk % 4]) * s;
                 }
             }
         }

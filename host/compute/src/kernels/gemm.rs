@@ -15,6 +15,7 @@ use super::pack::{GROUP, NR, group_panels};
 /// Rows of `A` per microkernel tile.
 pub(crate) const MR: usize = 6;
 /// Panels per microkernel tile (AVX-512: 4 x 16 = 64 columns).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const NP: usize = 4;
 
 /// `C[i][j] = sum_kk A[i][kk] * B[kk][j]` for `i < m`, `j < ncols`.

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 /// The SIMD level a kernel runs at. Ops use [`level()`]; tests run each level the CPU
 /// supports against the portable one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) enum Level {
     /// Portable Rust (no target features beyond the baseline).
     Portable,

@@ -203,6 +203,34 @@ fn add_positions_and_embed_read_the_right_rows() {
 }
 
 #[test]
+fn packed_rows_read_back() {
+    let mut rng = Rng::new(5);
+    for &(n, k) in &[(1, 1), (17, 3), (70, 33), (130, 5), (200, 64)] {
+        let data = rng.vec(n * k, 1.0);
+        let ids: Vec<u32> = (0..n as u32).rev().collect();
+        for precision in [Precision::Float32, Precision::BFloat16, Precision::Int8] {
+            let w = Weights::from_f32(data.clone(), &[n, k], precision).unwrap();
+            let e = embed(&ctx(), &w, &ids, 1).unwrap();
+            for (i, &id) in ids.iter().enumerate() {
+                let row = &data[id as usize * k..(id as usize + 1) * k];
+                let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
+                let tol = match precision {
+                    Precision::Float32 => 0.0,
+                    Precision::BFloat16 => amax / 256.0,
+                    Precision::Int8 => amax / 254.0 + 1e-6,
+                };
+                for (g, want) in e.data()[i * k..(i + 1) * k].iter().zip(row) {
+                    assert!(
+                        (g - want).abs() <= tol,
+                        "{precision:?} {n}x{k} row {id}: {g} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn weights_from_bytes_read_each_dtype() {
     let vals = [1.5f32, -2.25, 0.0, 3.0, 7.0, -0.5];
     let f32b: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
