@@ -42,10 +42,15 @@ fn the_host_computes_what_the_plugin_asked_for() {
     let (server, _dir) = start(ServerOptions::new());
     let job = run_mode(&server, "ok");
     assert_eq!(job["status"], "completed", "{job:#}");
-    let text = job["result"]["transcript"]["text"].as_str().unwrap_or_default();
+    let text = job["result"]["transcript"]["text"]
+        .as_str()
+        .unwrap_or_default();
     // [1, 2] · [[0, 1], [2, 3]]ᵀ + [10, 20]
     assert!(text.starts_with("linear [12.0, 28.0] on "), "{text}");
-    assert!(text.ends_with("with 1 thread(s)"), "threads_per_job defaults to 1: {text}");
+    assert!(
+        text.ends_with("with 1 thread(s)"),
+        "threads_per_job defaults to 1: {text}"
+    );
 }
 
 #[test]
@@ -63,7 +68,10 @@ fn wrong_compute_calls_fail_their_job_with_a_reason_and_the_server_goes_on() {
     for (mode, reason) in cases {
         let job = run_mode(&server, mode);
         assert_eq!(job["status"], "failed", "{mode}: {job:#}");
-        assert_eq!(job["error"]["kind"], "invalid_compute_call", "{mode}: {job:#}");
+        assert_eq!(
+            job["error"]["kind"], "invalid_compute_call",
+            "{mode}: {job:#}"
+        );
         let message = job["error"]["message"].as_str().unwrap_or_default();
         assert!(
             message.contains(reason),
@@ -77,7 +85,12 @@ fn wrong_compute_calls_fail_their_job_with_a_reason_and_the_server_goes_on() {
 #[test]
 fn cancel_stops_a_long_matmul_within_50ms() {
     let (server, _dir) = start(ServerOptions::new().memory_bytes(1 << 30));
-    let id = server.submit_ok("badcompute", &one_second(), "a.wav", &json!({"mode": "long-matmul"}));
+    let id = server.submit_ok(
+        "badcompute",
+        &one_second(),
+        "a.wav",
+        &json!({"mode": "long-matmul"}),
+    );
     let mut events = server.events(&id, None);
     assert!(
         events.any(|e| e.event == "progress" && e.data["stage"] == "multiplying"),
@@ -90,7 +103,10 @@ fn cancel_stops_a_long_matmul_within_50ms() {
     let latency = sent.elapsed();
     println!("cancel latency during a long matmul: {latency:?}");
     assert_eq!(job["status"], "cancelled", "{job:#}");
-    assert!(latency < Duration::from_millis(50), "took {latency:?} to stop");
+    assert!(
+        latency < Duration::from_millis(50),
+        "took {latency:?} to stop"
+    );
     server.assert_serves_echo_job();
 }
 
@@ -100,7 +116,11 @@ fn a_time_limit_stops_a_long_matmul() {
     let started = Instant::now();
     let job = run_mode(&server, "long-matmul");
     assert_eq!(job["status"], "timed_out", "{job:#}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -109,9 +129,14 @@ fn host_tensors_count_toward_the_memory_cap() {
     let job = run_mode(&server, "hoard");
     assert_eq!(job["status"], "failed", "{job:#}");
     assert_eq!(job["error"]["kind"], "out_of_memory", "{job:#}");
-    let peak = job["usage"]["peak_memory_bytes"].as_u64().unwrap_or_default();
+    let peak = job["usage"]["peak_memory_bytes"]
+        .as_u64()
+        .unwrap_or_default();
     assert!(peak <= 128 << 20, "peak {peak} over the cap");
-    assert!(peak > 64 << 20, "the host tensors were counted: peak {peak}");
+    assert!(
+        peak > 64 << 20,
+        "the host tensors were counted: peak {peak}"
+    );
     server.assert_serves_echo_job();
 }
 
@@ -125,7 +150,9 @@ fn jobs_of_one_plugin_build_share_one_copy_of_its_weights() {
         .map(|id| {
             let job = server.wait_terminal(id, Duration::from_secs(30));
             assert_eq!(job["status"], "completed", "{job:#}");
-            job["usage"]["shared_weights_bytes"].as_u64().unwrap_or_default()
+            job["usage"]["shared_weights_bytes"]
+                .as_u64()
+                .unwrap_or_default()
         })
         .collect();
     // The 2 x 2 f32 region of w.bin (16 bytes), as the kernels keep it.
@@ -160,9 +187,17 @@ fn a_plugin_built_against_wit_0_1_keeps_running_beside_0_2_ones() {
         .count();
     let job = server.wait_terminal(&id, Duration::from_secs(30));
     assert_eq!(job["status"], "completed", "{job:#}");
-    assert_eq!(segments, 2, "live segments through the 0.1.0 host interface");
-    let text = job["result"]["transcript"]["text"].as_str().unwrap_or_default();
-    assert!(text.starts_with("second 0 level 354 second 1 level 354"), "{text}");
+    assert_eq!(
+        segments, 2,
+        "live segments through the 0.1.0 host interface"
+    );
+    let text = job["result"]["transcript"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("second 0 level 354 second 1 level 354"),
+        "{text}"
+    );
     let refused = server.run_job("legacy", &audio, &json!({"fail": true}));
     assert_eq!(refused["error"]["kind"], "plugin_bad_config", "{refused:#}");
 }
@@ -190,7 +225,12 @@ fn compute_calls_charge_the_same_fuel_every_time() {
 fn a_job_gets_the_threads_the_operator_allows() {
     let (server, _dir) = start(ServerOptions::new().limit("threads_per_job", 2));
     let job = run_mode(&server, "ok");
-    let text = job["result"]["transcript"]["text"].as_str().unwrap_or_default();
-    assert!(text.starts_with("linear [12.0, 28.0] on "), "the same numbers: {text}");
+    let text = job["result"]["transcript"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("linear [12.0, 28.0] on "),
+        "the same numbers: {text}"
+    );
     assert!(text.ends_with("with 2 thread(s)"), "{text}");
 }

@@ -1,6 +1,8 @@
 //! The Whisper plugin on real speech, through the real sandbox: word error rate per clip,
-//! ordered segment times inside the audio, live segments equal to the final ones, and
-//! long-form audio across several 30 s windows.
+//! ordered segment times inside the audio, live segments equal to the final ones,
+//! long-form audio across several 30 s windows, reduced precision within +0.01 of the
+//! float32 error rate, one shared copy of the weights for concurrent jobs, and the same
+//! fuel for the same metered job.
 //!
 //! The clips and reference texts come from the pocketsphinx 5.1.1 source package on PyPI
 //! (`cargo xtask setup` unpacks them into `target/speech/`).
@@ -115,18 +117,18 @@ fn clip(name: &str) -> Vec<u8> {
     std::fs::read(speech_dir().join(format!("{name}.wav"))).expect("clip")
 }
 
-/// Transcribes every clip with `plugin`; returns (clip, WER, text) and the totals.
-fn word_error_rates(server: &Server, plugin: &str) -> (Vec<(String, f64, String)>, f64) {
+/// Transcribes every clip with `plugin` and `config`; returns (clip, WER, text) and the
+/// totals.
+fn word_error_rates(
+    server: &Server,
+    plugin: &str,
+    config: &Value,
+) -> (Vec<(String, f64, String)>, f64) {
     let mut rows = Vec::new();
     let (mut all_ref, mut all_hyp) = (String::new(), String::new());
     for name in CLIPS {
-        let (job, live) = transcribe_with(
-            server,
-            plugin,
-            &clip(name),
-            &format!("{name}.wav"),
-            &json!({}),
-        );
+        let (job, live) =
+            transcribe_with(server, plugin, &clip(name), &format!("{name}.wav"), config);
         let text = check_segments(&job, &live);
         assert!(!live.is_empty(), "{plugin} {name}: no live segment events");
         assert_eq!(
@@ -149,7 +151,7 @@ fn word_error_rates(server: &Server, plugin: &str) -> (Vec<(String, f64, String)
 #[test]
 fn whisper_base_transcribes_every_real_speech_clip_within_the_word_error_rate() {
     let server = whisper_server();
-    let (rows, _) = word_error_rates(&server, BASE);
+    let (rows, _) = word_error_rates(&server, BASE, &json!({}));
     for (name, rate, text) in rows {
         assert!(
             rate <= MAX_WER,
@@ -162,7 +164,7 @@ fn whisper_base_transcribes_every_real_speech_clip_within_the_word_error_rate() 
 #[test]
 fn whisper_tiny_en_transcribes_real_speech_within_the_word_error_rate() {
     let server = whisper_server();
-    let (rows, overall) = word_error_rates(&server, PLUGIN);
+    let (rows, overall) = word_error_rates(&server, PLUGIN, &json!({}));
     for (name, rate, text) in rows {
         assert!(
             rate <= TINY_MAX_CLIP_WER,
@@ -257,4 +259,81 @@ fn whisper_refuses_options_of_the_multilingual_model() {
     );
     assert_eq!(reply.status, 400, "{}", reply.text());
     assert_eq!(reply.error_code(), "invalid_config");
+}
+
+#[test]
+fn whisper_int8_stays_within_a_hundredth_of_the_float32_word_error_rate() {
+    let server = whisper_server();
+    let (_, float32) = word_error_rates(&server, PLUGIN, &json!({}));
+    for precision in ["int8", "bfloat16"] {
+        let (_, reduced) = word_error_rates(&server, PLUGIN, &json!({ "precision": precision }));
+        assert!(
+            reduced <= float32 + 0.01,
+            "{precision}: WER {reduced:.3} against {float32:.3} in float32"
+        );
+    }
+}
+
+#[test]
+fn concurrent_whisper_jobs_share_one_copy_of_the_weights() {
+    let server = whisper_server();
+    let audio = clip("librivox-0870");
+    let ids: Vec<String> = (0..2)
+        .map(|i| server.submit_ok(PLUGIN, &audio, &format!("{i}.wav"), &json!({})))
+        .collect();
+    let jobs: Vec<Value> = ids
+        .iter()
+        .map(|id| server.wait_terminal(id, Duration::from_secs(600)))
+        .collect();
+    let shared: Vec<u64> = jobs
+        .iter()
+        .map(|job| {
+            assert_eq!(job["status"], "completed", "{job:#}");
+            job["usage"]["shared_weights_bytes"]
+                .as_u64()
+                .unwrap_or_default()
+        })
+        .collect();
+    // tiny.en in float32: about 150 MB of weights, held by the host once.
+    assert!(shared[0] > 64 << 20, "{shared:?}");
+    assert_eq!(shared[0], shared[1]);
+    for job in &jobs {
+        let own = job["usage"]["peak_memory_bytes"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        assert!(
+            own < 64 << 20,
+            "a job's own memory holds no copy of the weights: {own} bytes"
+        );
+    }
+    let metrics = server.get("/metrics").expect(200).text();
+    let expected = format!("sandscribe_shared_model_bytes {}", shared[0]);
+    assert!(
+        metrics.lines().any(|l| l == expected),
+        "one copy for both jobs ({expected}):\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("shared"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn the_same_metered_whisper_job_burns_the_same_fuel_twice() {
+    let server = Server::start(
+        ServerOptions::new()
+            .plugins_dir(plugins_dir())
+            .memory_bytes(1 << 30)
+            .limit("fuel_per_job", 10_000_000_000_000),
+    );
+    let audio = clip("goforward");
+    let fuel: Vec<Option<u64>> = (0..2)
+        .map(|_| {
+            let (job, _) = transcribe(&server, &audio, "goforward.wav", &json!({}));
+            job["usage"]["fuel_consumed"].as_u64()
+        })
+        .collect();
+    assert!(fuel[0].is_some_and(|f| f > 0), "{fuel:?}");
+    assert_eq!(fuel[0], fuel[1], "the same job burns the same fuel");
 }

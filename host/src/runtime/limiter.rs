@@ -151,7 +151,10 @@ mod tests {
         assert!(limiter.reserve_host(30));
         assert_eq!(limiter.remaining_bytes(), 10);
         assert!(!limiter.reserve_host(11), "over the cap");
-        assert!(!limiter.memory_growing(60, 80, None).expect("ok"), "tensors count too");
+        assert!(
+            !limiter.memory_growing(60, 80, None).expect("ok"),
+            "tensors count too"
+        );
         limiter.release_host(30);
         assert!(limiter.memory_growing(60, 80, None).expect("ok"));
         assert_eq!(limiter.peak_bytes(), 90);

@@ -28,13 +28,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bindings::WitVersion;
-pub use contract::LogLevel;
+pub use compute::WeightsCache;
 pub use config_schema::{ConfigProblem, ConfigSchema};
+pub use contract::LogLevel;
 pub use health::{PluginHealth, Quarantine};
 pub use manifest::Manifest;
 pub use plugin::{Capabilities, LoadError, LoadFailure, LoadedPlugin, PluginMeta, PluginRegistry};
 pub use run::{PluginErrorKind, ResourceUse, RunError, RunOutcome};
-pub use compute::WeightsCache;
 pub use store::CancelFlag;
 
 use crate::audio::Audio;

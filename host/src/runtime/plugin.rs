@@ -17,10 +17,10 @@ use wasmtime::{Engine, Store};
 use super::bindings::{PluginPre, WitVersion, imported_version};
 use super::compute::{PluginWeights, WeightsCache};
 use super::config_schema::{ConfigProblem, ConfigSchema};
+use super::contract::RawInfo;
 use super::engine::PluginEngine;
 use super::manifest::Manifest;
 use super::store::{CancelFlag, JobContext};
-use super::contract::RawInfo;
 use super::{JobLimits, JobReporter, NullReporter};
 use crate::config::Limits;
 use crate::digest::sha256_hex;
@@ -430,7 +430,11 @@ fn call_info(
         .map_err(|e| LoadError::Info(super::run::describe_trap(&store, &e)))
 }
 
-fn check_info(info: RawInfo, folder: &Path, wit_version: WitVersion) -> Result<PluginMeta, LoadError> {
+fn check_info(
+    info: RawInfo,
+    folder: &Path,
+    wit_version: WitVersion,
+) -> Result<PluginMeta, LoadError> {
     let folder_name = folder
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -471,4 +475,3 @@ fn check_info(info: RawInfo, folder: &Path, wit_version: WitVersion) -> Result<P
         wit_version,
     })
 }
-

@@ -3,7 +3,6 @@
 
 use crate::transcript::{Segment, Transcript, Word};
 
-
 /// How far past the end of the audio a timestamp may point before it is an error.
 /// Engines round to their own frame grid, so a little slack is normal; within it,
 /// times are clamped to the end.

@@ -50,7 +50,12 @@ macro_rules! shared_contract {
                 self.audio_sample_rate(&audio)
             }
 
-            fn read(&mut self, audio: Resource<AudioResource>, offset: u64, count: u32) -> Vec<f32> {
+            fn read(
+                &mut self,
+                audio: Resource<AudioResource>,
+                offset: u64,
+                count: u32,
+            ) -> Vec<f32> {
                 self.audio_read(&audio, offset, count)
             }
 

@@ -75,7 +75,10 @@ pub fn add_to_linker(linker: &mut Linker<JobContext>) -> wasmtime::Result<()> {
 
 /// The version of the contract a component was built against, from the versions of the
 /// `sandscribe:plugin/...` interfaces it imports (`Ok(None)` when it imports none).
-pub fn imported_version(engine: &Engine, component: &Component) -> Result<Option<WitVersion>, String> {
+pub fn imported_version(
+    engine: &Engine,
+    component: &Component,
+) -> Result<Option<WitVersion>, String> {
     let mut version = None;
     for (name, _) in component.component_type().imports(engine) {
         let Some(rest) = name.strip_prefix("sandscribe:plugin/") else {

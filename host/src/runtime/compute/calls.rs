@@ -22,25 +22,31 @@ pub struct Done<T> {
 /// [`super::ComputeState::fault`].
 pub type Trap = wasmtime::Error;
 
-fn tensor<'t>(table: &'t ResourceTable, r: &Resource<TensorHandle>) -> Result<&'t kernels::Tensor, ComputeError> {
-    table
-        .get(r)
-        .map(|h| &h.tensor)
-        .map_err(|_| ComputeError::Invalid("a tensor handle that is not (or no longer) this job's".into()))
+fn tensor<'t>(
+    table: &'t ResourceTable,
+    r: &Resource<TensorHandle>,
+) -> Result<&'t kernels::Tensor, ComputeError> {
+    table.get(r).map(|h| &h.tensor).map_err(|_| {
+        ComputeError::Invalid("a tensor handle that is not (or no longer) this job's".into())
+    })
 }
 
-fn weights<'t>(table: &'t ResourceTable, r: &Resource<WeightsHandle>) -> Result<&'t kernels::Weights, ComputeError> {
-    table
-        .get(r)
-        .map(|h| h.weights.as_ref())
-        .map_err(|_| ComputeError::Invalid("a weights handle that is not (or no longer) this job's".into()))
+fn weights<'t>(
+    table: &'t ResourceTable,
+    r: &Resource<WeightsHandle>,
+) -> Result<&'t kernels::Weights, ComputeError> {
+    table.get(r).map(|h| h.weights.as_ref()).map_err(|_| {
+        ComputeError::Invalid("a weights handle that is not (or no longer) this job's".into())
+    })
 }
 
-fn cache<'t>(table: &'t ResourceTable, r: &Resource<CacheHandle>) -> Result<&'t kernels::KvCache, ComputeError> {
-    table
-        .get(r)
-        .map(|h| &h.cache)
-        .map_err(|_| ComputeError::Invalid("a kv-cache handle that is not (or no longer) this job's".into()))
+fn cache<'t>(
+    table: &'t ResourceTable,
+    r: &Resource<CacheHandle>,
+) -> Result<&'t kernels::KvCache, ComputeError> {
+    table.get(r).map(|h| &h.cache).map_err(|_| {
+        ComputeError::Invalid("a kv-cache handle that is not (or no longer) this job's".into())
+    })
 }
 
 fn dims(shape: &[u32]) -> Vec<usize> {
@@ -48,7 +54,10 @@ fn dims(shape: &[u32]) -> Vec<usize> {
 }
 
 fn dims_u32(shape: &[usize]) -> Vec<u32> {
-    shape.iter().map(|&d| u32::try_from(d).unwrap_or(u32::MAX)).collect()
+    shape
+        .iter()
+        .map(|&d| u32::try_from(d).unwrap_or(u32::MAX))
+        .collect()
 }
 
 /// The job's side of a call's context.
@@ -61,8 +70,17 @@ struct CtxParts {
 }
 
 impl CtxParts {
-    fn run<R>(self, op: impl FnOnce(&Ctx) -> Result<R, ComputeError>) -> (Result<R, ComputeError>, u64) {
-        let Self { cancel, deadline, threads, pool, allowance } = self;
+    fn run<R>(
+        self,
+        op: impl FnOnce(&Ctx) -> Result<R, ComputeError>,
+    ) -> (Result<R, ComputeError>, u64) {
+        let Self {
+            cancel,
+            deadline,
+            threads,
+            pool,
+            allowance,
+        } = self;
         let stop = move || cancel.is_cancelled() || Instant::now() >= deadline;
         let ctx = Ctx::new(threads, pool.as_deref(), &stop, allowance);
         let result = op(&ctx);
@@ -78,7 +96,11 @@ impl JobContext {
         CtxParts {
             cancel: self.cancel.clone(),
             deadline: self.deadline,
-            threads: if config.pool.is_some() { config.threads } else { 1 },
+            threads: if config.pool.is_some() {
+                config.threads
+            } else {
+                1
+            },
             pool: config.pool.clone(),
             allowance: self.limiter.remaining_bytes(),
         }
@@ -99,7 +121,9 @@ impl JobContext {
         match error {
             ComputeError::Invalid(reason) => {
                 let message = format!("invalid compute call: {reason}");
-                self.compute.fault.get_or_insert(ComputeFault::Invalid(reason));
+                self.compute
+                    .fault
+                    .get_or_insert(ComputeFault::Invalid(reason));
                 Trap::msg(message)
             }
             ComputeError::OverBudget { needed, allowed } => {
@@ -152,7 +176,11 @@ impl JobContext {
         op(&self.table).map_err(|e| self.fail(e))
     }
 
-    pub(crate) fn tensor_new(&mut self, data: Vec<f32>, shape: Vec<u32>) -> Result<Done<Resource<TensorHandle>>, Trap> {
+    pub(crate) fn tensor_new(
+        &mut self,
+        data: Vec<f32>,
+        shape: Vec<u32>,
+    ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let made = kernels::Tensor::new(data, &dims(&shape));
         self.keep_tensor((made, 0))
     }
@@ -161,18 +189,31 @@ impl JobContext {
         self.inspect(|table| Ok(dims_u32(tensor(table, t)?.shape())))
     }
 
-    pub(crate) fn tensor_read(&mut self, t: &Resource<TensorHandle>) -> Result<Done<Vec<f32>>, Trap> {
+    pub(crate) fn tensor_read(
+        &mut self,
+        t: &Resource<TensorHandle>,
+    ) -> Result<Done<Vec<f32>>, Trap> {
         let data = self.inspect(|table| Ok(tensor(table, t)?.data().to_vec()))?;
         let work = data.len() as u64;
         Ok(Done { value: data, work })
     }
 
-    pub(crate) fn tensor_reshape(&mut self, t: &Resource<TensorHandle>, shape: Vec<u32>) -> Result<Done<Resource<TensorHandle>>, Trap> {
+    pub(crate) fn tensor_reshape(
+        &mut self,
+        t: &Resource<TensorHandle>,
+        shape: Vec<u32>,
+    ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let done = self.with_ctx(|ctx, table| tensor(table, t)?.reshape(ctx, &dims(&shape)));
         self.keep_tensor(done)
     }
 
-    pub(crate) fn tensor_narrow(&mut self, t: &Resource<TensorHandle>, axis: u32, start: u32, len: u32) -> Result<Done<Resource<TensorHandle>>, Trap> {
+    pub(crate) fn tensor_narrow(
+        &mut self,
+        t: &Resource<TensorHandle>,
+        axis: u32,
+        start: u32,
+        len: u32,
+    ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let done = self.with_ctx(|ctx, table| {
             tensor(table, t)?.narrow(ctx, axis as usize, start as usize, len as usize)
         });
@@ -198,21 +239,33 @@ impl JobContext {
                 "this job has no shared weights (no plugin build)".into(),
             )));
         };
-        let weights = match shared.get(&mut self.compute.regions, path, offset, dtype, &dims(&shape), precision) {
+        let weights = match shared.get(
+            &mut self.compute.regions,
+            path,
+            offset,
+            dtype,
+            &dims(&shape),
+            precision,
+        ) {
             Ok(weights) => weights,
             Err(super::WeightsCacheError::Invalid(reason)) => {
                 return Err(self.fail(ComputeError::Invalid(reason)));
             }
             Err(budget @ super::WeightsCacheError::Budget { .. }) => {
                 let reason = budget.to_string();
-                self.compute.fault.get_or_insert(ComputeFault::SharedBudget(reason.clone()));
+                self.compute
+                    .fault
+                    .get_or_insert(ComputeFault::SharedBudget(reason.clone()));
                 return Err(Trap::msg(reason));
             }
         };
         // Reading and converting happen once per plugin build; what a job pays for is
         // looking the region up, so the fuel a job burns does not depend on whether it
         // came first.
-        let value = self.table.push(WeightsHandle { weights, shared: true })?;
+        let value = self.table.push(WeightsHandle {
+            weights,
+            shared: true,
+        })?;
         Ok(Done { value, work: 0 })
     }
 
@@ -223,11 +276,15 @@ impl JobContext {
         precision: Precision,
     ) -> Result<Done<Resource<WeightsHandle>>, Trap> {
         let work = data.len() as u64;
-        let weights = kernels::Weights::from_f32(data, &dims(&shape), precision).map_err(|e| self.fail(e))?;
+        let weights =
+            kernels::Weights::from_f32(data, &dims(&shape), precision).map_err(|e| self.fail(e))?;
         let bytes = weights.bytes();
         if !self.limiter.reserve_host(bytes) {
             let allowed = self.limiter.remaining_bytes();
-            return Err(self.fail(ComputeError::OverBudget { needed: bytes, allowed }));
+            return Err(self.fail(ComputeError::OverBudget {
+                needed: bytes,
+                allowed,
+            }));
         }
         let value = self.table.push(WeightsHandle {
             weights: std::sync::Arc::new(weights),
@@ -248,7 +305,12 @@ impl JobContext {
         Ok(())
     }
 
-    pub(crate) fn cache_new(&mut self, batch: u32, width: u32, capacity: u32) -> Result<Done<Resource<CacheHandle>>, Trap> {
+    pub(crate) fn cache_new(
+        &mut self,
+        batch: u32,
+        width: u32,
+        capacity: u32,
+    ) -> Result<Done<Resource<CacheHandle>>, Trap> {
         let (made, work) = self.with_ctx(|ctx, _| {
             kernels::KvCache::new(ctx, batch as usize, width as usize, capacity as usize)
         });
@@ -256,7 +318,10 @@ impl JobContext {
         let bytes = cache.bytes();
         if !self.limiter.reserve_host(bytes) {
             let allowed = self.limiter.remaining_bytes();
-            return Err(self.fail(ComputeError::OverBudget { needed: bytes, allowed }));
+            return Err(self.fail(ComputeError::OverBudget {
+                needed: bytes,
+                allowed,
+            }));
         }
         let value = self.table.push(CacheHandle { cache })?;
         Ok(Done { value, work })
@@ -296,7 +361,10 @@ impl JobContext {
         result.map_err(|e| self.fail(e))?;
         if after > before && !self.limiter.reserve_host(after - before) {
             let allowed = self.limiter.remaining_bytes();
-            return Err(self.fail(ComputeError::OverBudget { needed: after - before, allowed }));
+            return Err(self.fail(ComputeError::OverBudget {
+                needed: after - before,
+                allowed,
+            }));
         }
         if after < before {
             self.limiter.release_host(before - after);
@@ -304,17 +372,31 @@ impl JobContext {
         Ok(Done { value: (), work })
     }
 
-    pub(crate) fn cache_append(&mut self, c: &Resource<CacheHandle>, k: &Resource<TensorHandle>, v: &Resource<TensorHandle>) -> Result<Done<()>, Trap> {
+    pub(crate) fn cache_append(
+        &mut self,
+        c: &Resource<CacheHandle>,
+        k: &Resource<TensorHandle>,
+        v: &Resource<TensorHandle>,
+    ) -> Result<Done<()>, Trap> {
         // The step's keys and values are small; copied out, the cache can change in place.
-        let (k, v) = self.inspect(|table| Ok((tensor(table, k)?.clone(), tensor(table, v)?.clone())))?;
+        let (k, v) =
+            self.inspect(|table| Ok((tensor(table, k)?.clone(), tensor(table, v)?.clone())))?;
         self.change_cache(c, |ctx, cache| cache.append(ctx, &k, &v))
     }
 
-    pub(crate) fn cache_reorder(&mut self, c: &Resource<CacheHandle>, sources: Vec<u32>) -> Result<Done<()>, Trap> {
+    pub(crate) fn cache_reorder(
+        &mut self,
+        c: &Resource<CacheHandle>,
+        sources: Vec<u32>,
+    ) -> Result<Done<()>, Trap> {
         self.change_cache(c, |ctx, cache| cache.reorder(ctx, &sources))
     }
 
-    pub(crate) fn cache_reset(&mut self, c: &Resource<CacheHandle>, batch: u32) -> Result<Done<()>, Trap> {
+    pub(crate) fn cache_reset(
+        &mut self,
+        c: &Resource<CacheHandle>,
+        batch: u32,
+    ) -> Result<Done<()>, Trap> {
         self.change_cache(c, |ctx, cache| cache.reset(ctx, batch as usize))
     }
 
@@ -346,24 +428,45 @@ impl JobContext {
         eps: f32,
     ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let done = self.with_ctx(|ctx, table| {
-            kernels::layer_norm(ctx, tensor(table, x)?, weights(table, gamma)?, weights(table, beta)?, eps)
+            kernels::layer_norm(
+                ctx,
+                tensor(table, x)?,
+                weights(table, gamma)?,
+                weights(table, beta)?,
+                eps,
+            )
         });
         self.keep_tensor(done)
     }
 
-    pub(crate) fn add(&mut self, a: &Resource<TensorHandle>, b: &Resource<TensorHandle>) -> Result<Done<Resource<TensorHandle>>, Trap> {
-        let done = self.with_ctx(|ctx, table| kernels::add(ctx, tensor(table, a)?, tensor(table, b)?));
+    pub(crate) fn add(
+        &mut self,
+        a: &Resource<TensorHandle>,
+        b: &Resource<TensorHandle>,
+    ) -> Result<Done<Resource<TensorHandle>>, Trap> {
+        let done =
+            self.with_ctx(|ctx, table| kernels::add(ctx, tensor(table, a)?, tensor(table, b)?));
         self.keep_tensor(done)
     }
 
-    pub(crate) fn add_positions(&mut self, x: &Resource<TensorHandle>, w: &Resource<WeightsHandle>, start: u32) -> Result<Done<Resource<TensorHandle>>, Trap> {
+    pub(crate) fn add_positions(
+        &mut self,
+        x: &Resource<TensorHandle>,
+        w: &Resource<WeightsHandle>,
+        start: u32,
+    ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let done = self.with_ctx(|ctx, table| {
             kernels::add_positions(ctx, tensor(table, x)?, weights(table, w)?, start as usize)
         });
         self.keep_tensor(done)
     }
 
-    pub(crate) fn embed(&mut self, table_w: &Resource<WeightsHandle>, ids: Vec<u32>, batch: u32) -> Result<Done<Resource<TensorHandle>>, Trap> {
+    pub(crate) fn embed(
+        &mut self,
+        table_w: &Resource<WeightsHandle>,
+        ids: Vec<u32>,
+        batch: u32,
+    ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let done = self.with_ctx(|ctx, table| {
             kernels::embed(ctx, weights(table, table_w)?, &ids, batch as usize)
         });
@@ -382,7 +485,15 @@ impl JobContext {
     ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let done = self.with_ctx(|ctx, table| {
             let bias = bias.map(|b| weights(table, b)).transpose()?;
-            kernels::conv1d(ctx, tensor(table, x)?, weights(table, w)?, bias, stride as usize, padding as usize, act)
+            kernels::conv1d(
+                ctx,
+                tensor(table, x)?,
+                weights(table, w)?,
+                bias,
+                stride as usize,
+                padding as usize,
+                act,
+            )
         });
         self.keep_tensor(done)
     }
@@ -396,12 +507,24 @@ impl JobContext {
         causal: bool,
     ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let done = self.with_ctx(|ctx, table| {
-            kernels::attention(ctx, tensor(table, q)?, tensor(table, k)?, tensor(table, v)?, heads as usize, causal)
+            kernels::attention(
+                ctx,
+                tensor(table, q)?,
+                tensor(table, k)?,
+                tensor(table, v)?,
+                heads as usize,
+                causal,
+            )
         });
         self.keep_tensor(done)
     }
 
-    pub(crate) fn attention_cached(&mut self, q: &Resource<TensorHandle>, c: &Resource<CacheHandle>, heads: u32) -> Result<Done<Resource<TensorHandle>>, Trap> {
+    pub(crate) fn attention_cached(
+        &mut self,
+        q: &Resource<TensorHandle>,
+        c: &Resource<CacheHandle>,
+        heads: u32,
+    ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let done = self.with_ctx(|ctx, table| {
             kernels::attention_cached(ctx, tensor(table, q)?, cache(table, c)?, heads as usize)
         });
@@ -416,7 +539,13 @@ impl JobContext {
         selected: Vec<u32>,
     ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let done = self.with_ctx(|ctx, table| {
-            kernels::attention_weights(ctx, tensor(table, q)?, tensor(table, k)?, heads as usize, &selected)
+            kernels::attention_weights(
+                ctx,
+                tensor(table, q)?,
+                tensor(table, k)?,
+                heads as usize,
+                &selected,
+            )
         });
         self.keep_tensor(done)
     }
@@ -424,7 +553,11 @@ impl JobContext {
     /// Threads a call of this job may use and the kernels the CPU runs.
     pub(crate) fn device(&self) -> (u32, &'static str) {
         let config = &self.compute.config;
-        let threads = if config.pool.is_some() { config.threads } else { 1 };
+        let threads = if config.pool.is_some() {
+            config.threads
+        } else {
+            1
+        };
         (u32::try_from(threads).unwrap_or(1), kernels::kernels())
     }
 }

@@ -53,7 +53,9 @@ pub enum ComputeFault {
     #[error("{0}")]
     Invalid(String),
     /// The job's memory cap (linear memory plus host tensors) would be passed.
-    #[error("host tensors would pass the job's memory limit ({needed} bytes wanted, {allowed} left)")]
+    #[error(
+        "host tensors would pass the job's memory limit ({needed} bytes wanted, {allowed} left)"
+    )]
     OutOfMemory { needed: u64, allowed: u64 },
     /// The operator's `shared_model_bytes` would be passed.
     #[error("{0}")]

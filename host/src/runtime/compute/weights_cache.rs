@@ -90,7 +90,11 @@ impl WeightsCache {
             cache: self.clone(),
             plugin: format!(
                 "{sha256}:{}",
-                assets.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+                assets
+                    .as_deref()
+                    .map(Path::display)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
             ),
             assets,
             pins: Mutex::new(Vec::new()),
@@ -288,14 +292,36 @@ mod tests {
         let cache = WeightsCache::new(1 << 20);
         let a = cache.for_plugin("abc", Some(dir.path()));
         let b = cache.for_plugin("abc", Some(dir.path()));
-        let wa = a.get(&mut JobRegions::default(), "w.bin", 0, FileDtype::F32, &[2, 2], Precision::Float32).expect("a");
-        let wb = b.get(&mut JobRegions::default(), "w.bin", 0, FileDtype::F32, &[2, 2], Precision::Float32).expect("b");
+        let wa = a
+            .get(
+                &mut JobRegions::default(),
+                "w.bin",
+                0,
+                FileDtype::F32,
+                &[2, 2],
+                Precision::Float32,
+            )
+            .expect("a");
+        let wb = b
+            .get(
+                &mut JobRegions::default(),
+                "w.bin",
+                0,
+                FileDtype::F32,
+                &[2, 2],
+                Precision::Float32,
+            )
+            .expect("b");
         assert!(Arc::ptr_eq(&wa, &wb));
         assert_eq!(cache.used_bytes(), wa.bytes());
         drop((wa, wb, a));
         assert!(cache.used_bytes() > 0, "b still pins the weights");
         drop(b);
-        assert_eq!(cache.used_bytes(), 0, "freed with the last plugin that used them");
+        assert_eq!(
+            cache.used_bytes(),
+            0,
+            "freed with the last plugin that used them"
+        );
     }
 
     #[test]
@@ -304,8 +330,26 @@ mod tests {
         let cache = WeightsCache::new(1 << 20);
         let a = cache.for_plugin("abc", Some(dir.path()));
         let b = cache.for_plugin("def", Some(dir.path()));
-        let wa = a.get(&mut JobRegions::default(), "w.bin", 0, FileDtype::F32, &[2], Precision::Float32).expect("a");
-        let wb = b.get(&mut JobRegions::default(), "w.bin", 0, FileDtype::F32, &[2], Precision::Float32).expect("b");
+        let wa = a
+            .get(
+                &mut JobRegions::default(),
+                "w.bin",
+                0,
+                FileDtype::F32,
+                &[2],
+                Precision::Float32,
+            )
+            .expect("a");
+        let wb = b
+            .get(
+                &mut JobRegions::default(),
+                "w.bin",
+                0,
+                FileDtype::F32,
+                &[2],
+                Precision::Float32,
+            )
+            .expect("b");
         assert!(!Arc::ptr_eq(&wa, &wb));
     }
 
@@ -315,19 +359,69 @@ mod tests {
         let cache = WeightsCache::new(1 << 20);
         let p = cache.for_plugin("abc", Some(dir.path()));
         let mut seen = JobRegions::default();
-        let past = p.get(&mut seen, "w.bin", 16, FileDtype::F32, &[5], Precision::Float32);
+        let past = p.get(
+            &mut seen,
+            "w.bin",
+            16,
+            FileDtype::F32,
+            &[5],
+            Precision::Float32,
+        );
         assert!(matches!(past, Err(WeightsCacheError::Invalid(m)) if m.contains("past the end")));
         for path in ["../w.bin", "/etc/passwd", ""] {
             let outside = p.get(&mut seen, path, 0, FileDtype::F32, &[1], Precision::Float32);
-            assert!(matches!(outside, Err(WeightsCacheError::Invalid(_))), "{path}");
+            assert!(
+                matches!(outside, Err(WeightsCacheError::Invalid(_))),
+                "{path}"
+            );
         }
-        p.get(&mut seen, "w.bin", 0, FileDtype::F32, &[4], Precision::Float32).expect("first");
-        p.get(&mut seen, "w.bin", 16, FileDtype::F32, &[4], Precision::Float32).expect("adjacent");
-        let overlap = p.get(&mut seen, "w.bin", 8, FileDtype::F32, &[4], Precision::Float32);
+        p.get(
+            &mut seen,
+            "w.bin",
+            0,
+            FileDtype::F32,
+            &[4],
+            Precision::Float32,
+        )
+        .expect("first");
+        p.get(
+            &mut seen,
+            "w.bin",
+            16,
+            FileDtype::F32,
+            &[4],
+            Precision::Float32,
+        )
+        .expect("adjacent");
+        let overlap = p.get(
+            &mut seen,
+            "w.bin",
+            8,
+            FileDtype::F32,
+            &[4],
+            Precision::Float32,
+        );
         assert!(matches!(overlap, Err(WeightsCacheError::Invalid(m)) if m.contains("overlaps")));
-        let next_job = p.get(&mut JobRegions::default(), "w.bin", 8, FileDtype::F32, &[4], Precision::Float32);
-        assert!(next_job.is_ok(), "another job may read its own layout: {next_job:?}");
-        let huge = p.get(&mut seen, "w.bin", 0, FileDtype::F32, &[usize::MAX, 4], Precision::Float32);
+        let next_job = p.get(
+            &mut JobRegions::default(),
+            "w.bin",
+            8,
+            FileDtype::F32,
+            &[4],
+            Precision::Float32,
+        );
+        assert!(
+            next_job.is_ok(),
+            "another job may read its own layout: {next_job:?}"
+        );
+        let huge = p.get(
+            &mut seen,
+            "w.bin",
+            0,
+            FileDtype::F32,
+            &[usize::MAX, 4],
+            Precision::Float32,
+        );
         assert!(matches!(huge, Err(WeightsCacheError::Invalid(_))));
     }
 
@@ -337,8 +431,23 @@ mod tests {
         let cache = WeightsCache::new(128);
         let p = cache.for_plugin("abc", Some(dir.path()));
         let mut seen = JobRegions::default();
-        p.get(&mut seen, "w.bin", 0, FileDtype::F32, &[16], Precision::Float32).expect("fits");
-        let over = p.get(&mut seen, "w.bin", 64, FileDtype::F32, &[48], Precision::Float32);
+        p.get(
+            &mut seen,
+            "w.bin",
+            0,
+            FileDtype::F32,
+            &[16],
+            Precision::Float32,
+        )
+        .expect("fits");
+        let over = p.get(
+            &mut seen,
+            "w.bin",
+            64,
+            FileDtype::F32,
+            &[48],
+            Precision::Float32,
+        );
         assert!(matches!(over, Err(WeightsCacheError::Budget { .. })));
     }
 }

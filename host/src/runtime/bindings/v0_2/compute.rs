@@ -7,8 +7,8 @@ use wasmtime::{AsContextMut, Trap};
 use super::generated::sandscribe::plugin::compute::{
     self as wit, Activation, Device, FileDtype, Precision,
 };
-use crate::runtime::compute::{CacheHandle, FUEL_PER_WORK, TensorHandle, WeightsHandle};
 use crate::runtime::compute::calls::Done;
+use crate::runtime::compute::{CacheHandle, FUEL_PER_WORK, TensorHandle, WeightsHandle};
 use crate::runtime::store::JobContext;
 
 type Host<'a> = Access<'a, JobContext, HasSelf<JobContext>>;
@@ -73,7 +73,9 @@ impl wit::HostWeightsWithStore<JobContext> for HasSelf<JobContext> {
         shape: Vec<u32>,
         p: Precision,
     ) -> wasmtime::Result<Resource<WeightsHandle>> {
-        let done = host.get().weights_from_asset(&path, offset, dtype(d), shape, precision(p));
+        let done = host
+            .get()
+            .weights_from_asset(&path, offset, dtype(d), shape, precision(p));
         charged(host, done)
     }
 
@@ -97,7 +99,11 @@ impl wit::HostTensorWithStore<JobContext> for HasSelf<JobContext> {
         host.get().tensor_drop(rep)
     }
 
-    fn new(mut host: Host<'_>, data: Vec<f32>, shape: Vec<u32>) -> wasmtime::Result<Resource<TensorHandle>> {
+    fn new(
+        mut host: Host<'_>,
+        data: Vec<f32>,
+        shape: Vec<u32>,
+    ) -> wasmtime::Result<Resource<TensorHandle>> {
         let done = host.get().tensor_new(data, shape);
         charged(host, done)
     }
@@ -111,7 +117,11 @@ impl wit::HostTensorWithStore<JobContext> for HasSelf<JobContext> {
         charged(host, done)
     }
 
-    fn reshape(mut host: Host<'_>, t: Resource<TensorHandle>, shape: Vec<u32>) -> wasmtime::Result<Resource<TensorHandle>> {
+    fn reshape(
+        mut host: Host<'_>,
+        t: Resource<TensorHandle>,
+        shape: Vec<u32>,
+    ) -> wasmtime::Result<Resource<TensorHandle>> {
         let done = host.get().tensor_reshape(&t, shape);
         charged(host, done)
     }
@@ -133,7 +143,12 @@ impl wit::HostKvCacheWithStore<JobContext> for HasSelf<JobContext> {
         host.get().cache_drop(rep)
     }
 
-    fn new(mut host: Host<'_>, batch: u32, width: u32, capacity: u32) -> wasmtime::Result<Resource<CacheHandle>> {
+    fn new(
+        mut host: Host<'_>,
+        batch: u32,
+        width: u32,
+        capacity: u32,
+    ) -> wasmtime::Result<Resource<CacheHandle>> {
         let done = host.get().cache_new(batch, width, capacity);
         charged(host, done)
     }
@@ -156,7 +171,11 @@ impl wit::HostKvCacheWithStore<JobContext> for HasSelf<JobContext> {
         charged(host, done)
     }
 
-    fn reorder(mut host: Host<'_>, c: Resource<CacheHandle>, sources: Vec<u32>) -> wasmtime::Result<()> {
+    fn reorder(
+        mut host: Host<'_>,
+        c: Resource<CacheHandle>,
+        sources: Vec<u32>,
+    ) -> wasmtime::Result<()> {
         let done = host.get().cache_reorder(&c, sources);
         charged(host, done)
     }
@@ -190,7 +209,11 @@ impl wit::HostWithStore<JobContext> for HasSelf<JobContext> {
         charged(host, done)
     }
 
-    fn add(mut host: Host<'_>, a: Resource<TensorHandle>, b: Resource<TensorHandle>) -> wasmtime::Result<Resource<TensorHandle>> {
+    fn add(
+        mut host: Host<'_>,
+        a: Resource<TensorHandle>,
+        b: Resource<TensorHandle>,
+    ) -> wasmtime::Result<Resource<TensorHandle>> {
         let done = host.get().add(&a, &b);
         charged(host, done)
     }
@@ -224,7 +247,9 @@ impl wit::HostWithStore<JobContext> for HasSelf<JobContext> {
         padding: u32,
         act: Activation,
     ) -> wasmtime::Result<Resource<TensorHandle>> {
-        let done = host.get().conv1d(&x, &w, bias.as_ref(), stride, padding, activation(act));
+        let done = host
+            .get()
+            .conv1d(&x, &w, bias.as_ref(), stride, padding, activation(act));
         charged(host, done)
     }
 
