@@ -355,9 +355,12 @@ impl EncoderBlock {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let h = self.ln.forward(x);
-        let (k, v) = self.attn.keys_values(&h);
-        let x = self.attn.residual(x, &h, &k, &v);
+        let x = {
+            // Freed before the feed-forward's [t, 4 × width] hidden layer exists.
+            let h = self.ln.forward(x);
+            let (k, v) = self.attn.keys_values(&h);
+            self.attn.residual(x, &h, &k, &v)
+        };
         self.ffn.residual(&x)
     }
 }
