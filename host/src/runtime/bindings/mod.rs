@@ -170,6 +170,20 @@ mod tests {
     }
 
     #[test]
+    fn each_version_is_the_one_its_frozen_wit_declares() {
+        let wit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        for version in WitVersion::SUPPORTED {
+            let v = version.as_str();
+            let text = std::fs::read_to_string(wit.join(format!("v{v}/plugin.wit")))
+                .expect("every served version has its frozen WIT folder");
+            assert!(
+                text.contains(&format!("package sandscribe:plugin@{v};")),
+                "wit/v{v}/plugin.wit declares another version"
+            );
+        }
+    }
+
+    #[test]
     fn the_latest_version_is_served() {
         assert!(WitVersion::SUPPORTED.contains(&WitVersion::LATEST));
         assert_eq!(WitVersion::supported_list(), "0.1.0, 0.2.0");
