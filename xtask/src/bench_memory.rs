@@ -1,11 +1,14 @@
 //! What a second concurrent Whisper job costs in memory, measured on a real server.
 //!
-//! The server runs one job first (which loads the plugin's shared weights), then one job
-//! alone and two at once; before each, the kernel's peak resident-set counter is reset
-//! (`/proc/PID/clear_refs`, value 5), so `VmHWM` afterwards is that phase's peak. The
-//! second job's extra is the difference of the two peaks: with shared weights it is the
-//! job's own memory (plugin linear memory, host tensors, KV caches), never a second copy
-//! of the model. Linux only; elsewhere the line says it was not measured.
+//! The server first runs two jobs at once (which loads the plugin's shared weights and
+//! warms the allocator on both worker threads, as in a server that has been up a while),
+//! then one job alone and two at once; before each, the kernel's peak resident-set
+//! counter is reset (`/proc/PID/clear_refs`, value 5), so `VmHWM` afterwards is that
+//! phase's peak. The second job's extra is the difference of the two peaks: with shared
+//! weights it is the job's own memory (plugin linear memory, host tensors, KV caches,
+//! the store), never a second copy of the model. Beside it, the job's own peak as the
+//! host accounts it (`usage.peak_memory_bytes`), which does not depend on the allocator.
+//! Linux only.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -31,10 +34,10 @@ pub struct Memory {
 impl Memory {
     pub fn print(&self) {
         println!(
-            "memory (server, float32, 1 thread, {PLUGIN}): {:.0} MiB resident idle with the shared \
-             weights loaded ({:.0} MiB of weights, one copy); one job adds {:.0} MiB at its peak \
-             (the job's own peak: {:.0} MiB), two concurrent jobs {:.0} MiB: the second job adds \
-             {:.0} MiB",
+            "memory (server, float32, 1 thread, {PLUGIN}, after a warm-up pair): {:.0} MiB resident \
+             idle with the shared weights loaded ({:.0} MiB of weights, one copy); one job adds \
+             {:.0} MiB at its peak (the job's own accounted peak: {:.0} MiB), two concurrent jobs \
+             {:.0} MiB: the second job adds {:.0} MiB",
             self.idle_mib,
             self.shared_mib,
             self.one_mib,
@@ -84,8 +87,10 @@ pub fn concurrent_jobs(
     server.wait_healthy()?;
     let pid = server.child.id();
 
-    let warm = server.submit(clip)?;
-    server.wait(&warm)?;
+    let warm = [server.submit(clip)?, server.submit(clip)?];
+    for id in &warm {
+        server.wait(id)?;
+    }
     let idle = status_kib(pid, "VmRSS")?;
     reset_peak(pid)?;
     let one = server.submit(clip)?;
