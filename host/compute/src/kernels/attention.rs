@@ -72,11 +72,13 @@ super::multiversion! {
 }
 
 super::multiversion! {
-    /// `out = sum_j p[j] * rows[j]` for `p.len()` rows of `out.len()` values `stride`
-    /// apart.
-    pub(crate) fn weighted_sum(p: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    /// `out (+)= sum_j p[j] * rows[j]` for `p.len()` rows of `out.len()` values
+    /// `stride` apart (`accumulate`: add to `out` rather than overwrite it).
+    pub(crate) fn weighted_sum(p: &[f32], rows: &[f32], stride: usize, out: &mut [f32], accumulate: bool) {
         let d = out.len();
-        out.fill(0.0);
+        if !accumulate {
+            out.fill(0.0);
+        }
         for (j, &w) in p.iter().enumerate() {
             let row = &rows[j * stride..j * stride + d];
             for (o, &v) in out.iter_mut().zip(row) {
@@ -90,11 +92,11 @@ super::multiversion! {
 /// pass).
 pub(crate) const FEW_ROWS: usize = 6;
 
-/// `s[r * tk + j] = q_r . k_j` for `rows` (<= FEW_ROWS) queries `qstride` apart and
-/// `tk` keys `kstride` apart, `d` values each.
+/// `s[r * sstride + j] = q_r . k_j` for `rows` (<= FEW_ROWS) queries `qstride` apart
+/// and `nk` keys `kstride` apart, `d` values each.
 ///
 /// # Safety
-/// `q`, `k` valid for those rows; `s` for `rows * tk` values.
+/// `q`, `k` valid for those rows; `s` for `rows` rows of `nk` values `sstride` apart.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn scores(
     level: super::Level,
@@ -104,13 +106,14 @@ pub(crate) unsafe fn scores(
     qstride: usize,
     k: *const f32,
     kstride: usize,
-    tk: usize,
+    nk: usize,
     s: *mut f32,
+    sstride: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
     if level == super::Level::Avx512 && d.is_multiple_of(16) && d <= 256 {
         // SAFETY: AVX-512 detected; bounds as promised.
-        unsafe { avx512::scores(rows, d, q, qstride, k, kstride, tk, s) };
+        unsafe { avx512::scores(rows, d, q, qstride, k, kstride, nk, s, sstride) };
         return;
     }
     for r in 0..rows {
@@ -118,16 +121,17 @@ pub(crate) unsafe fn scores(
         let (qr, keys, out) = unsafe {
             (
                 std::slice::from_raw_parts(q.add(r * qstride), d),
-                std::slice::from_raw_parts(k, (tk - 1) * kstride + d),
-                std::slice::from_raw_parts_mut(s.add(r * tk), tk),
+                std::slice::from_raw_parts(k, (nk - 1) * kstride + d),
+                std::slice::from_raw_parts_mut(s.add(r * sstride), nk),
             )
         };
         dots(level, qr, keys, kstride, out);
     }
 }
 
-/// `out_r = sum_j p[r * tk + j] v_j` for `rows` (<= FEW_ROWS) rows of weights,
-/// `tk` values `vstride` apart, `d` wide; `out` rows `ostride` apart.
+/// `out_r (+)= sum_j p[r * pstride + j] v_j` for `rows` (<= FEW_ROWS) rows of weights,
+/// `nk` values `vstride` apart, `d` wide; `out` rows `ostride` apart. `accumulate`
+/// adds to `out` (a later block of keys) rather than overwriting it.
 ///
 /// # Safety
 /// As `scores`, with `out` valid for `rows` rows of `d` that nothing else accesses.
@@ -137,28 +141,34 @@ pub(crate) unsafe fn mix(
     rows: usize,
     d: usize,
     p: *const f32,
-    tk: usize,
+    pstride: usize,
+    nk: usize,
     v: *const f32,
     vstride: usize,
     out: *mut f32,
     ostride: usize,
+    accumulate: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
     if level == super::Level::Avx512 && d.is_multiple_of(16) {
         // SAFETY: AVX-512 detected; bounds as promised.
-        unsafe { avx512::mix(rows, d, p, tk, v, vstride, out, ostride) };
+        unsafe {
+            avx512::mix(
+                rows, d, p, pstride, nk, v, vstride, out, ostride, accumulate,
+            )
+        };
         return;
     }
     for r in 0..rows {
         // SAFETY: as promised.
         let (pr, vals, o) = unsafe {
             (
-                std::slice::from_raw_parts(p.add(r * tk), tk),
-                std::slice::from_raw_parts(v, (tk - 1) * vstride + d),
+                std::slice::from_raw_parts(p.add(r * pstride), nk),
+                std::slice::from_raw_parts(v, (nk - 1) * vstride + d),
                 std::slice::from_raw_parts_mut(out.add(r * ostride), d),
             )
         };
-        weighted_sum(level, pr, vals, vstride, o);
+        weighted_sum(level, pr, vals, vstride, o, accumulate);
     }
 }
 
@@ -219,32 +229,61 @@ mod avx512 {
         kstride: usize,
         tk: usize,
         s: *mut f32,
+        sstride: usize,
     ) {
-        let nd = d / 16;
+        // SAFETY: as the caller promised; `d` is a multiple of 16 up to 256.
+        unsafe {
+            macro_rules! call {
+                ($($nd:literal),*) => {
+                    match d / 16 {
+                        $($nd => scores_n::<$nd>(rows, q, qstride, k, kstride, tk, s, sstride),)*
+                        _ => unreachable!(),
+                    }
+                };
+            }
+            call!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+        }
+    }
+
+    /// `scores` for heads of `ND` registers: the query row stays in registers while
+    /// 16 keys are multiplied into 16 partial sums, then reduced together.
+    #[inline]
+    #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+    unsafe fn scores_n<const ND: usize>(
+        rows: usize,
+        q: *const f32,
+        qstride: usize,
+        k: *const f32,
+        kstride: usize,
+        tk: usize,
+        s: *mut f32,
+        sstride: usize,
+    ) {
         let mut j0 = 0;
         while j0 < tk {
             let keys = (tk - j0).min(16);
             for r in 0..rows {
-                let mut part = [_mm512_setzero_ps(); 16];
                 // SAFETY: rows, keys and dims within the caller's bounds (a short last
                 // block repeats its last key; those lanes are not stored).
                 unsafe {
                     let qr = q.add(r * qstride);
+                    let mut qv = [_mm512_setzero_ps(); ND];
+                    for c in 0..ND {
+                        qv[c] = _mm512_loadu_ps(qr.add(16 * c));
+                    }
+                    let mut part = [_mm512_setzero_ps(); 16];
                     for (j, pj) in part.iter_mut().enumerate() {
                         let kj = k.add((j0 + j.min(keys - 1)) * kstride);
-                        let mut acc = _mm512_mul_ps(_mm512_loadu_ps(qr), _mm512_loadu_ps(kj));
-                        for c in 1..nd {
-                            acc = _mm512_fmadd_ps(
-                                _mm512_loadu_ps(qr.add(16 * c)),
-                                _mm512_loadu_ps(kj.add(16 * c)),
-                                acc,
-                            );
+                        let mut acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kj));
+                        for c in 1..ND {
+                            acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kj.add(16 * c)), acc);
                         }
                         *pj = acc;
                     }
                     let sums = hsum16(&part);
                     let mask: __mmask16 = ((1u32 << keys) - 1) as __mmask16;
-                    _mm512_mask_storeu_ps(s.add(r * tk + j0), mask, sums);
+                    _mm512_mask_storeu_ps(s.add(r * sstride + j0), mask, sums);
                 }
             }
             j0 += 16;
@@ -257,11 +296,13 @@ mod avx512 {
         rows: usize,
         d: usize,
         p: *const f32,
+        pstride: usize,
         tk: usize,
         v: *const f32,
         vstride: usize,
         out: *mut f32,
         ostride: usize,
+        accumulate: bool,
     ) {
         // Up to four registers (64 dims) of `rows` accumulators per pass.
         let mut c0 = 0;
@@ -276,7 +317,7 @@ mod avx512 {
                         match rows { $($r => call!(@cols $r $cs),)* _ => unreachable!() }
                     };
                     (@cols $r:literal [$($c:literal),*]) => {
-                        match nc { $($c => mix_tile::<$r, $c>(p, tk, v, vstride, out, ostride),)* _ => unreachable!() }
+                        match nc { $($c => mix_tile::<$r, $c>(p, pstride, tk, v, vstride, out, ostride, accumulate),)* _ => unreachable!() }
                     };
                 }
                 call!(1, 2, 3, 4, 5, 6; 1, 2, 3, 4);
@@ -288,15 +329,26 @@ mod avx512 {
     #[inline]
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn mix_tile<const R: usize, const C: usize>(
         p: *const f32,
+        pstride: usize,
         tk: usize,
         v: *const f32,
         vstride: usize,
         out: *mut f32,
         ostride: usize,
+        accumulate: bool,
     ) {
         let mut acc = [[_mm512_setzero_ps(); C]; R];
+        if accumulate {
+            for r in 0..R {
+                for c in 0..C {
+                    // SAFETY: within the caller's bounds.
+                    acc[r][c] = unsafe { _mm512_loadu_ps(out.add(r * ostride + 16 * c)) };
+                }
+            }
+        }
         // SAFETY: within the caller's bounds.
         unsafe {
             for j in 0..tk {
@@ -306,7 +358,7 @@ mod avx512 {
                     vv[c] = _mm512_loadu_ps(vj.add(16 * c));
                 }
                 for r in 0..R {
-                    let w = _mm512_set1_ps(*p.add(r * tk + j));
+                    let w = _mm512_set1_ps(*p.add(r * pstride + j));
                     for c in 0..C {
                         acc[r][c] = _mm512_fmadd_ps(w, vv[c], acc[r][c]);
                     }
