@@ -166,19 +166,22 @@ impl<N: Network> Decoder<'_, N> {
         let mut h = Hypothesis::default();
         loop {
             self.filter(&mut logits, &h.tokens, options);
-            let log_probs = log_softmax(&logits);
+            // Only the chosen token's log-probability is needed: one normaliser, not a
+            // vocabulary-wide log-softmax (the sandbox has no vector `exp`).
+            let lse = log_sum_exp(&logits);
             let next = if options.temperature > 0.0 {
                 sample(&logits, options.temperature, rng)
             } else {
                 argmax(&logits)
             };
-            h.sum += log_probs[next as usize];
+            let logprob = logits[next as usize] - lse;
+            h.sum += logprob;
             if next == eot {
                 h.finished = true;
                 return Ok(h);
             }
             h.tokens.push(next);
-            h.logprobs.push(log_probs[next as usize]);
+            h.logprobs.push(logprob);
             if next >= timestamp_begin {
                 on_timestamp(next - timestamp_begin);
             }
@@ -215,9 +218,11 @@ impl<N: Network> Decoder<'_, N> {
             let mut candidates: Vec<(f32, usize, u32, f32)> = Vec::new();
             for (b, (beam, row)) in beams.iter().zip(logits.iter_mut()).enumerate() {
                 self.filter(row, &beam.tokens, options);
-                let log_probs = log_softmax(row);
-                for token in top_k(&log_probs, beam_size + 1) {
-                    let lp = log_probs[token as usize];
+                // The likeliest tokens by logit are the likeliest by log-probability;
+                // only theirs are computed.
+                let lse = log_sum_exp(row);
+                for token in top_k(row, beam_size + 1) {
+                    let lp = row[token as usize] - lse;
                     if lp > f32::NEG_INFINITY {
                         candidates.push((beam.sum + lp, b, token, lp));
                     }
@@ -333,14 +338,15 @@ impl<N: Network> Decoder<'_, N> {
                 logits[last_allowed + 1..].fill(ninf);
             }
         }
-        // If all timestamps together are likelier than any text token, force one.
-        let log_probs = log_softmax(logits);
-        let ts_logprob = log_sum_exp(&log_probs[ts..]);
-        let max_text = log_probs[..ts]
+        // If all timestamps together are likelier than any text token, force one. Both
+        // sides of the comparison in log-probabilities share the softmax's normaliser,
+        // so it is made on the logits.
+        let ts_logit = log_sum_exp(&logits[ts..]);
+        let max_text = logits[..ts]
             .iter()
             .copied()
             .fold(f32::NEG_INFINITY, f32::max);
-        if ts_logprob > max_text {
+        if ts_logit > max_text {
             logits[..ts].fill(ninf);
         }
     }
@@ -396,17 +402,13 @@ fn sample(logits: &[f32], temperature: f32, rng: &mut SplitMix64) -> u32 {
     argmax(logits)
 }
 
+/// `ln Σ exp(v)`: the softmax normaliser of a row.
 fn log_sum_exp(values: &[f32]) -> f32 {
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if max == f32::NEG_INFINITY {
         return max;
     }
     max + values.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
-}
-
-fn log_softmax(values: &[f32]) -> Vec<f32> {
-    let lse = log_sum_exp(values);
-    values.iter().map(|v| v - lse).collect()
 }
 
 fn softmax_at(values: &[f32], index: usize) -> f32 {
