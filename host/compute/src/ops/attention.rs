@@ -291,10 +291,21 @@ fn attend_few(
         // after row: one sequential read of memory, which the prefetchers follow
         // (reading each head's slice of every row in place ran at a quarter of the
         // speed), then the kernels read L1.
+        // A single query row reads each key once anyway: it reads them in place.
+        let staged = rows > 1;
         let fill = |stage: &mut [f32], src: &[f32], kb: usize, nk: usize| {
             for j in 0..nk {
                 let from = (kb + j) * w + h0 * d;
                 stage[j * hspan..(j + 1) * hspan].copy_from_slice(&src[from..from + hspan]);
+            }
+        };
+        // Where head `hh`'s slice of key (or value) `kb` is, and the distance between
+        // rows: in `stage`, or in place.
+        let at = |stage: &[f32], src: &[f32], kb: usize, hh: usize| -> (*const f32, usize) {
+            if staged {
+                (stage[hh * d..].as_ptr(), hspan)
+            } else {
+                (src[kb * w + (h0 + hh) * d..].as_ptr(), w)
             }
         };
         let mut r = 0;
@@ -306,9 +317,12 @@ fn attend_few(
             let mut kb = 0;
             while kb < tk {
                 let nk = (tk - kb).min(KEY_BLOCK);
-                fill(stage, kseq, kb, nk);
+                if staged {
+                    fill(stage, kseq, kb, nk);
+                }
                 for hh in 0..nh {
                     let off = (h0 + hh) * d;
+                    let (kp, kstride) = at(stage, kseq, kb, hh);
                     // SAFETY: query rows first..first+g lie in the checked span; the
                     // staged keys are nk rows of hspan; `s` holds nh x rows x tk.
                     unsafe {
@@ -318,8 +332,8 @@ fn attend_few(
                             d,
                             q.as_ptr().add(first * w + off),
                             w,
-                            stage.as_ptr().add(hh * d),
-                            hspan,
+                            kp,
+                            kstride,
                             nk,
                             s.as_mut_ptr().add(srow(hh) + kb),
                             tk,
@@ -339,9 +353,12 @@ fn attend_few(
             let mut kb = 0;
             while kb < tk {
                 let nk = (tk - kb).min(KEY_BLOCK);
-                fill(stage, vseq, kb, nk);
+                if staged {
+                    fill(stage, vseq, kb, nk);
+                }
                 for hh in 0..nh {
                     let off = (h0 + hh) * d;
+                    let (vp, vstride) = at(stage, vseq, kb, hh);
                     // SAFETY: as above; the (row, head) segments of the output belong
                     // to this task.
                     unsafe {
@@ -352,8 +369,8 @@ fn attend_few(
                             s.as_ptr().add(srow(hh) + kb),
                             tk,
                             nk,
-                            stage.as_ptr().add(hh * d),
-                            hspan,
+                            vp,
+                            vstride,
                             dst.ptr().add(first * w + off),
                             w,
                             kb > 0,
