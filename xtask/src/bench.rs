@@ -14,6 +14,8 @@
 //!   audio decoded before timing.
 //! - every text is scored with the SDK's word error rate (`plugin-sdk/src/accuracy.rs`,
 //!   compiled in here), so all numbers are computed one way.
+//! - a 60 s clip (the four clips with half a second of silence between them, repeated)
+//!   shows what a second thread does for a long file (two 30 s windows).
 //! - memory: the job's own peak (linear memory + host tensors) from `--stats`, and what
 //!   a second concurrent job adds to a running server's resident memory (see
 //!   `bench_memory.rs`).
@@ -67,11 +69,11 @@ pub struct Row {
 fn whisper(args: &[String]) -> Result<(), String> {
     let paths = setup::setup(&setup::Options::parse(args))?;
     let assets = paths.plugins.join(PLUGIN).join("assets");
-    let clips: Vec<_> = CLIPS
+    let mut clips: Vec<_> = CLIPS
         .iter()
         .map(|c| paths.speech.join(format!("{c}.wav")))
         .collect();
-    let references = CLIPS
+    let mut references = CLIPS
         .iter()
         .map(|c| {
             let path = paths.speech.join(format!("{c}.txt"));
@@ -79,6 +81,9 @@ fn whisper(args: &[String]) -> Result<(), String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let work = paths.root.join("target/bench");
+    let (long, long_text) = long_clip(&clips, &references, &work)?;
+    clips.push(long);
+    references.push(long_text);
     let server_bin = paths.root.join("target/release/sandscribe");
     let pure_wasm_plugins = sandbox::build_pure_wasm(&paths.root, &paths.plugins, &work)?;
     let configs = THREADS
@@ -123,6 +128,65 @@ fn whisper(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The name of the long clip in the table.
+const LONG: &str = "60 s";
+/// Its length in samples (16 kHz).
+const LONG_SAMPLES: usize = 60 * 16_000;
+
+/// Writes `work/long-60s.wav`: the clips one after the other with half a second of
+/// silence between them, repeated to 60 s; returns it and its reference text.
+fn long_clip(
+    clips: &[std::path::PathBuf],
+    references: &[String],
+    work: &Path,
+) -> Result<(std::path::PathBuf, String), String> {
+    let mut pcm: Vec<u8> = Vec::new();
+    let mut text = String::new();
+    'fill: loop {
+        for (clip, reference) in clips.iter().zip(references) {
+            if pcm.len() >= 2 * LONG_SAMPLES {
+                break 'fill;
+            }
+            let bytes =
+                std::fs::read(clip).map_err(|e| format!("cannot read {}: {e}", clip.display()))?;
+            let samples = bytes.get(44..).unwrap_or_default();
+            let room = 2 * LONG_SAMPLES - pcm.len();
+            if samples.len() > room {
+                break 'fill;
+            }
+            pcm.extend_from_slice(samples);
+            text.push_str(reference.trim());
+            text.push(' ');
+            pcm.resize((pcm.len() + 16_000).min(2 * LONG_SAMPLES), 0);
+        }
+    }
+    pcm.resize(2 * LONG_SAMPLES, 0);
+    let mut wav = Vec::with_capacity(44 + pcm.len());
+    let data_len = pcm.len() as u32;
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    // PCM, mono, 16 kHz, 32000 bytes/s, 2-byte frames, 16 bits.
+    for field in [
+        16u32.to_le_bytes().as_slice(),
+        &1u16.to_le_bytes(),
+        &1u16.to_le_bytes(),
+    ] {
+        wav.extend_from_slice(field);
+    }
+    wav.extend_from_slice(&16_000u32.to_le_bytes());
+    wav.extend_from_slice(&32_000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.extend_from_slice(&pcm);
+    std::fs::create_dir_all(work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let path = work.join("long-60s.wav");
+    std::fs::write(&path, wav).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok((path, text.trim().to_owned()))
+}
+
 /// Seconds of audio in a 16 kHz mono 16-bit WAV (its size past the 44-byte header).
 fn audio_seconds(wav: &Path) -> f64 {
     let bytes = std::fs::metadata(wav).map(|m| m.len()).unwrap_or(44);
@@ -133,7 +197,7 @@ fn print_table(rows: &[Row], clips: &[std::path::PathBuf]) {
     let audio: Vec<f64> = clips.iter().map(|c| audio_seconds(c)).collect();
     let total_audio: f64 = audio.iter().sum();
     print!("\n{:<16} {:>3} {:<8} |", "engine", "thr", "precis.");
-    for clip in CLIPS {
+    for clip in CLIPS.iter().chain(&[LONG]) {
         print!(" {:>15} |", clip.trim_start_matches("librivox-"));
     }
     println!(
@@ -192,15 +256,26 @@ fn print_table(rows: &[Row], clips: &[std::path::PathBuf]) {
     ) {
         println!("pure-wasm / compute (float32, 1 thread): {:.2}x", old / new);
     }
-    for precision in PRECISIONS {
-        if let (Some(one), Some(two)) = (
-            time_of("sandbox", 1, precision),
-            time_of("sandbox", 2, precision),
-        ) {
-            println!(
-                "sandbox {precision}: 1 thread / 2 threads = {:.2}x",
-                one / two
-            );
+    // The last clip is the 60 s one.
+    let long_of = |engine: &str, threads: u32, precision: &str| -> Option<f64> {
+        rows.iter()
+            .find(|r| r.engine == engine && r.threads == threads && r.precision == precision)
+            .and_then(|r| r.clip_s.last().copied())
+    };
+    for engine in ["sandbox", "faster-whisper"] {
+        for precision in PRECISIONS {
+            if let (Some(one), Some(two), Some(one_long), Some(two_long)) = (
+                time_of(engine, 1, precision),
+                time_of(engine, 2, precision),
+                long_of(engine, 1, precision),
+                long_of(engine, 2, precision),
+            ) {
+                println!(
+                    "{engine} {precision}: 1 thread / 2 threads = {:.2}x on every clip, {:.2}x on the {LONG} clip",
+                    one / two,
+                    one_long / two_long
+                );
+            }
         }
     }
 }
