@@ -8,6 +8,7 @@ mod bad_input;
 mod echo;
 mod events;
 mod faults;
+mod form_fields;
 mod formats;
 mod fuel;
 mod load;
