@@ -8,9 +8,11 @@
 //!
 //! A browser logs in once with its key and then carries a cookie instead; the logins are
 //! kept in the database ([`logins`]) so they outlive a restart, and each is honoured only
-//! while the key that made it is still configured.
+//! while the key that made it is still configured. Which cookie name a request is read
+//! under, and which hosts and origins may use it, is the [`site`]'s business.
 
 mod logins;
+pub mod site;
 
 use std::collections::HashMap;
 
@@ -20,12 +22,13 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
 pub use logins::{IDLE_EXPIRY, LoginStore, LoginStoreError};
+pub use site::{PublicOrigin, Site, request_host};
 
 /// The tenant of single-user mode.
 pub const DEFAULT_TENANT: &str = "default";
 
 /// The cookie that carries a browser's login (a random token; the server keeps only
-/// its hash).
+/// its hash). Off loopback it is `__Host-sandscribe_login` ([`Site::cookie_name`]).
 pub const LOGIN_COOKIE: &str = "sandscribe_login";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +87,36 @@ impl Caller {
     }
 }
 
+/// How a request proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// No keys are configured: every request (on loopback) is the single user.
+    SingleUser,
+    /// `Authorization: Bearer` with a configured key, by the key's configured sha256.
+    Key(String),
+    /// A browser login cookie, by the sha256 of its token (as `web_logins` keeps it).
+    Login(String),
+}
+
+impl Credential {
+    /// A stable name for what the credential is, for binding state to it (a browser
+    /// session belongs to one login). Holds only hashes, never a secret.
+    pub fn owner(&self) -> String {
+        match self {
+            Self::SingleUser => "single-user".to_owned(),
+            Self::Key(sha256) => format!("key:{sha256}"),
+            Self::Login(sha256) => format!("login:{sha256}"),
+        }
+    }
+}
+
+/// An authenticated request: who, and by what credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub caller: Caller,
+    pub credential: Credential,
+}
+
 /// Why a request was not authenticated.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -110,16 +143,18 @@ impl AuthError {
     }
 }
 
-/// The configured keys, by hash, and the browser logins they made.
+/// The configured keys, by hash, the browser logins they made, and the site whose
+/// cookies carry those logins.
 pub struct Access {
     keys: HashMap<String, Caller>,
     logins: LoginStore,
+    site: Site,
 }
 
 impl Access {
     /// Checks the configured keys (64 hex digits each, no duplicates); browser logins
-    /// are kept in `logins`.
-    pub fn new(keys: &[ApiKey], logins: LoginStore) -> Result<Self, String> {
+    /// are kept in `logins`, their cookies named and checked as `site` says.
+    pub fn new(keys: &[ApiKey], logins: LoginStore, site: Site) -> Result<Self, String> {
         let mut map = HashMap::new();
         for key in keys {
             let hash = key.sha256.trim().to_ascii_lowercase();
@@ -143,22 +178,21 @@ impl Access {
                 ));
             }
         }
-        Ok(Self { keys: map, logins })
+        Ok(Self {
+            keys: map,
+            logins,
+            site,
+        })
+    }
+
+    /// The hosts and origin this server answers to.
+    pub fn site(&self) -> &Site {
+        &self.site
     }
 
     /// No keys configured: one user, loopback only.
     pub fn single_user(&self) -> bool {
         self.keys.is_empty()
-    }
-
-    /// The caller a key belongs to.
-    pub fn by_key(&self, key: &str) -> Result<Caller, AuthError> {
-        if self.single_user() {
-            return Ok(Caller::single_user());
-        }
-        self.configured(key)
-            .map(|(_, caller)| caller.clone())
-            .ok_or(AuthError::Invalid)
     }
 
     /// The configured hash and caller of a key.
@@ -170,16 +204,39 @@ impl Access {
 
     /// Authenticates a request: a bearer key, or a browser login cookie.
     pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        self.authenticate(headers).await.map(|a| a.caller)
+    }
+
+    /// Like [`Access::caller`], saying by what credential.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, AuthError> {
         if self.single_user() {
-            return Ok(Caller::single_user());
+            return Ok(Authenticated {
+                caller: Caller::single_user(),
+                credential: Credential::SingleUser,
+            });
         }
         if let Some(token) = bearer_token(headers) {
-            return self.by_key(token);
+            let (hash, caller) = self.configured(token).ok_or(AuthError::Invalid)?;
+            return Ok(Authenticated {
+                caller: caller.clone(),
+                credential: Credential::Key(hash.to_owned()),
+            });
         }
-        if let Some(token) = cookie(headers, LOGIN_COOKIE) {
-            return self.by_login(token).await;
+        if let Some(token) = self.login_token(headers) {
+            let caller = self.by_login(token).await?;
+            return Ok(Authenticated {
+                caller,
+                credential: Credential::Login(sha256_hex(token)),
+            });
         }
         Err(AuthError::Missing)
+    }
+
+    /// The login token a request's cookie carries, under the name the site gives the
+    /// login cookie for this request's host.
+    pub fn login_token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        let name = self.site.cookie_name(LOGIN_COOKIE, request_host(headers));
+        cookie(headers, &name)
     }
 
     /// The caller of a browser login. The key that made it must still be configured,
@@ -206,12 +263,14 @@ impl Access {
         Ok(self.logins.create(hash, caller).await?)
     }
 
-    /// Ends the request's browser login, if it has one.
-    pub async fn logout(&self, headers: &HeaderMap) -> Result<(), AuthError> {
-        if let Some(token) = cookie(headers, LOGIN_COOKIE) {
-            self.logins.delete(token).await?;
-        }
-        Ok(())
+    /// Ends the request's browser login, if it has one, and says which it was, so that
+    /// what was bound to it (the browser's session) can go with it.
+    pub async fn logout(&self, headers: &HeaderMap) -> Result<Option<Credential>, AuthError> {
+        let Some(token) = self.login_token(headers) else {
+            return Ok(None);
+        };
+        self.logins.delete(token).await?;
+        Ok(Some(Credential::Login(sha256_hex(token))))
     }
 }
 
@@ -225,16 +284,22 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-/// A cookie's value.
+/// A cookie's value (the first, if the browser sends several of that name).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookie_values(headers, name).into_iter().next()
+}
+
+/// Every value of a cookie, in the order the browser sent them.
+pub fn cookie_values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(|(k, _)| *k == name)
         .map(|(_, v)| v)
+        .collect()
 }
 
 #[cfg(test)]
@@ -262,7 +327,12 @@ mod tests {
     /// Access with `keys`, its logins in `dir`'s database (shared by every `Access` made
     /// on the same folder, like a restarted server).
     fn access_in(dir: &tempfile::TempDir, keys: &[ApiKey]) -> Access {
-        Access::new(keys, LoginStore::new(dir.path().join("sandscribe.db"))).expect("valid keys")
+        Access::new(
+            keys,
+            LoginStore::new(dir.path().join("sandscribe.db")),
+            Site::default(),
+        )
+        .expect("valid keys")
     }
 
     fn headers(name: axum::http::HeaderName, value: &str) -> HeaderMap {
@@ -271,8 +341,14 @@ mod tests {
         headers
     }
 
+    /// A loopback request carrying the login cookie.
     fn login_cookie(token: &str) -> HeaderMap {
-        headers(COOKIE, &format!("a=b; {LOGIN_COOKIE}={token}"))
+        let mut map = headers(COOKIE, &format!("a=b; {LOGIN_COOKIE}={token}"));
+        map.insert(
+            axum::http::header::HOST,
+            "127.0.0.1:8080".parse().expect("host"),
+        );
+        map
     }
 
     #[tokio::test]
@@ -320,6 +396,29 @@ mod tests {
         assert!(matches!(
             access.caller(&cookie_header).await,
             Err(AuthError::LoginEnded)
+        ));
+    }
+
+    #[tokio::test]
+    async fn off_loopback_only_the_host_prefixed_cookie_is_a_login() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let access = access_in(&dir, &[alice_key()]);
+        let token = access.login(ALICE).await.expect("login");
+        let on = |host: &str, name: &str| {
+            let mut map = headers(COOKIE, &format!("{name}={token}"));
+            map.insert(axum::http::header::HOST, host.parse().expect("host"));
+            map
+        };
+        let prefixed = format!("__Host-{LOGIN_COOKIE}");
+        let caller = access
+            .caller(&on("a.example", &prefixed))
+            .await
+            .expect("the prefixed cookie");
+        assert_eq!(caller.tenant, "alice");
+        // A cookie a sibling subdomain could have set (no prefix) is not read there.
+        assert!(matches!(
+            access.caller(&on("a.example", LOGIN_COOKIE)).await,
+            Err(AuthError::Missing)
         ));
     }
 
@@ -399,6 +498,7 @@ mod tests {
                 role: Role::User,
             }],
             LoginStore::new(dir.path().join("sandscribe.db")),
+            Site::default(),
         )
         .err()
         .expect("not a hash");

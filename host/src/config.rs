@@ -13,8 +13,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address the HTTP server listens on.
+    /// Address the HTTP server listens on. Default: `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// The origin browsers reach the server at (`https://transcribe.example`), when it is
+    /// not the listen address (behind a reverse proxy). Requests naming another host are
+    /// refused (403): that stops DNS rebinding. Form posts and cookie-authenticated API
+    /// calls must come from this origin (or name the same host as `Host`), and cookies are
+    /// `Secure` exactly when it is `https`. Default: none — a server listening on loopback
+    /// answers only to loopback names (`localhost`, `127.0.0.1`, `[::1]`); one listening
+    /// beyond loopback (only possible with API keys) answers to any name, so set this
+    /// there to pin it.
+    pub public_url: Option<crate::auth::PublicOrigin>,
     /// Folder with one sub-folder per plugin (`<id>/plugin.wasm`).
     pub plugins_dir: PathBuf,
     /// Folder for the database, uploads and the compiled-plugin cache.
@@ -25,6 +34,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub limits: Limits,
     pub openai: OpenAiConfig,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
     /// API keys (as sha256 hashes), each mapped to a tenant and a role. None: single-user
     /// mode, loopback only.
     pub api_keys: Vec<crate::auth::ApiKey>,
@@ -60,12 +71,14 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
             plugins_dir: PathBuf::from("plugins"),
             data_dir: PathBuf::from("data"),
             media_folders: Vec::new(),
             jobs: JobsConfig::default(),
             limits: Limits::default(),
             openai: OpenAiConfig::default(),
+            metrics: MetricsConfig::default(),
             api_keys: Vec::new(),
             tenants: Default::default(),
         }
@@ -125,6 +138,26 @@ impl Default for OpenAiConfig {
         Self {
             cancel_on_disconnect: true,
         }
+    }
+}
+
+/// `GET /metrics`, which names tenants and their activity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Hex sha256 of a token that may read `/metrics` as `Authorization: Bearer <token>`,
+    /// so a Prometheus scraper need not hold an admin key (which could also reload
+    /// plugins). Default: none — with API keys configured only an admin key (or an admin's
+    /// browser login) reads the metrics; in single-user mode they are open, on loopback.
+    pub token_sha256: Option<String>,
+}
+
+impl MetricsConfig {
+    /// Whether `token` is the configured metrics token.
+    pub fn is_token(&self, token: &str) -> bool {
+        self.token_sha256
+            .as_deref()
+            .is_some_and(|hash| hash == crate::digest::sha256_hex(token.trim()))
     }
 }
 
@@ -274,6 +307,16 @@ impl Config {
                 ));
             }
         }
+        if let Some(hash) = &mut self.metrics.token_sha256 {
+            hash.make_ascii_lowercase();
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "metrics.token_sha256 must be the 64 hex digits of the token's sha256 \
+                     (printf %s TOKEN | sha256sum), not {} characters",
+                    hash.chars().count()
+                ));
+            }
+        }
         if self.tenants.keys().any(|name| name.trim().is_empty()) {
             return Err("a [tenants] section has an empty name".into());
         }
@@ -325,6 +368,29 @@ mod tests {
         assert_eq!(err, "limits.job_seconds must be more than 0");
         let err = Config::from_toml("[limits]\nstack_bytes = 1024\n").expect_err("tiny stack");
         assert!(err.contains("limits.stack_bytes must be between"), "{err}");
+    }
+
+    #[test]
+    fn public_url_and_metrics_token_are_checked() {
+        let config = Config::from_toml(&format!(
+            "public_url = \"https://Transcribe.Example/\"\n[metrics]\ntoken_sha256 = \"{}\"\n",
+            "AB".repeat(32)
+        ))
+        .expect("valid");
+        assert_eq!(
+            config.public_url.map(|p| p.to_string()).as_deref(),
+            Some("https://transcribe.example")
+        );
+        assert_eq!(config.metrics.token_sha256, Some("ab".repeat(32)));
+        let err = Config::from_toml("public_url = \"transcribe.example\"\n").expect_err("scheme");
+        assert!(err.contains("http:// or https://"), "{err}");
+        let err = Config::from_toml("[metrics]\ntoken_sha256 = \"secret\"\n").expect_err("hash");
+        assert!(err.contains("metrics.token_sha256"), "{err}");
+        let metrics = MetricsConfig {
+            token_sha256: Some(crate::digest::sha256_hex("scrape")),
+        };
+        assert!(metrics.is_token("scrape") && !metrics.is_token("other"));
+        assert!(!MetricsConfig::default().is_token(""));
     }
 
     #[test]

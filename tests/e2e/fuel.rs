@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 /// and gone in a fraction of a second by the `spin` fixture.
 const BUDGET: u64 = 200_000_000;
 
+/// What the metrics scraper sends (no tenant's key reads the metrics).
+const METRICS_TOKEN: &str = "scrape-token";
+
 /// A server with a metered tenant (`metered`, budget [`BUDGET`]) and an unmetered one
 /// (`free`), and a time limit far above what spending the budget takes.
 fn metered_server() -> Server {
@@ -18,6 +21,7 @@ fn metered_server() -> Server {
         ServerOptions::new()
             .api_key("metered-secret", "metered", "user")
             .api_key("free-secret", "free", "user")
+            .metrics_token(METRICS_TOKEN)
             .max_running(3)
             .job_seconds(60)
             .extra_toml(&format!("[tenants.metered]\nfuel_per_job = {BUDGET}\n")),
@@ -53,6 +57,7 @@ fn the_same_job_burns_the_same_fuel_each_time_and_unmetered_jobs_report_none() {
         page.contains("units of fuel"),
         "the results page shows the fuel: {page}"
     );
+    server.use_key(Some(METRICS_TOKEN));
     let metrics = server.get("/metrics").expect(200).text();
     assert!(
         metrics.contains(r#"sandscribe_job_fuel_consumed_count{plugin="echo"} 2"#),

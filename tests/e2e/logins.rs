@@ -14,9 +14,7 @@ fn alice_and_bob() -> ServerOptions {
 
 /// Logs in with `key` through the login form, as the browser posts it.
 fn log_in(browser: &mut Browser, server: &Server, key: &str) {
-    let reply = browser.post_form(server, "/login", &[("key", key)]);
-    assert_eq!(reply.status, 303, "logging in: {}", reply.text());
-    assert_eq!(reply.header("location"), Some("/"));
+    browser.log_in(server, key);
     assert!(
         browser.cookie(LOGIN_COOKIE).is_some(),
         "the login sets its cookie"

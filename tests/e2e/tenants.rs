@@ -66,8 +66,44 @@ fn a_tenant_cannot_see_or_touch_another_tenants_jobs_and_results() {
     server.get(&format!("/api/results/{done_id}")).expect(200);
     let cancelled = server.cancel(&running).expect(200).json();
     assert_eq!(cancelled["status"], "cancelled");
+    server.use_key(Some("ops-secret"));
     let metrics = server.get("/metrics").expect(200).text();
     assert!(metrics.contains(r#"tenant="alice""#), "{metrics}");
+}
+
+#[test]
+fn the_metrics_which_name_every_tenant_need_an_admin_or_the_metrics_token() {
+    let server = Server::start(
+        ServerOptions::new()
+            .api_key("alice-secret", "alice", "user")
+            .api_key("ops-secret", "ops", "admin")
+            .metrics_token("scrape-token"),
+    );
+    server.use_key(Some("alice-secret"));
+    server.assert_serves_echo_job();
+    for (key, status) in [
+        (None, 401),
+        (Some("alice-secret"), 403),
+        (Some("wrong"), 401),
+        (Some("ops-secret"), 200),
+        (Some("scrape-token"), 200),
+    ] {
+        server.use_key(key);
+        let reply = server.get("/metrics");
+        assert_eq!(reply.status, status, "{key:?}: {}", reply.text());
+        assert_eq!(
+            reply.text().contains(r#"tenant="alice""#),
+            status == 200,
+            "{key:?}"
+        );
+    }
+    // An admin's browser login reads them too; a user's does not.
+    let mut admin = sandscribe_e2e::Browser::new();
+    admin.log_in(&server, "ops-secret");
+    assert_eq!(admin.get(&server, "/metrics").status, 200);
+    let mut user = sandscribe_e2e::Browser::new();
+    user.log_in(&server, "alice-secret");
+    assert_eq!(user.get(&server, "/metrics").status, 403);
 }
 
 #[test]
@@ -244,6 +280,33 @@ fn a_tenant_sees_and_uses_only_the_plugins_on_its_allow_list() {
         "{models:#}"
     );
     server.submit_ok("echo", &audio, "a.wav", &json!({}));
+    // The browser's plugin step: a blocked plugin's form is not there either.
+    let mut browser = sandscribe_e2e::Browser::new();
+    browser.log_in(&server, "alice-secret");
+    let page = browser.get(&server, "/plugins").expect(200).text();
+    assert!(!page.contains("Slow (test)"), "{page}");
+    for (path, fields) in [
+        ("/plugins/select", vec![("plugin", "slow")]),
+        (
+            "/plugins/config",
+            vec![("plugin", "slow"), ("action", "next")],
+        ),
+        (
+            "/plugins/config",
+            vec![("plugin", "slow"), ("action", "save_defaults")],
+        ),
+    ] {
+        let reply = browser.post_form(&server, path, &fields);
+        assert_eq!(reply.status, 404, "{path} {fields:?}: {}", reply.text());
+        assert!(
+            !reply.text().contains("Settings for Slow"),
+            "{}",
+            reply.text()
+        );
+    }
+    browser
+        .post_form(&server, "/plugins/select", &[("plugin", "echo")])
+        .expect(303);
     // Bob has no list: he sees them all.
     server.use_key(Some("bob-secret"));
     assert!(

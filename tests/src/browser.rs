@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Reply, Server};
+use super::{Form, Reply, Server};
 
 /// A cookie jar and the requests a browser makes with it.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +24,52 @@ impl Browser {
     /// The value of a cookie the server set and has not cleared.
     pub fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
+    }
+
+    /// Puts a cookie into the jar as another page of the same site could (a sibling
+    /// origin planting a session id, say).
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// The `Cookie` header this jar sends (empty when it holds none).
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// `POST path` with a multipart form (the file page's upload), from the server's own
+    /// pages; redirects are returned, not followed.
+    pub fn post_multipart(&mut self, server: &Server, path: &str, form: &Form) -> Reply {
+        let (content_type, body) = form.encode();
+        let request = server
+            .agent
+            .post(server.url(path))
+            .header("Content-Type", content_type)
+            .header("Origin", &server.base_url);
+        let sent = self
+            .with_cookies(request)
+            .config()
+            .max_redirects(0)
+            .build()
+            .send(&body[..]);
+        self.keep_cookies(server.call(path, sent))
+    }
+
+    /// Logs in through the login form with `key`, as a person would; the server must
+    /// answer with the way in (303 to `/`).
+    #[track_caller]
+    pub fn log_in(&mut self, server: &Server, key: &str) {
+        let reply = self.post_form(server, "/login", &[("key", key)]);
+        assert_eq!(
+            (reply.status, reply.header("location")),
+            (303, Some("/")),
+            "logging in with {key:?}: {}",
+            reply.text()
+        );
     }
 
     /// `GET path` with the cookies; redirects are returned, not followed.
@@ -71,13 +117,7 @@ impl Browser {
         if self.cookies.is_empty() {
             return request;
         }
-        let header = self
-            .cookies
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        request.header("Cookie", header)
+        request.header("Cookie", self.cookie_header())
     }
 
     /// Stores each `Set-Cookie`, and forgets those the server expires (`Max-Age=0`).

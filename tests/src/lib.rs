@@ -35,8 +35,10 @@ use serde_json::Value;
 
 mod browser;
 mod media;
+mod raw;
 pub use browser::Browser;
-pub use media::{encode, example_plugins_dir, ffmpeg, memory_mib, speech_dir};
+pub use media::{PeakMemory, encode, example_plugins_dir, ffmpeg, memory_mib, speech_dir};
+pub use raw::RawRequest;
 
 /// How long one ordinary request may take before the test gives up on the server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,11 +57,16 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
-/// The release build of the server.
+/// The release build of the server (or `SANDSCRIBE_BIN`, to hold another build, an
+/// older one say, to the same tests).
 pub fn server_binary() -> PathBuf {
-    let path = workspace_root()
-        .join("target/release")
-        .join(format!("sandscribe{}", std::env::consts::EXE_SUFFIX));
+    let path = std::env::var_os("SANDSCRIBE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root()
+                .join("target/release")
+                .join(format!("sandscribe{}", std::env::consts::EXE_SUFFIX))
+        });
     assert!(
         path.is_file(),
         "the server binary {} is missing; run `cargo xtask setup` first",
@@ -108,6 +115,10 @@ pub struct ServerOptions {
     stack_bytes: Option<u64>,
     /// (sha256 of the key, tenant, role)
     api_keys: Vec<(String, String, String)>,
+    /// `public_url`, written before any section.
+    public_url: Option<String>,
+    /// sha256 of the `[metrics]` token.
+    metrics_token: Option<String>,
     /// Extra TOML appended to the config file.
     extra_toml: String,
     /// Further `[limits]` entries (`threads_per_job`, `fuel_per_job`, ...).
@@ -135,9 +146,24 @@ impl ServerOptions {
             shutdown_grace_seconds: None,
             stack_bytes: None,
             api_keys: Vec::new(),
+            public_url: None,
+            metrics_token: None,
             extra_toml: String::new(),
             extra_limits: Vec::new(),
         }
+    }
+
+    /// `[metrics] token_sha256`: a token (given in clear) that may read `/metrics`.
+    pub fn metrics_token(mut self, token: &str) -> Self {
+        use sha2::Digest;
+        self.metrics_token = Some(hex_lower(&sha2::Sha256::digest(token.as_bytes())));
+        self
+    }
+
+    /// `public_url`: the origin browsers reach the server at.
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.public_url = Some(url.to_owned());
+        self
     }
 
     /// Appends raw TOML to the config file (e.g. `[tenants.alice]` quotas).
@@ -225,6 +251,9 @@ impl ServerOptions {
     /// The config file for these options.
     fn config_toml(&self) -> String {
         let mut toml = String::new();
+        if let Some(url) = &self.public_url {
+            toml.push_str(&format!("public_url = \"{url}\"\n"));
+        }
         for (hash, tenant, role) in &self.api_keys {
             toml.push_str(&format!(
                 "[[api_keys]]\nsha256 = \"{hash}\"\ntenant = \"{tenant}\"\nrole = \"{role}\"\n"
@@ -259,6 +288,9 @@ impl ServerOptions {
         );
         for (key, value) in &self.extra_limits {
             toml.push_str(&format!("{key} = {value}\n"));
+        }
+        if let Some(hash) = &self.metrics_token {
+            toml.push_str(&format!("[metrics]\ntoken_sha256 = \"{hash}\"\n"));
         }
         toml.push_str(&self.extra_toml);
         toml
@@ -439,6 +471,13 @@ impl Server {
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// `127.0.0.1:PORT`: what a client names in `Host`.
+    pub fn authority(&self) -> &str {
+        self.base_url
+            .strip_prefix("http://")
+            .unwrap_or(&self.base_url)
     }
 
     /// The server's data folder (database, uploads, kept audio, compile cache).
@@ -992,6 +1031,24 @@ pub fn poll_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Every file under `dir`, in its folders too (none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

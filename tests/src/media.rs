@@ -69,13 +69,65 @@ pub fn encode(args: &[&str], output: &str) -> Vec<u8> {
 
 /// A process's resident memory now and at its peak, in MiB, from /proc (Linux).
 pub fn memory_mib(pid: u32) -> (u64, u64) {
+    let (rss, peak) = memory_kib(pid);
+    (rss / 1024, peak / 1024)
+}
+
+/// A process's resident memory now and at its peak (`VmRSS`, `VmHWM`), in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .map_or(0, |kib| kib / 1024)
+            .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A process's resident memory before something and at its peak during it, in KiB.
+#[derive(Debug, Clone, Copy)]
+pub struct PeakMemory {
+    pub before_kib: u64,
+    pub peak_kib: u64,
+}
+
+impl PeakMemory {
+    /// Runs `f`, measuring process `pid`: the kernel's peak is reset to the current size
+    /// first (`/proc/PID/clear_refs`, so an earlier peak, such as compiling the plugins
+    /// at start, hides nothing), and `VmRSS` is also sampled every millisecond in case
+    /// the reset is not allowed.
+    pub fn during<T>(pid: u32, f: impl FnOnce() -> T) -> (T, Self) {
+        let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+        let (before_kib, _) = memory_kib(pid);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (value, sampled) = std::thread::scope(|scope| {
+            let sampler = scope.spawn(|| {
+                let mut peak = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    peak = peak.max(memory_kib(pid).0);
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                peak
+            });
+            let value = f();
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            (value, sampler.join().expect("the sampling thread"))
+        });
+        let (_, hwm) = memory_kib(pid);
+        let peak_kib = if reset { hwm.max(sampled) } else { sampled };
+        (
+            value,
+            Self {
+                before_kib,
+                peak_kib,
+            },
+        )
+    }
+
+    /// How far the peak rose above where it started, in KiB.
+    pub fn growth_kib(&self) -> u64 {
+        self.peak_kib.saturating_sub(self.before_kib)
+    }
 }

@@ -1,14 +1,19 @@
 //! The HTTP API (axum): plugins, jobs with SSE, results and exports.
 //!
 //! Handlers are small: they read the tracker and storage, never the runtime directly
-//! (the runtime reports to the tracker).
+//! (the runtime reports to the tracker). Two layers wrap the whole app, pages included:
+//! [`guard`] (the request names our host and, if it changes state on the strength of a
+//! cookie, comes from our pages) and [`response_headers`] (nothing is sniffed or run).
 
 pub mod caller;
 mod error;
 pub mod events;
+pub mod guard;
 pub mod jobs;
+pub mod media_type;
 pub mod openai;
 pub mod plugins;
+pub mod response_headers;
 pub mod results;
 pub mod upload;
 
@@ -71,12 +76,17 @@ impl AppState {
 /// The tenant every request belongs to in single-user mode.
 pub use crate::auth::DEFAULT_TENANT;
 
-/// The router for the JSON API.
+/// The whole app: the JSON API, `/v1`, the pages, behind the request guard and with
+/// the headers every response carries.
 pub fn router(state: Arc<AppState>) -> Router {
     // Room for the multipart framing around the largest allowed file.
     let body_limit = usize::try_from(state.config.limits.upload_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(1 << 20);
+    let guard = Arc::new(guard::RequestGuard::new(
+        state.access.site().clone(),
+        state.access.single_user(),
+    ));
     Router::new()
         .route("/healthz", get(plugins::healthz))
         .route("/metrics", get(plugins::metrics))
@@ -98,4 +108,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(openai::router(&state))
         .with_state(state.clone())
         .merge(crate::web::router(state))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            guard::check_request,
+        ))
+        .layer(axum::middleware::map_response(response_headers::apply))
 }

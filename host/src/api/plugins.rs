@@ -89,8 +89,11 @@ pub async fn get_one(
     Err(ApiError::unknown_plugin(&id))
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
+/// `GET /metrics`: Prometheus text format, for a [`super::caller::MetricsReader`].
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    _reader: super::caller::MetricsReader,
+) -> impl axum::response::IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -46,7 +46,8 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
     // Browser logins live in the result store's database file, beside the web state.
     let logins =
         sandscribe::auth::LoginStore::new(config.data_dir.join(sandscribe::storage::DB_FILE_NAME));
-    let access = sandscribe::auth::Access::new(&config.api_keys, logins)
+    let site = sandscribe::auth::Site::new(config.public_url.clone(), config.listen);
+    let access = sandscribe::auth::Access::new(&config.api_keys, logins, site)
         .map_err(|e| anyhow::anyhow!("the config's api_keys are not valid: {e}"))?;
     if access.single_user() {
         if !config.listen.ip().is_loopback() {
@@ -63,6 +64,12 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
             keys = config.api_keys.len(),
             "multi-tenant mode: API keys required"
         );
+        if config.public_url.is_none() && !config.listen.ip().is_loopback() {
+            tracing::warn!(
+                "no public_url is configured, so requests naming any host are answered; \
+                 set public_url to the address browsers use to pin it"
+            );
+        }
     }
     std::fs::create_dir_all(&config.data_dir)?;
     let database = Arc::new(SqliteStore::open(&config.data_dir)?);

@@ -19,7 +19,10 @@ fn toml_value() -> impl Strategy<Value = toml::Value> {
         1 => any::<f64>().prop_map(toml::Value::Float),
         1 => ".{0,12}".prop_map(toml::Value::String),
         1 => "[0-9a-fA-F]{60,68}".prop_map(toml::Value::String),
-        1 => prop_oneof![Just("admin"), Just("user"), Just("127.0.0.1:0"), Just("[::1]:80")]
+        1 => prop_oneof![
+            Just("admin"), Just("user"), Just("127.0.0.1:0"), Just("[::1]:80"),
+            Just("https://a.example"), Just("http://[::1]:8080/"), Just("a.example"),
+        ]
             .prop_map(|s| toml::Value::String(s.into())),
     ];
     leaf.prop_recursive(2, 16, 4, |inner| {
@@ -35,7 +38,8 @@ fn config_key() -> impl Strategy<Value = String> {
             "keep_finished", "heartbeat_seconds", "shutdown_grace_seconds", "memory_bytes",
             "job_seconds", "stack_bytes", "log_bytes", "output_bytes", "upload_bytes",
             "audio_seconds", "fuel_per_job", "cancel_on_disconnect", "audio_minutes_per_day",
-            "stored_bytes", "plugins", "sha256", "tenant", "role",
+            "stored_bytes", "plugins", "sha256", "tenant", "role", "public_url",
+            "token_sha256",
         ])
         .prop_map(str::to_owned),
         1 => "[a-z_]{1,10}",
@@ -50,6 +54,7 @@ fn config_document() -> impl Strategy<Value = String> {
         "jobs",
         "limits",
         "openai",
+        "metrics",
         "tenants.a",
         "tenants.\"b c\"",
         "nonsense",

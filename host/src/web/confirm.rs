@@ -75,15 +75,12 @@ fn settings_summary(
         .unwrap_or_default()
 }
 
-/// What the confirmation needs, or where to go to complete it.
+/// What the confirmation needs, or where to go to complete it. Both are checked against
+/// the tenant again: the plugin against its allow-list, a staged file against its
+/// staging folder.
 fn ready(web: &Web, wizard: &Wizard) -> Result<(Arc<LoadedPlugin>, ChosenFile), &'static str> {
-    let plugin = wizard
-        .state
-        .plugin
-        .as_deref()
-        .and_then(|id| web.app.plugins.get(id))
-        .ok_or("/plugins")?;
-    let file = wizard.state.file.clone().ok_or("/file")?;
+    let plugin = wizard.plugin(web).ok_or("/plugins")?;
+    let file = wizard.file(web).cloned().ok_or("/file")?;
     Ok((plugin, file))
 }
 
@@ -120,19 +117,12 @@ pub async fn page(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Res
     confirm_page(&web, &mut wizard, None).await
 }
 
-/// A safe extension from a path, used as the decoder's format hint.
-fn extension_of(path: &std::path::Path) -> String {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
-        .map(|e| format!(".{}", e.to_ascii_lowercase()))
-        .unwrap_or_default()
-}
-
-/// Puts the chosen file into the uploads folder, where the job owns it.
+/// Puts the chosen file into the uploads folder, where the job owns it, under a name of
+/// the server's own (as every upload: no extension of the user's, which the kept audio
+/// would carry on).
 async fn materialize(web: &Web, tenant: &str, file: &ChosenFile) -> Result<UploadGuard, WebError> {
     let source = match &file.source {
-        FileSource::Staged { path } if path.starts_with(staged_dir(web)) => path.clone(),
+        FileSource::Staged { path } if path.starts_with(staged_dir(web, tenant)) => path.clone(),
         FileSource::Staged { .. } => return Err(WebError::not_found("uploaded file")),
         FileSource::Media { folder, path } => {
             media::resolve(web.app.media_folders_for(tenant), *folder, path).map_err(|e| {
@@ -141,7 +131,7 @@ async fn materialize(web: &Web, tenant: &str, file: &ChosenFile) -> Result<Uploa
         }
     };
     let dir = web.app.config.uploads_dir();
-    let target = dir.join(format!("{}{}", Uuid::new_v4(), extension_of(&source)));
+    let target = dir.join(Uuid::new_v4().to_string());
     let link_target = target.clone();
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir)?;

@@ -1,16 +1,17 @@
 //! Step 2: the file — uploaded from the browser, or chosen from the server's media folders.
 //!
-//! An upload is streamed into the staging folder (`data/web/staged/`) with the same size
-//! limit as the API and decoded once, so a file that is not audio is refused here, before
-//! anything is queued. It stays staged (across restarts) until the job starts. A media
-//! file is only referenced; [`super::media`] keeps every path inside its folder.
+//! An upload is streamed into the tenant's staging folder (`data/web/staged/<hash>/`)
+//! with the same limits as the API and decoded once, so a file that is not audio is
+//! refused here, before anything is queued. It stays staged (across restarts) until the
+//! job starts. A media file is only referenced; [`super::media`] keeps every path inside
+//! its folder. Both are served back (preview, playback) as the type their bytes name.
 
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Json;
 use axum::extract::{Multipart, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, body::Body};
 use serde::Deserialize;
@@ -19,6 +20,7 @@ use super::media::{self, MediaError};
 use super::state_store::{ChosenFile, FileSource, Step};
 use super::{PageMeta, Web, WebError, Wizard, is_htmx, render, text};
 use crate::api::ApiError;
+use crate::api::media_type::Container;
 use crate::api::upload;
 
 /// Media files per page of the list.
@@ -75,9 +77,16 @@ pub struct MediaQuery {
     page: usize,
 }
 
-/// Where uploads wait for their job to start.
-pub fn staged_dir(web: &Web) -> std::path::PathBuf {
+/// Where all uploads wait for their job to start.
+pub fn staged_root(web: &Web) -> std::path::PathBuf {
     web.app.config.data_dir.join("web").join("staged")
+}
+
+/// Where `tenant`'s uploads wait: a folder of its own (named by a hash, since tenant
+/// names are free text), so a staged file is only ever usable by the tenant that sent it.
+pub fn staged_dir(web: &Web, tenant: &str) -> std::path::PathBuf {
+    let digest = crate::digest::sha256_hex(tenant);
+    staged_root(web).join(&digest[..32])
 }
 
 fn build_media_list(web: &Web, tenant: &str, query: &MediaQuery) -> MediaList {
@@ -126,12 +135,7 @@ async fn file_page(
     query: &MediaQuery,
     error: Option<String>,
 ) -> Result<Response, WebError> {
-    let plugin_name = wizard
-        .state
-        .plugin
-        .as_deref()
-        .and_then(|id| web.app.plugins.get(id))
-        .map(|p| p.meta.name.clone());
+    let plugin_name = wizard.plugin(web).map(|p| p.meta.name.clone());
     let Some(plugin_name) = plugin_name else {
         return Ok(Redirect::to("/plugins").into_response());
     };
@@ -145,7 +149,7 @@ async fn file_page(
     render(&FilePage {
         page: PageMeta::new("Choose a file", "new", 2),
         plugin_name,
-        chosen: wizard.state.file.as_ref().map(chosen_view),
+        chosen: wizard.file(web).map(chosen_view),
         upload_limit: text::bytes(web.app.config.limits.upload_bytes),
         error,
         media,
@@ -182,18 +186,19 @@ pub fn discard_staged(web: &Web, file: Option<&ChosenFile>) {
         source: FileSource::Staged { path },
         ..
     }) = file
-        && path.starts_with(staged_dir(web))
+        && path.starts_with(staged_root(web))
     {
         let _ = std::fs::remove_file(path);
     }
 }
 
-/// Receives and checks an upload; the chosen file on success.
-async fn receive(web: &Web, form: Multipart) -> Result<ChosenFile, ApiError> {
+/// Receives and checks an upload into `tenant`'s staging folder; the chosen file on
+/// success.
+async fn receive(web: &Web, tenant: &str, form: Multipart) -> Result<ChosenFile, ApiError> {
     let mut guard = upload::receive(
         form,
         "file",
-        &staged_dir(web),
+        &staged_dir(web, tenant),
         web.app.config.limits.upload_bytes,
     )
     .await?;
@@ -227,7 +232,7 @@ pub async fn upload(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    match receive(&web, form).await {
+    match receive(&web, wizard.tenant(), form).await {
         Ok(chosen) => {
             discard_staged(&web, wizard.state.file.as_ref());
             wizard.state.file = Some(chosen);
@@ -346,12 +351,22 @@ pub async fn preview(
                 _ => WebError::not_found("media file"),
             }
         })?;
-    serve_file(&real, request).await
+    serve_media(&real, request).await
 }
 
-/// Serves a file with `Range` support (the audio element seeks with ranges).
-pub async fn serve_file(path: &std::path::Path, request: Request) -> Result<Response, WebError> {
-    let response = tower_http::services::ServeFile::new(path)
+/// Serves an audio or video file with `Range` support (the audio element seeks with
+/// ranges), as the media type its bytes name ([`Container`]), never the one its name
+/// suggests. A file that is no known container is `application/octet-stream` and a
+/// download; `nosniff` and the sandbox policy (added to every response) keep either from
+/// being read as anything else.
+pub async fn serve_media(path: &std::path::Path, request: Request) -> Result<Response, WebError> {
+    let sniffed = {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Container::of_file(&path))
+            .await
+            .map_err(|e| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    };
+    let mut response = tower_http::services::ServeFile::new(path)
         .try_call(request)
         .await
         .map_err(|e| {
@@ -359,6 +374,16 @@ pub async fn serve_file(path: &std::path::Path, request: Request) -> Result<Resp
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("The file could not be read: {e}"),
             )
-        })?;
-    Ok(response.map(Body::new))
+        })?
+        .map(Body::new);
+    let headers = response.headers_mut();
+    let content_type = sniffed.map_or("application/octet-stream", Container::content_type);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if sniffed.is_none() {
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
+    Ok(response)
 }

@@ -1,6 +1,7 @@
 //! Cleaning up after browser sessions that were abandoned.
 //!
-//! A file uploaded on the file step waits in `data/web/staged/` until Start; a person who
+//! A file uploaded on the file step waits in `data/web/staged/<tenant>/` until Start (or
+//! until its login ends, which deletes it at once); a person who
 //! closes the tab leaves it there. Every hour (and at start) sessions unused for
 //! [`SESSION_IDLE`] are forgotten, and staged files that no session holds any more are
 //! deleted, so the staging folder cannot fill the disk over months.
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::Web;
-use super::file::staged_dir;
+use super::file::staged_root;
 
 /// How long a browser session keeps its place (and its staged file) without being used:
 /// the same as a browser login, so a person who is still logged in finds their upload.
@@ -45,7 +46,7 @@ async fn sweep(web: &Web) {
             return;
         }
     };
-    let dir = staged_dir(web);
+    let dir = staged_root(web);
     let older_than = SystemTime::now()
         .checked_sub(ORPHAN_GRACE)
         .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -57,8 +58,9 @@ async fn sweep(web: &Web) {
     }
 }
 
-/// Deletes the files in `dir` last modified before `older_than` that are not in `held`;
-/// returns how many. A missing folder has nothing to clean.
+/// Deletes the files in `dir` and in its folders (one per tenant) last modified before
+/// `older_than` that are not in `held`; returns how many. A missing folder has nothing to
+/// clean.
 fn remove_unheld(
     dir: &Path,
     held: &HashSet<PathBuf>,
@@ -74,6 +76,10 @@ fn remove_unheld(
         let entry = entry?;
         let path = entry.path();
         let metadata = entry.metadata()?;
+        if metadata.is_dir() {
+            removed += remove_unheld(&path, held, older_than)?;
+            continue;
+        }
         let stale = metadata.modified().is_ok_and(|at| at < older_than);
         if metadata.is_file() && stale && !held.contains(&path) {
             std::fs::remove_file(&path)?;
@@ -90,7 +96,8 @@ mod tests {
     #[test]
     fn only_old_files_no_session_holds_are_removed() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let [held, orphan] = ["held.wav", "orphan.wav"].map(|name| {
+        std::fs::create_dir(dir.path().join("tenant")).expect("mkdir");
+        let [held, orphan] = ["held.wav", "tenant/orphan"].map(|name| {
             let path = dir.path().join(name);
             std::fs::write(&path, b"x").expect("write");
             path

@@ -1,14 +1,15 @@
-//! Logging in with an API key (when keys are configured), and the checks every page
-//! passes first: who the browser is, and that a form post comes from our own pages.
+//! Logging in with an API key (when keys are configured), and the check every page
+//! passes first: who the browser is.
 //!
-//! The login is an HttpOnly, SameSite=Strict cookie holding a random token; the server
-//! keeps only its hash, in the database, so logins outlive a restart
-//! ([`crate::auth::LoginStore`]). Every page's header names the tenant and offers
-//! "Log out", which ends the login on the server too.
+//! The login is an HttpOnly, SameSite=Strict cookie holding a random token (Secure and
+//! named `__Host-sandscribe_login` off loopback); the server keeps only its hash, in the
+//! database, so logins outlive a restart ([`crate::auth::LoginStore`]). Every page's
+//! header names the tenant and offers "Log out", which ends the login on the server too.
+//! Logging in or out also drops the browser's session and the upload it staged: the
+//! next person in the same browser starts from nothing.
 //!
-//! State-changing requests must come from this site: their `Origin` (or `Referer`) must
-//! name the host they are sent to, which stops cross-site request forgery even where a
-//! browser ignores SameSite.
+//! That a form post comes from our own pages is checked for every route at once, by
+//! [`crate::api::guard`].
 
 use std::sync::Arc;
 
@@ -19,8 +20,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Web, WebError};
-use crate::auth::{AuthError, LOGIN_COOKIE, cookie};
+use super::{Web, WebError, file, session};
+use crate::auth::{AuthError, Credential, LOGIN_COOKIE, request_host};
 
 tokio::task_local! {
     /// The tenant a page is rendered for when API keys are configured, so that every
@@ -34,18 +35,19 @@ pub fn logged_in_as() -> Option<String> {
     LOGGED_IN_AS.try_with(Clone::clone).ok().flatten()
 }
 
-/// Pages need a logged-in browser when API keys are configured. The caller is handed on
-/// to the handler as a request extension, so the login is looked up once per request.
+/// Pages need a logged-in browser when API keys are configured. The caller (and the
+/// credential, which the session is bound to) is handed on to the handler as a request
+/// extension, so the login is looked up once per request.
 pub async fn require_login(
     State(web): State<Arc<Web>>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let access = &web.app.access;
-    match access.caller(request.headers()).await {
-        Ok(caller) => {
-            let shown = (!access.single_user()).then(|| caller.tenant.clone());
-            request.extensions_mut().insert(caller);
+    match access.authenticate(request.headers()).await {
+        Ok(auth) => {
+            let shown = (!access.single_user()).then(|| auth.caller.tenant.clone());
+            request.extensions_mut().insert(auth);
             LOGGED_IN_AS.scope(shown, next.run(request)).await
         }
         Err(e @ AuthError::Logins(_)) => {
@@ -59,48 +61,11 @@ pub async fn require_login(
                 (e.status(), e.to_string()).into_response()
             };
             // A login the server no longer honours is of no use to keep sending.
-            if cookie(request.headers(), LOGIN_COOKIE).is_some() {
-                clear_login_cookie(&mut response);
+            if access.login_token(request.headers()).is_some() {
+                clear_cookies(&web, request.headers(), &mut response);
             }
             response
         }
-    }
-}
-
-/// Refuses a state-changing request that did not come from this site's own pages.
-pub async fn same_origin(request: Request, next: Next) -> Response {
-    let safe = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    if safe || from_this_site(request.headers()) {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::FORBIDDEN,
-            "this form was sent from another site; go back to sandscribe and try again",
-        )
-            .into_response()
-    }
-}
-
-/// Whether `Origin` (or, without it, `Referer`) names the host the request went to.
-/// A request with neither (not a browser, or a same-origin request from an old one)
-/// passes: forgery needs a browser, and browsers send `Origin` on cross-site posts.
-fn from_this_site(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let source = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .and_then(|v| v.to_str().ok());
-    match source {
-        None => true,
-        Some(url) => url
-            .split_once("://")
-            .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
-            .is_some_and(|authority| authority.eq_ignore_ascii_case(host)),
     }
 }
 
@@ -147,22 +112,21 @@ pub async fn submit(
     }
     match web.app.access.login(&form.key).await {
         Ok(token) => {
-            let local = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .is_some_and(|h| {
-                    h.starts_with("127.0.0.1")
-                        || h.starts_with("localhost")
-                        || h.starts_with("[::1]")
-                });
-            // Secure everywhere but on loopback, where there is no TLS to require.
-            let secure = if local { "" } else { "; Secure" };
-            let cookie =
-                format!("{LOGIN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
-            let mut response = Redirect::to("/").into_response();
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
+            // The browser's earlier login (someone else's, on a shared machine) ends here,
+            // with its session: nothing of it carries over to this one.
+            if let Err(e) = end_login(&web, &headers).await {
+                return e.into_response();
             }
+            let site = web.app.access.site();
+            let host = request_host(&headers);
+            let mut response = Redirect::to("/").into_response();
+            set_cookies(
+                &mut response,
+                [
+                    site.set_cookie(LOGIN_COOKIE, &token, "Strict", None, host),
+                    session::clear_cookie(site, host),
+                ],
+            );
             response
         }
         Err(e @ AuthError::Logins(_)) => {
@@ -184,52 +148,49 @@ pub async fn submit(
 }
 
 /// `POST /logout`: ends the login on the server (its cookie is refused from then on,
-/// even if a copy of it survives) and in the browser. Open without a valid login, so
-/// that a browser whose login already lapsed can still log out cleanly.
+/// even if a copy of it survives), drops its session and staged upload, and clears both
+/// cookies in the browser. Open without a valid login, so that a browser whose login
+/// already lapsed can still log out cleanly.
 pub async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    if let Err(e) = web.app.access.logout(&headers).await {
-        tracing::error!(error = %e, "ending a browser login");
-        return WebError::new(e.status(), e.to_string()).into_response();
+    if let Err(e) = end_login(&web, &headers).await {
+        return e.into_response();
     }
     let mut response = Redirect::to("/login").into_response();
-    clear_login_cookie(&mut response);
+    clear_cookies(&web, &headers, &mut response);
     response
 }
 
-/// Tells the browser to forget its login cookie.
-fn clear_login_cookie(response: &mut Response) {
-    let expired = format!("{LOGIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    if let Ok(value) = HeaderValue::from_str(&expired) {
-        response.headers_mut().append(header::SET_COOKIE, value);
+/// Ends the request's login, if it has one, with the sessions bound to it.
+async fn end_login(web: &Web, headers: &HeaderMap) -> Result<(), WebError> {
+    let ended = web.app.access.logout(headers).await.map_err(|e| {
+        tracing::error!(error = %e, "ending a browser login");
+        WebError::new(e.status(), e.to_string())
+    })?;
+    if let Some(login @ Credential::Login(_)) = ended {
+        for chosen in web.store.drop_sessions(&login.owner()).await? {
+            file::discard_staged(web, Some(&chosen));
+        }
     }
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Tells the browser to forget its login and session cookies.
+fn clear_cookies(web: &Web, headers: &HeaderMap, response: &mut Response) {
+    let site = web.app.access.site();
+    let host = request_host(headers);
+    set_cookies(
+        response,
+        [
+            site.set_cookie(LOGIN_COOKIE, "", "Strict", Some(0), host),
+            session::clear_cookie(site, host),
+        ],
+    );
+}
 
-    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(name.clone(), value.parse().expect("header"));
+fn set_cookies(response: &mut Response, cookies: [String; 2]) {
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
         }
-        map
-    }
-
-    #[test]
-    fn posts_from_another_site_are_refused() {
-        assert!(from_this_site(&headers(&[
-            (header::HOST, "a.example:8080"),
-            (header::ORIGIN, "http://a.example:8080")
-        ])));
-        assert!(!from_this_site(&headers(&[
-            (header::HOST, "a.example:8080"),
-            (header::ORIGIN, "http://evil.example")
-        ])));
-        assert!(!from_this_site(&headers(&[
-            (header::HOST, "a.example"),
-            (header::REFERER, "https://evil.example/a.example")
-        ])));
-        assert!(from_this_site(&headers(&[(header::HOST, "a.example")])));
     }
 }

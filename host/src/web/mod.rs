@@ -5,7 +5,8 @@
 //! The steps are pages of their own — plugin, file, confirm, progress, results — plus
 //! history and settings. Where a browser is in the workflow is kept on the server per
 //! browser session ([`session`], [`state_store`]), so a reload or a restart lands on the
-//! same step, and `/` leads back to a running job.
+//! same step, and `/` leads back to a running job. A session belongs to one login and
+//! tenant; what it holds is checked against that tenant again where it is used.
 //!
 //! Like the JSON API, the pages read the tracker and storage and create jobs through
 //! [`crate::api::jobs::submit_upload`], so both front ends enforce the same validation,
@@ -40,13 +41,24 @@ use axum::routing::{get, post};
 use uuid::Uuid;
 
 use crate::api::{ApiError, AppState};
-use session::SessionId;
-use state_store::{StateStore, StateStoreError, Step, WizardState};
+use session::Session;
+use state_store::{ChosenFile, FileSource, StateStore, StateStoreError, Step, WizardState};
 
 /// What the pages share: the API's state plus the web layer's own store.
 pub struct Web {
     pub app: Arc<AppState>,
     pub store: StateStore,
+}
+
+impl Web {
+    /// A loaded plugin `tenant` may use: one off its allow-list does not exist for it, as
+    /// in the API.
+    pub fn plugin_for(&self, tenant: &str, id: &str) -> Option<Arc<crate::runtime::LoadedPlugin>> {
+        self.app
+            .plugin_allowed(tenant, id)
+            .then(|| self.app.plugins.get(id))
+            .flatten()
+    }
 }
 
 /// The browser's routes, to be merged into the app's router.
@@ -88,38 +100,49 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/history", get(history::page))
         .route("/history/{id}/delete", post(history::delete))
         .route("/settings", get(settings::page).post(settings::save))
-        .route_layer(axum::middleware::from_fn(session::ensure))
+        .route_layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            session::ensure,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             web.clone(),
             login::require_login,
         ))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", post(login::logout))
-        .route_layer(axum::middleware::from_fn(login::same_origin))
         .layer(axum::middleware::map_response(page_headers))
         .with_state(web);
+    // Every post is checked to come from these pages by the app-wide request guard
+    // (`crate::api::guard`), which covers the JSON API the pages' scripts call too.
     Router::new().merge(pages).merge(assets::router())
 }
 
-/// Pages are per-session and change with every step: never cached; and a strict
-/// content-security policy as a second line of defence behind the escaping.
+/// The policy of a page: its own scripts, styles and media only. A second line of
+/// defence behind the escaping; anything that is not a page gets the sandbox of
+/// [`crate::api::response_headers`] instead.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; media-src 'self'; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Pages are per-session and change with every step: never cached. HTML answers (the
+/// pages and their error pages) get the page policy; the audio this router also serves
+/// keeps the sandbox.
 async fn page_headers(mut response: Response) -> Response {
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
     let headers = response.headers_mut();
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-             frame-ancestors 'none'; form-action 'self'",
-        ),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    if is_page {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CSP),
+        );
+    }
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
@@ -251,7 +274,9 @@ pub fn go(headers: &HeaderMap, to: &str) -> Response {
 
 /// The request's browser session and its stored state.
 pub struct Wizard {
-    pub session: SessionId,
+    pub session_id: uuid::Uuid,
+    /// The login the session belongs to ([`crate::auth::Credential::owner`]).
+    pub owner: String,
     pub state: WizardState,
     /// Who the browser is logged in as (the single user without API keys).
     pub caller: crate::auth::Caller,
@@ -264,32 +289,44 @@ impl Wizard {
     }
 
     pub async fn save(&self, web: &Web) -> Result<(), WebError> {
-        Ok(web.store.save_session(self.session.0, &self.state).await?)
+        Ok(web
+            .store
+            .save_session(self.session_id, &self.owner, &self.state)
+            .await?)
+    }
+
+    /// The plugin this session chose, while the tenant may still use it.
+    pub fn plugin(&self, web: &Web) -> Option<Arc<crate::runtime::LoadedPlugin>> {
+        web.plugin_for(self.tenant(), self.state.plugin.as_deref()?)
+    }
+
+    /// The file this session chose, if it is still this tenant's to use: a staged upload
+    /// must lie in the tenant's own staging folder.
+    pub fn file(&self, web: &Web) -> Option<&ChosenFile> {
+        self.state.file.as_ref().filter(|file| match &file.source {
+            FileSource::Staged { path } => path.starts_with(file::staged_dir(web, self.tenant())),
+            FileSource::Media { .. } => true,
+        })
     }
 }
 
 impl FromRequestParts<Arc<Web>> for Wizard {
     type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, WebError> {
-        let session = parts
+    async fn from_request_parts(parts: &mut Parts, _web: &Arc<Web>) -> Result<Self, WebError> {
+        // `login::require_login` found the caller and `session::ensure` the session of
+        // every page.
+        let missing = || WebError::new(StatusCode::INTERNAL_SERVER_ERROR, "no session");
+        let Session { id, owner, state } =
+            parts.extensions.remove::<Session>().ok_or_else(missing)?;
+        let caller = parts
             .extensions
-            .get::<SessionId>()
-            .copied()
-            .ok_or_else(|| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, "no session"))?;
-        // `login::require_login` has already found the caller of every page.
-        let caller = match parts.extensions.get::<crate::auth::Caller>() {
-            Some(caller) => caller.clone(),
-            None => web
-                .app
-                .access
-                .caller(&parts.headers)
-                .await
-                .map_err(|e| WebError::new(e.status(), e.to_string()))?,
-        };
-        let state = web.store.session(session.0).await?;
+            .get::<crate::auth::Authenticated>()
+            .map(|a| a.caller.clone())
+            .ok_or_else(missing)?;
         Ok(Self {
-            session,
+            session_id: id,
+            owner,
             state,
             caller,
         })

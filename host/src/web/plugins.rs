@@ -103,20 +103,18 @@ pub async fn page(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Res
     let tenant = wizard.tenant().to_owned();
     let tenant = tenant.as_str();
     let settings = web.store.settings(tenant).await?;
-    let selected = wizard.state.plugin.clone();
-    let form = selected
-        .as_deref()
-        .and_then(|id| web.app.plugins.get(id))
-        .map(|plugin| {
-            config_form(
-                &plugin,
-                &wizard.state.config,
-                &BTreeMap::new(),
-                Vec::new(),
-                None,
-                &settings,
-            )
-        });
+    let chosen = wizard.plugin(&web);
+    let selected = chosen.as_ref().map(|p| p.meta.id.clone());
+    let form = chosen.map(|plugin| {
+        config_form(
+            &plugin,
+            &wizard.state.config,
+            &BTreeMap::new(),
+            Vec::new(),
+            None,
+            &settings,
+        )
+    });
     if wizard.state.step != Step::Plugin {
         wizard.state.step = Step::Plugin;
         wizard.save(&web).await?;
@@ -173,17 +171,19 @@ pub struct SelectForm {
     plugin: String,
 }
 
+/// A loaded plugin the tenant may use; one off its allow-list is "not found".
+fn allowed_plugin(web: &Web, tenant: &str, id: &str) -> Result<Arc<LoadedPlugin>, WebError> {
+    web.plugin_for(tenant, id)
+        .ok_or_else(|| WebError::not_found("plugin"))
+}
+
 /// Chooses a plugin; its configuration starts from the user's saved defaults.
 pub async fn select(
     State(web): State<Arc<Web>>,
     mut wizard: Wizard,
     Form(choice): Form<SelectForm>,
 ) -> Result<Response, WebError> {
-    let plugin = web
-        .app
-        .plugins
-        .get(&choice.plugin)
-        .ok_or_else(|| WebError::not_found("plugin"))?;
+    let plugin = allowed_plugin(&web, wizard.tenant(), &choice.plugin)?;
     let settings = web.store.settings(wizard.tenant()).await?;
     wizard.state.plugin = Some(plugin.meta.id.clone());
     wizard.state.config = settings
@@ -212,11 +212,7 @@ pub async fn config(
             .map(|(_, v)| v.as_str())
     };
     let plugin_id = field("plugin").unwrap_or_default();
-    let plugin = web
-        .app
-        .plugins
-        .get(plugin_id)
-        .ok_or_else(|| WebError::not_found("plugin"))?;
+    let plugin = allowed_plugin(&web, wizard.tenant(), plugin_id)?;
     let action = field("action").unwrap_or("next");
     let tenant = wizard.tenant().to_owned();
     let tenant = tenant.as_str();

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::file::{discard_staged, serve_file};
+use super::file::{discard_staged, serve_media};
 use super::state_store::Step;
 use super::{PageMeta, Web, WebError, Wizard, parse_id, render, text};
 
@@ -97,7 +97,8 @@ pub async fn page(
     })
 }
 
-/// `GET /results/{id}/audio`: the job's kept audio, with ranges for seeking.
+/// `GET /results/{id}/audio`: the job's kept audio, with ranges for seeking, as the type
+/// its container names.
 pub async fn audio(
     State(web): State<Arc<Web>>,
     wizard: Wizard,
@@ -109,7 +110,7 @@ pub async fn audio(
     crate::api::results::load(&web.app, id, wizard.tenant()).await?;
     let path = crate::jobs::kept_audio(&web.app.config.audio_dir(), id)
         .ok_or_else(|| WebError::not_found("audio"))?;
-    serve_file(&path, request).await
+    serve_media(&path, request).await
 }
 
 /// `POST /another`: keeps the plugin and settings, forgets the file and the job.

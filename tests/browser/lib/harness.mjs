@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { before, after } from "node:test";
 import { chromium } from "playwright-core";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -120,11 +121,52 @@ export async function startServer({ apiKeys = [] } = {}) {
   };
 }
 
+/** For a whole test file: one server (`options` as for `startServer`; `keys` maps each
+ * tenant to its API key) and one Chromium, started before the file's tests and stopped
+ * after them; `ready(server, browser)` receives both. */
+export function serverAndBrowserPerFile({ keys = {}, ...options }, ready) {
+  let server;
+  let browser;
+  before(async () => {
+    const apiKeys = Object.entries(keys).map(([tenant, key]) => ({ key, tenant }));
+    server = await startServer({ apiKeys, ...options });
+    browser = await launchBrowser();
+    ready(server, browser);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+}
+
 export async function launchBrowser() {
   if (!existsSync(paths.chromium)) {
     throw new Error(`${paths.chromium} is missing; \`cargo xtask test\` installs Debian's chromium`);
   }
   return chromium.launch({ executablePath: paths.chromium, args: CHROMIUM_ARGS, headless: true });
+}
+
+/** A page in a browser context of its own (its own cookies, so its own login and
+ * session), collecting the page's uncaught errors in `problems`. */
+export async function newContext(browser, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, ...options });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30_000);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  return { context, page, problems };
+}
+
+/** Logs in through the login form with `key`, like a person with the key would; the page
+ * is then at the plugin step, whose header names `tenant`. */
+export async function logIn(page, base, key, tenant) {
+  await page.goto(`${base}/`);
+  await page.waitForURL(/\/login$/);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(/\/plugins$/);
+  const shown = await page.locator("#logged-in-as").textContent();
+  if (shown !== tenant) throw new Error(`logged in as ${shown}, not ${tenant}`);
 }
 
 let shots = 0;

@@ -3,11 +3,11 @@
 // history, not in search, not behind A's URLs typed in directly, not on the start page.
 // One server (keys for tenants "a" and "b") for the whole file.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
-import { paths, startServer, launchBrowser, screenshot } from "../lib/harness.mjs";
+import { paths, serverAndBrowserPerFile, screenshot, newContext, logIn as logInWith } from "../lib/harness.mjs";
 
 const SPEECH = join(paths.speech, "goforward.wav");
 const KEYS = { a: "tenant-a-browser-key", b: "tenant-b-browser-key" };
@@ -16,41 +16,15 @@ const SECRET = "aardvarkquartz";
 
 let server;
 let browser;
-
-before(async () => {
-  server = await startServer({
-    apiKeys: [
-      { key: KEYS.a, tenant: "a" },
-      { key: KEYS.b, tenant: "b" },
-    ],
-  });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowserPerFile({ keys: KEYS }, (s, b) => {
+  server = s;
+  browser = b;
 });
 
 /** A page in a browser context of its own: its own cookies, so its own login. */
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  const problems = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  return { context, page, problems };
-}
+const newPage = () => newContext(browser);
 
-/** Logs in through the login form, like a person with the key would. */
-async function logIn(page, tenant) {
-  await page.goto(`${server.url}/`);
-  await page.waitForURL(/\/login$/);
-  await page.getByLabel("API key").fill(KEYS[tenant]);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await page.waitForURL(/\/plugins$/);
-  assert.equal(await page.locator("#logged-in-as").textContent(), tenant);
-}
+const logIn = (page, tenant) => logInWith(page, server.url, KEYS[tenant], tenant);
 
 async function choosePlugin(page, name) {
   await page.goto(`${server.url}/plugins`);

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::api::ApiError;
+use crate::api::upload::UploadError;
 
 /// An [`ApiError`] plus the form parameter it concerns.
 #[derive(Debug, Clone)]
@@ -76,6 +77,18 @@ impl OpenAiError {
     /// [`OpenAiError::envelope`] as JSON text.
     pub fn body_json(&self) -> String {
         serde_json::to_string(&self.envelope()).unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+impl From<UploadError> for OpenAiError {
+    /// A form field that is too long (or not text) is that parameter's problem.
+    fn from(error: UploadError) -> Self {
+        let field = error.field().map(str::to_owned);
+        let mut error = Self::from(ApiError::from(error));
+        if field.is_some() {
+            error.param = field;
+        }
+        error
     }
 }
 
