@@ -65,6 +65,8 @@ fn test(args: &[String]) -> Result<(), String> {
         "-p",
         "sandscribe",
         "-p",
+        "sandscribe-compute",
+        "-p",
         "sandscribe-plugin-sdk",
         "-p",
         "sandscribe-e2e",
