@@ -21,7 +21,7 @@ fn every_fixture_is_listed_with_its_config_schema() {
     let list = server.get("/api/plugins").expect(200).json();
     assert_eq!(
         ids(&list, "plugins"),
-        ["echo", "flood", "liar", "oom", "slow", "spin", "trap"]
+        ["badcompute", "echo", "flood", "legacy", "liar", "oom", "slow", "spin", "trap"]
     );
     assert_eq!(ids(&list, "failed"), Vec::<String>::new());
     for plugin in list["plugins"].as_array().expect("plugins") {
@@ -48,7 +48,7 @@ fn every_fixture_is_listed_with_its_config_schema() {
 
     let health = server.get("/healthz").expect(200).json();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["plugins"], 7);
+    assert_eq!(health["plugins"], 9);
 }
 
 #[test]
