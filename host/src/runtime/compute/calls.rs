@@ -147,6 +147,19 @@ impl JobContext {
         }
     }
 
+    /// Counts `bytes` of new host memory against the job's cap, or ends the job out of
+    /// memory.
+    fn count_host(&mut self, bytes: u64) -> Result<(), Trap> {
+        if self.limiter.reserve_host(bytes) {
+            return Ok(());
+        }
+        let allowed = self.limiter.remaining_bytes();
+        Err(self.fail(ComputeError::OverBudget {
+            needed: bytes,
+            allowed,
+        }))
+    }
+
     /// Counts a new tensor against the job's memory and hands the plugin its handle.
     fn keep_tensor(
         &mut self,
@@ -154,13 +167,7 @@ impl JobContext {
     ) -> Result<Done<Resource<TensorHandle>>, Trap> {
         let tensor = result.map_err(|e| self.fail(e))?;
         let bytes = tensor.bytes();
-        if !self.limiter.reserve_host(bytes) {
-            let allowed = self.limiter.remaining_bytes();
-            return Err(self.fail(ComputeError::OverBudget {
-                needed: bytes,
-                allowed,
-            }));
-        }
+        self.count_host(bytes)?;
         let value = self
             .table
             .push(TensorHandle { tensor })
@@ -279,13 +286,7 @@ impl JobContext {
         let weights =
             kernels::Weights::from_f32(data, &dims(&shape), precision).map_err(|e| self.fail(e))?;
         let bytes = weights.bytes();
-        if !self.limiter.reserve_host(bytes) {
-            let allowed = self.limiter.remaining_bytes();
-            return Err(self.fail(ComputeError::OverBudget {
-                needed: bytes,
-                allowed,
-            }));
-        }
+        self.count_host(bytes)?;
         let value = self.table.push(WeightsHandle {
             weights: std::sync::Arc::new(weights),
             shared: false,
@@ -316,13 +317,7 @@ impl JobContext {
         });
         let cache = made.map_err(|e| self.fail(e))?;
         let bytes = cache.bytes();
-        if !self.limiter.reserve_host(bytes) {
-            let allowed = self.limiter.remaining_bytes();
-            return Err(self.fail(ComputeError::OverBudget {
-                needed: bytes,
-                allowed,
-            }));
-        }
+        self.count_host(bytes)?;
         let value = self.table.push(CacheHandle { cache })?;
         Ok(Done { value, work })
     }
@@ -359,12 +354,8 @@ impl JobContext {
             ),
         };
         result.map_err(|e| self.fail(e))?;
-        if after > before && !self.limiter.reserve_host(after - before) {
-            let allowed = self.limiter.remaining_bytes();
-            return Err(self.fail(ComputeError::OverBudget {
-                needed: after - before,
-                allowed,
-            }));
+        if after > before {
+            self.count_host(after - before)?;
         }
         if after < before {
             self.limiter.release_host(before - after);
