@@ -21,7 +21,17 @@ fn every_fixture_is_listed_with_its_config_schema() {
     let list = server.get("/api/plugins").expect(200).json();
     assert_eq!(
         ids(&list, "plugins"),
-        ["badcompute", "echo", "flood", "legacy", "liar", "oom", "slow", "spin", "trap"]
+        [
+            "badcompute",
+            "echo",
+            "flood",
+            "legacy",
+            "liar",
+            "oom",
+            "slow",
+            "spin",
+            "trap"
+        ]
     );
     assert_eq!(ids(&list, "failed"), Vec::<String>::new());
     for plugin in list["plugins"].as_array().expect("plugins") {
