@@ -28,6 +28,19 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     /// Folder for the database, uploads and the compiled-plugin cache.
     pub data_dir: PathBuf,
+    /// The database every node of a deployment shares (`postgresql://user@host:port/db`;
+    /// also `--database` or `SANDSCRIBE_DATABASE_URL`). Default: none — the embedded
+    /// SQLite file under `data_dir`, one node, no server. With PostgreSQL, the queue,
+    /// the job ledger, events, results, logins, sessions and settings all live there, and
+    /// any number of nodes with the same config serve the same jobs.
+    pub database: Option<String>,
+    /// This node's name in `/healthz`, the job JSON (`node`), logs and metrics. Default:
+    /// the host name and the listen port (`box-1:8080`).
+    pub node_id: Option<String>,
+    /// A folder every node mounts, for uploads and the kept audio of finished jobs, so a
+    /// job accepted on one node can run on another. Required with a PostgreSQL
+    /// `database`; default: none (both stay under `data_dir`).
+    pub shared_dir: Option<PathBuf>,
     /// Folders of audio/video files the browser may pick from (read-only; paths can
     /// never leave them).
     pub media_folders: Vec<PathBuf>,
@@ -74,6 +87,9 @@ impl Default for Config {
             public_url: None,
             plugins_dir: PathBuf::from("plugins"),
             data_dir: PathBuf::from("data"),
+            database: None,
+            node_id: None,
+            shared_dir: None,
             media_folders: Vec::new(),
             jobs: JobsConfig::default(),
             limits: Limits::default(),
@@ -99,6 +115,17 @@ pub struct JobsConfig {
     pub heartbeat_seconds: u64,
     /// On SIGTERM, how long running jobs may go on before they are stopped.
     pub shutdown_grace_seconds: u64,
+    /// With several nodes: how often a node renews the lease on the jobs it runs.
+    /// Default: 2 seconds.
+    pub lease_renew_seconds: u64,
+    /// With several nodes: a running job whose node has not renewed its lease for this
+    /// long is taken to have died with its node. Default: 10 seconds (at least three
+    /// renewals, so one slow database round trip does not end a job).
+    pub lease_expiry_seconds: u64,
+    /// With several nodes: a job whose node died is queued again up to this many times
+    /// (it starts over on another node); 0 marks it `interrupted` at once, to be
+    /// resubmitted by hand. Default: 0.
+    pub retry_interrupted: u32,
 }
 
 impl Default for JobsConfig {
@@ -109,6 +136,9 @@ impl Default for JobsConfig {
             keep_finished: 1000,
             heartbeat_seconds: 15,
             shutdown_grace_seconds: 30,
+            lease_renew_seconds: 2,
+            lease_expiry_seconds: 10,
+            retry_interrupted: 0,
         }
     }
 }
@@ -317,6 +347,30 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.database {
+            let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+            if !matches!(scheme, Some("postgres" | "postgresql")) {
+                return Err(format!(
+                    "database must be a PostgreSQL URL (postgresql://user@host:port/db), \
+                     not {:?}; leave it out to use the embedded SQLite file",
+                    crate::storage::redact_url(url)
+                ));
+            }
+            if self.shared_dir.is_none() {
+                return Err("with a PostgreSQL database, set shared_dir to a folder every \
+                     node mounts: a job accepted on one node reads its upload on another"
+                    .into());
+            }
+        }
+        if self.jobs.lease_renew_seconds == 0
+            || self.jobs.lease_expiry_seconds < self.jobs.lease_renew_seconds.saturating_mul(2)
+        {
+            return Err(format!(
+                "jobs.lease_expiry_seconds ({}) must be at least twice jobs.lease_renew_seconds \
+                 ({}), which must be at least 1",
+                self.jobs.lease_expiry_seconds, self.jobs.lease_renew_seconds
+            ));
+        }
         if self.tenants.keys().any(|name| name.trim().is_empty()) {
             return Err("a [tenants] section has an empty name".into());
         }
@@ -328,14 +382,30 @@ impl Config {
         self.data_dir.join("cache")
     }
 
-    /// Where the audio of completed jobs is kept, for playback next to the transcript.
+    /// Where the audio of completed jobs is kept, for playback next to the transcript
+    /// (in the shared folder when nodes share one).
     pub fn audio_dir(&self) -> PathBuf {
-        self.data_dir.join("audio")
+        self.shared_dir.as_ref().unwrap_or(&self.data_dir).join("audio")
     }
 
-    /// Where uploads are kept until their job is finished.
+    /// Where uploads are kept until their job is finished (in the shared folder when
+    /// nodes share one, so any node can run the job).
     pub fn uploads_dir(&self) -> PathBuf {
-        self.data_dir.join("uploads")
+        self.shared_dir.as_ref().unwrap_or(&self.data_dir).join("uploads")
+    }
+
+    /// This node's id: `node_id`, or the host name and listen port.
+    pub fn node_id(&self) -> String {
+        if let Some(id) = self.node_id.as_ref().filter(|id| !id.trim().is_empty()) {
+            return id.trim().to_owned();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".into());
+        format!("{host}:{}", self.listen.port())
     }
 }
 

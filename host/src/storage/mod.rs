@@ -15,8 +15,10 @@
 //!   an FTS syntax error or reach the query language;
 //! - every query filters by tenant: another tenant's result is simply not found.
 
+mod codec;
 mod lazy;
 mod ledger;
+pub mod postgres;
 mod model;
 mod schema;
 mod search;
@@ -31,6 +33,7 @@ use uuid::Uuid;
 pub use lazy::{LazyDb, LazyDbError};
 pub use ledger::{JobLedger, JobRecord};
 pub use model::*;
+pub use postgres::{PgDatabase, redact_url};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
 /// Now, in Unix milliseconds: how every `*_ms` column stores a time.
@@ -42,6 +45,18 @@ pub fn now_ms() -> i64 {
 /// A duration in milliseconds, for arithmetic with `*_ms` columns (saturating).
 pub fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl StorageError {
+    /// Whether the database could not be reached (rather than refusing the request):
+    /// worth a retry, shown as 503 `database_unavailable`.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Postgres(e) => e.is_closed() || e.code().is_none(),
+            _ => false,
+        }
+    }
 }
 
 /// Where finished results are kept.
@@ -71,6 +86,16 @@ pub trait ResultStore: Send + Sync {
 pub enum StorageError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+
+    /// The database cannot be reached now (it is down or restarting): try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+
+    #[error("the database URL {url} is not valid: {reason}")]
+    BadUrl { url: String, reason: String },
 
     #[error(
         "could not open the result database at {path}: {source} \

@@ -26,6 +26,27 @@ pub(super) fn fts_query(input: &str) -> Option<String> {
     Some(query)
 }
 
+/// The PostgreSQL `tsquery` for `input` (for `to_tsquery('simple', ...)`), or `None` to
+/// list all: the same rule as [`fts_query`]. Every word is cut to its letters and digits
+/// (how the `simple` parser splits text anyway), so nothing typed can reach the tsquery
+/// syntax (`&`, `|`, `!`, `:`, parentheses); the words must all match, the last as a prefix.
+pub(super) fn pg_tsquery(input: &str) -> Option<String> {
+    let words: Vec<String> = input
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let (last, rest) = words.split_last()?;
+    let mut query = String::new();
+    for word in rest {
+        query.push_str(word);
+        query.push_str(" & ");
+    }
+    query.push_str(last);
+    query.push_str(":*");
+    Some(query)
+}
+
 /// Appends `term` as an FTS5 string: in double quotes, inner double quotes doubled.
 fn push_quoted(query: &mut String, term: &str) {
     query.push('"');
@@ -35,7 +56,7 @@ fn push_quoted(query: &mut String, term: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::{fts_query, pg_tsquery};
 
     #[test]
     fn blank_input_means_no_filter() {
@@ -50,6 +71,17 @@ mod tests {
         assert_eq!(
             fts_query("  hello   wor "),
             Some(r#""hello" "wor"*"#.into())
+        );
+    }
+
+    #[test]
+    fn postgres_queries_hold_only_words() {
+        assert_eq!(pg_tsquery(" \t "), None);
+        assert_eq!(pg_tsquery("!&|():*"), None);
+        assert_eq!(pg_tsquery("Hello wor"), Some("hello & wor:*".into()));
+        assert_eq!(
+            pg_tsquery("a&b | say\"hi\":*"),
+            Some("a & b & say & hi:*".into())
         );
     }
 

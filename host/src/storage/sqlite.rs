@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, Row, ToSql, params};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::codec::{EncodedResult, parse_json, parse_time};
 use super::{
     ResultPage, ResultQuery, ResultStore, ResultSummary, StorageError, StoredResult, schema, search,
 };
@@ -114,21 +114,7 @@ impl SqliteStore {
 
 impl ResultStore for SqliteStore {
     fn insert(&self, result: &StoredResult) -> Result<(), StorageError> {
-        let config = serde_json::to_string(&result.config)
-            .map_err(|e| StorageError::Invalid(format!("config: {e}")))?;
-        let segments = serde_json::to_string(&result.transcript.segments)
-            .map_err(|e| StorageError::Invalid(format!("segments: {e}")))?;
-        let duration_ms = i64::try_from(result.duration_ms).map_err(|_| {
-            StorageError::Invalid(format!("duration {} ms is too long", result.duration_ms))
-        })?;
-        let created_at_ms = i64::try_from(
-            result
-                .created_at
-                .unix_timestamp_nanos()
-                .div_euclid(1_000_000),
-        )
-        .map_err(|_| StorageError::Invalid("created_at is out of range".into()))?;
-
+        let encoded = EncodedResult::of(result)?;
         let conn = self.conn();
         let inserted = conn.prepare_cached(INSERT)?.execute(params![
             result.id.to_string(),
@@ -137,15 +123,15 @@ impl ResultStore for SqliteStore {
             result.plugin_id,
             result.plugin_name,
             result.plugin_version,
-            config,
+            encoded.config,
             result.transcript.text,
             result.transcript.language,
-            segments,
-            duration_ms,
-            format_time("created_at", result.created_at)?,
-            created_at_ms,
-            format_time("started_at", result.started_at)?,
-            format_time("finished_at", result.finished_at)?,
+            encoded.segments,
+            encoded.duration_ms,
+            encoded.created_at,
+            encoded.created_at_ms,
+            encoded.started_at,
+            encoded.finished_at,
         ])?;
         if inserted == 0 {
             return Err(StorageError::Duplicate(result.id));
@@ -287,15 +273,6 @@ fn read_id(row: &Row<'_>, index: usize) -> Result<Uuid, StorageError> {
     Uuid::parse_str(&text).map_err(|e| StorageError::Corrupt(format!("id {text:?}: {e}")))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(
-    id: Uuid,
-    column: &str,
-    json: &str,
-) -> Result<T, StorageError> {
-    serde_json::from_str(json)
-        .map_err(|e| StorageError::Corrupt(format!("result {id}, column {column}: {e}")))
-}
-
 fn read_time(
     row: &Row<'_>,
     id: Uuid,
@@ -303,12 +280,5 @@ fn read_time(
     column: &str,
 ) -> Result<OffsetDateTime, StorageError> {
     let text: String = row.get(index)?;
-    OffsetDateTime::parse(&text, &Rfc3339)
-        .map_err(|e| StorageError::Corrupt(format!("result {id}, column {column}: {e}")))
-}
-
-/// RFC 3339 keeps the offset and every nanosecond, so a stored time reads back exactly.
-fn format_time(field: &str, time: OffsetDateTime) -> Result<String, StorageError> {
-    time.format(&Rfc3339)
-        .map_err(|e| StorageError::Invalid(format!("{field}: {e}")))
+    parse_time(id, column, &text)
 }
