@@ -8,6 +8,9 @@
 //! the suite needs nothing but the server binary and the fixture plugins that
 //! `cargo xtask setup` builds into `target/`.
 //!
+//! A test that needs PostgreSQL starts its own with [`Postgres::start`]: a private server
+//! with its own data folder on a free loopback port, stopped when the test ends.
+//!
 //! The server's stdout and stderr are kept in `server.log` in its temporary folder; when
 //! a test fails, the end of that log is printed with the test's output and the folder
 //! (log, database, uploads) is left in place for a closer look.
@@ -35,9 +38,11 @@ use serde_json::Value;
 
 mod browser;
 mod media;
+mod postgres;
 mod raw;
 pub use browser::Browser;
 pub use media::{PeakMemory, encode, example_plugins_dir, ffmpeg, memory_mib, speech_dir};
+pub use postgres::Postgres;
 pub use raw::RawRequest;
 
 /// How long one ordinary request may take before the test gives up on the server.

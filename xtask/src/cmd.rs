@@ -48,6 +48,25 @@ fn shown(command: &Command) -> String {
     }
 }
 
+/// Installs Debian packages with `apt-get` (after `apt-get update`), non-interactively.
+/// That needs root: a failure says `why` the packages are wanted and how to install them.
+pub fn apt_install(packages: &[&str], why: &str) -> Result<(), String> {
+    let apt = |args: &[&str]| {
+        let mut command = Command::new("apt-get");
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut command).map_err(|e| {
+            format!(
+                "{e}; {why} (as root: apt-get install {})",
+                packages.join(" ")
+            )
+        })
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend_from_slice(packages);
+    apt(&install)
+}
+
 /// `npm ci` in `dir`, unless `node_modules` was installed from this very lock file
 /// (a stamp inside `node_modules` holds the lock file it came from).
 pub fn npm_ci(dir: &Path) -> Result<(), String> {

@@ -1,4 +1,7 @@
 //! `cargo xtask setup`: everything a run or a test needs, built or fetched once.
+//!
+//! Services the tests start for themselves (PostgreSQL) are installed only by
+//! `cargo xtask setup` and `cargo xtask test`: `cargo xtask run` needs no database server.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +24,10 @@ pub const FIXTURES: &[&str] = &[
 /// What `--models` selects; `tiny` (English) is always installed.
 pub struct Options {
     pub models: Vec<String>,
+    /// Installs PostgreSQL (Debian's `postgresql`) unless its programs are there: the
+    /// end-to-end tests start private servers from them. Default: on for `cargo xtask
+    /// setup` and `cargo xtask test`, off for `run` and `bench`, which need no database.
+    pub postgres: bool,
 }
 
 impl Options {
@@ -48,7 +55,10 @@ impl Options {
                 }
             }
         }
-        Self { models }
+        // Read from the xtask's own command line: `parse` gets only what follows it.
+        let command = std::env::args().nth(1);
+        let postgres = matches!(command.as_deref(), Some("setup" | "test"));
+        Self { models, postgres }
     }
 }
 
@@ -76,6 +86,9 @@ pub fn setup(options: &Options) -> Result<Paths, String> {
         root: root.clone(),
     };
     ensure_wasm_target()?;
+    if options.postgres {
+        ensure_postgres()?;
+    }
 
     let mut build = cmd::cargo(&root);
     build.args([
@@ -119,6 +132,29 @@ pub fn setup(options: &Options) -> Result<Paths, String> {
 
     cmd::run(cmd::cargo(&root).args(["build", "--release", "-p", "sandscribe"]))?;
     Ok(paths)
+}
+
+/// Installs Debian's PostgreSQL unless `initdb` is already where the test harness
+/// (`tests/src/postgres.rs`) looks: `SANDSCRIBE_PG_BIN`, `/usr/lib/postgresql/*/bin`, PATH.
+fn ensure_postgres() -> Result<(), String> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("SANDSCRIBE_PG_BIN")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten();
+    dirs.extend(debian.flatten().map(|entry| entry.path().join("bin")));
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    if dirs.iter().any(|dir| dir.join("initdb").is_file()) {
+        return Ok(());
+    }
+    cmd::apt_install(
+        &["postgresql"],
+        "the end-to-end tests start PostgreSQL servers of their own",
+    )
 }
 
 fn ensure_wasm_target() -> Result<(), String> {
