@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::model::{JobError, JobStatus};
 use crate::runtime::ResourceUse;
@@ -10,7 +10,9 @@ use crate::storage::StoredResult;
 use crate::transcript::Segment;
 
 /// One event of a job's log. `seq` starts at 1 and has no gaps; it is the SSE event id.
-#[derive(Debug, Clone, Serialize)]
+/// With several nodes the log lives in the database as each event's [`EventKind`] JSON,
+/// so events read back from there (on any node) are the ones the running node wrote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobEvent {
     pub seq: u64,
     #[serde(flatten)]
@@ -18,7 +20,7 @@ pub struct JobEvent {
 }
 
 /// What happened. The SSE event name is the `type`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     Status {
@@ -36,6 +38,7 @@ pub enum EventKind {
         segment: Segment,
     },
     Log {
+        #[serde(deserialize_with = "log_level")]
         level: &'static str,
         message: String,
     },
@@ -54,6 +57,16 @@ pub enum EventKind {
         error: JobError,
         usage: ResourceUse,
     },
+}
+
+/// A log level read back from the database: one of the levels the runtime writes.
+fn log_level<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    let level = String::deserialize(deserializer)?;
+    Ok(crate::runtime::LogLevel::ALL
+        .iter()
+        .map(|l| l.as_str())
+        .find(|name| *name == level)
+        .unwrap_or("info"))
 }
 
 impl EventKind {

@@ -16,6 +16,8 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    pub const ALL: [Self; 4] = [Self::Debug, Self::Info, Self::Warn, Self::Error];
+
     /// The name the job log and the CLI print.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -39,6 +39,8 @@ pub struct PgDatabase {
     config: tokio_postgres::Config,
     /// The URL with any password replaced, for messages.
     shown: String,
+    /// Whether the last attempt to get a connection worked (for `/healthz`).
+    reachable: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for PgDatabase {
@@ -82,6 +84,7 @@ impl PgDatabase {
             pool,
             config,
             shown,
+            reachable: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         };
         let mut client = database.client().await?;
         migrations::migrate(&mut client).await?;
@@ -90,9 +93,26 @@ impl PgDatabase {
 
     /// A connection from the pool.
     pub async fn client(&self) -> Result<Object, StorageError> {
-        self.pool.get().await.map_err(|e| {
+        let got = self.pool.get().await;
+        self.reachable
+            .store(got.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        got.map_err(|e| {
             StorageError::Unavailable(format!("cannot reach the database {}: {e}", self.shown))
         })
+    }
+
+    /// Whether the database answered the last time a connection was needed.
+    pub fn is_reachable(&self) -> bool {
+        self.reachable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that the database failed a request (a dropped connection is only noticed
+    /// when it is used).
+    pub fn note_error(&self, error: &StorageError) {
+        if error.is_unavailable() {
+            self.reachable
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// The connection settings, for a connection of its own (the notification listener).

@@ -598,6 +598,7 @@ impl PgDatabase {
     /// Returns how many were re-queued and how many interrupted.
     pub async fn reap_expired(
         &self,
+        expiry: Duration,
         decide: &(dyn Fn(&Expired) -> Reaped + Sync),
     ) -> Result<(usize, usize), StorageError> {
         let mut client = self.client().await?;
@@ -606,8 +607,10 @@ impl PgDatabase {
             .query(
                 "SELECT id, tenant, status, upload, data, last_event, node, attempts FROM jobs
                  WHERE status = 'running' AND lease_until < now()
+                   AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = jobs.node
+                         AND n.heartbeat_at > now() - make_interval(secs => $1))
                  ORDER BY seq FOR UPDATE SKIP LOCKED",
-                &[],
+                &[&expiry.as_secs_f64()],
             )
             .await?;
         let (mut requeued, mut interrupted) = (0, 0);
@@ -723,6 +726,19 @@ impl PgDatabase {
             )
             .await?
             .and_then(|row| row.get(0)))
+    }
+
+    /// The tenant's job record, if it has one.
+    pub async fn job_record(&self, tenant: &str, id: Uuid) -> Result<Option<JobRecord>, StorageError> {
+        let client = self.client().await?;
+        client
+            .query_opt(
+                "SELECT id, tenant, status, upload, data FROM jobs WHERE id = $1 AND tenant = $2",
+                &[&id, &tenant],
+            )
+            .await?
+            .map(|row| read_record(&row))
+            .transpose()
     }
 
     /// The tenant's jobs still queued or running, oldest first.
