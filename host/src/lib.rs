@@ -3,9 +3,11 @@
 //!
 //! The data path runs one way: an upload is decoded ([`audio`]), submitted as a job
 //! ([`jobs`]), run by a plugin in its own store ([`runtime`]), stored once
-//! ([`storage`]), and read back as exports ([`export`]) and over HTTP ([`api`]).
+//! ([`storage`]), and read back as exports ([`export`]) and over HTTP: the JSON API
+//! ([`api`]) and the pages ([`web`]), put together by [`app`], which holds what they share.
 
 pub mod api;
+pub mod app;
 pub mod audio;
 pub mod auth;
 pub mod config;

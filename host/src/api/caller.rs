@@ -8,7 +8,8 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 
-use super::{ApiError, AppState};
+use super::ApiError;
+use crate::app::AppState;
 use crate::auth::{Caller, bearer_token};
 
 impl FromRequestParts<Arc<AppState>> for Caller {

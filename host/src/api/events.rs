@@ -14,8 +14,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
-use super::jobs::{find, parse_id};
-use super::{ApiError, AppState, Caller};
+use super::jobs::parse_id;
+use super::{ApiError, Caller};
+use crate::app::AppState;
+use crate::app::lookup::find_job;
 use crate::jobs::{EventKind, JobEvent};
 
 #[derive(Deserialize)]
@@ -53,7 +55,7 @@ pub async fn stream(
     let stored = match events {
         Some(_) => None,
         None => {
-            let snapshot = find(&state, id, &tenant).await?;
+            let snapshot = find_job(&state, id, &tenant).await?;
             snapshot.result.map(|result| JobEvent {
                 seq: 1,
                 kind: EventKind::Done {

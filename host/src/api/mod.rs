@@ -1,92 +1,39 @@
-//! The HTTP API (axum): plugins, jobs with SSE, results and exports.
+//! The HTTP API (axum): plugins, jobs with SSE, results and exports, and the
+//! OpenAI-compatible `/v1` ([`openai`]).
 //!
 //! Handlers are small: they read the tracker and storage, never the runtime directly
-//! (the runtime reports to the tracker). Two layers wrap the whole app, pages included:
-//! [`guard`] (the request names our host and, if it changes state on the strength of a
-//! cookie, comes from our pages) and [`response_headers`] (nothing is sniffed or run).
+//! (the runtime reports to the tracker). What they share with the pages (the state,
+//! the error type, uploads, submission, lookups) lives in [`crate::app`], which also
+//! merges this module's routers with the pages' and wraps them in the app-wide layers.
 
 pub mod caller;
-mod error;
 pub mod events;
-pub mod guard;
 pub mod jobs;
-pub mod media_type;
 pub mod openai;
 pub mod plugins;
-pub mod response_headers;
 pub mod results;
-pub mod upload;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use crate::app::ApiError;
 pub use crate::auth::Caller;
-pub use error::ApiError;
 
-use crate::config::Config;
-use crate::jobs::Tracker;
-use crate::runtime::PluginRegistry;
-use crate::storage::ResultStore;
-
-/// Everything handlers share.
-pub struct AppState {
-    pub config: Config,
-    /// API keys and browser logins.
-    pub access: crate::auth::Access,
-    pub plugins: Arc<PluginRegistry>,
-    pub tracker: Arc<Tracker>,
-    pub store: Arc<dyn ResultStore>,
-}
-
-impl AppState {
-    pub fn heartbeat(&self) -> Duration {
-        Duration::from_secs(self.config.jobs.heartbeat_seconds.max(1))
-    }
-
-    /// Whether `tenant` may see and use the plugin (its allow-list, if it has one).
-    pub fn plugin_allowed(&self, tenant: &str, id: &str) -> bool {
-        self.config
-            .tenants
-            .get(tenant)
-            .and_then(|t| t.plugins.as_ref())
-            .is_none_or(|allowed| allowed.iter().any(|p| p == id))
-    }
-
-    /// The media folders `tenant` may pick from: its own if configured, else the server's.
-    pub fn media_folders_for(&self, tenant: &str) -> &[std::path::PathBuf] {
-        self.config
-            .tenants
-            .get(tenant)
-            .and_then(|t| t.media_folders.as_deref())
-            .unwrap_or(&self.config.media_folders)
-    }
-
-    pub fn audio_limits(&self) -> crate::audio::DecodeLimits {
-        crate::audio::DecodeLimits {
-            max_bytes: self.config.limits.upload_bytes,
-            max_duration_ms: self.config.limits.audio_seconds.saturating_mul(1000),
-        }
-    }
-}
+use crate::app::AppState;
 
 /// The tenant every request belongs to in single-user mode.
 pub use crate::auth::DEFAULT_TENANT;
 
-/// The whole app: the JSON API, `/v1`, the pages, behind the request guard and with
-/// the headers every response carries.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The JSON API's routes (not `/v1`, which [`openai::router`] builds), to be merged into
+/// the app's router (which adds the state).
+pub fn router(state: &AppState) -> Router<Arc<AppState>> {
     // Room for the multipart framing around the largest allowed file.
     let body_limit = usize::try_from(state.config.limits.upload_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(1 << 20);
-    let guard = Arc::new(guard::RequestGuard::new(
-        state.access.site().clone(),
-        state.access.single_user(),
-    ));
     Router::new()
         .route("/healthz", get(plugins::healthz))
         .route("/metrics", get(plugins::metrics))
@@ -105,12 +52,4 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/results/{id}/export", get(results::export))
         .layer(DefaultBodyLimit::max(body_limit))
-        .merge(openai::router(&state))
-        .with_state(state.clone())
-        .merge(crate::web::router(state))
-        .layer(axum::middleware::from_fn_with_state(
-            guard,
-            guard::check_request,
-        ))
-        .layer(axum::middleware::map_response(response_headers::apply))
 }

@@ -6,7 +6,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
 
-use super::{ApiError, AppState};
+use super::ApiError;
+use crate::app::AppState;
 use crate::runtime::{LoadFailure, LoadedPlugin, PluginMeta};
 
 /// A loaded plugin as the API shows it.

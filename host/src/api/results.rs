@@ -9,7 +9,9 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiError, AppState, Caller};
+use super::{ApiError, Caller};
+use crate::app::AppState;
+use crate::app::lookup::{blocking, load_result};
 use crate::export::{self, ExportFormat, SubtitleOptions};
 use crate::storage::{ResultPage, ResultQuery, StoredResult};
 
@@ -23,16 +25,6 @@ pub struct ListQuery {
 
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("result"))
-}
-
-/// Runs a blocking storage call off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::storage::StorageError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::from)
 }
 
 pub async fn list(
@@ -50,21 +42,14 @@ pub async fn list(
     Ok(Json(blocking(move || store.list(&query)).await?))
 }
 
-/// The tenant's stored result or 404.
-pub async fn load(state: &AppState, id: Uuid, tenant: &str) -> Result<StoredResult, ApiError> {
-    let store = state.store.clone();
-    let tenant = tenant.to_owned();
-    blocking(move || store.get(&tenant, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("result"))
-}
-
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<StoredResult>, ApiError> {
-    Ok(Json(load(&state, parse_id(&id)?, &caller.tenant).await?))
+    Ok(Json(
+        load_result(&state, parse_id(&id)?, &caller.tenant).await?,
+    ))
 }
 
 pub async fn delete(
@@ -114,7 +99,7 @@ pub async fn export(
         .unwrap_or("txt")
         .parse()
         .map_err(|e: export::ExportError| ApiError::bad_request(e.to_string()))?;
-    let result = load(&state, parse_id(&id)?, &caller.tenant).await?;
+    let result = load_result(&state, parse_id(&id)?, &caller.tenant).await?;
     let options = SubtitleOptions {
         max_chars_per_line: query.max_chars_per_line,
         max_lines_per_cue: query.max_lines_per_cue,

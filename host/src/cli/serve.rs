@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use sandscribe::api::{self, AppState};
+use sandscribe::app::{self, AppState};
 use sandscribe::jobs::{Tracker, TrackerOptions};
 use sandscribe::runtime::Runtime;
 use sandscribe::storage::{ResultStore, SqliteStore};
@@ -117,7 +117,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         tracker,
         store,
     });
-    let app = api::router(state.clone());
+    let app = app::app(state.clone());
     // Tests and scripts read this line to find the port.
     println!("listening on http://{address}");
     tracing::info!(%address, "sandscribe is serving");

@@ -1,6 +1,6 @@
 //! Step 3: the plugin, its settings and the file, summarised; Start creates the job.
 //!
-//! Start goes through [`crate::api::jobs::submit_upload`], like the JSON API: the file is
+//! Start goes through [`crate::app::submit::submit_upload`], like the JSON API: the file is
 //! linked (or copied) into the uploads folder the job then owns, the configuration is
 //! validated once more, and a full queue is refused with the reason.
 
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::file::{discard_staged, staged_dir};
 use super::state_store::{ChosenFile, FileSource, Step};
 use super::{PageMeta, Web, WebError, Wizard, media, render, text};
-use crate::api::upload::{Upload, UploadGuard};
+use crate::app::upload::{Upload, UploadGuard};
 use crate::runtime::LoadedPlugin;
 
 pub struct Setting {
@@ -166,7 +166,7 @@ pub async fn start(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Re
     };
     let config = Value::Object(wizard.state.config.clone());
     let submitted =
-        crate::api::jobs::submit_upload(&web.app, guard, plugin, config, wizard.tenant()).await;
+        crate::app::submit::submit_upload(&web.app, guard, plugin, config, wizard.tenant()).await;
     let snapshot = match submitted {
         Ok(snapshot) => snapshot,
         Err(e) => {

@@ -17,11 +17,11 @@ use axum::{Form, body::Body};
 use serde::Deserialize;
 
 use super::media::{self, MediaError};
+use super::media_type::Container;
 use super::state_store::{ChosenFile, FileSource, Step};
 use super::{PageMeta, Web, WebError, Wizard, is_htmx, render, text};
-use crate::api::ApiError;
-use crate::api::media_type::Container;
-use crate::api::upload;
+use crate::app::ApiError;
+use crate::app::upload;
 
 /// Media files per page of the list.
 const MEDIA_PER_PAGE: usize = 20;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{PageMeta, Web, WebError, Wizard, is_htmx, parse_id, render, text};
-use crate::api::ApiError;
+use crate::app::ApiError;
 use crate::storage::ResultQuery;
 
 const PER_PAGE: u32 = 20;

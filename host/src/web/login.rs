@@ -9,7 +9,7 @@
 //! next person in the same browser starts from nothing.
 //!
 //! That a form post comes from our own pages is checked for every route at once, by
-//! [`crate::api::guard`].
+//! [`crate::app::guard`].
 
 use std::sync::Arc;
 

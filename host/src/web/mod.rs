@@ -9,7 +9,7 @@
 //! tenant; what it holds is checked against that tenant again where it is used.
 //!
 //! Like the JSON API, the pages read the tracker and storage and create jobs through
-//! [`crate::api::jobs::submit_upload`], so both front ends enforce the same validation,
+//! [`crate::app::submit::submit_upload`], so both front ends enforce the same validation,
 //! limits and queue. Text from plugins and users is only ever shown through the
 //! templates' escaping (or `textContent` in the script).
 
@@ -21,6 +21,7 @@ mod history;
 mod janitor;
 mod login;
 pub mod media;
+pub mod media_type;
 mod plugins;
 mod progress;
 mod results;
@@ -40,11 +41,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use uuid::Uuid;
 
-use crate::api::{ApiError, AppState};
+use crate::app::{ApiError, AppState};
 use session::Session;
 use state_store::{ChosenFile, FileSource, StateStore, StateStoreError, Step, WizardState};
 
-/// What the pages share: the API's state plus the web layer's own store.
+/// What the pages share: the app's state plus the web layer's own store.
 pub struct Web {
     pub app: Arc<AppState>,
     pub store: StateStore,
@@ -61,7 +62,7 @@ impl Web {
     }
 }
 
-/// The browser's routes, to be merged into the app's router.
+/// The browser's routes, to be merged into the app's router ([`crate::app::app`]).
 pub fn router(state: Arc<AppState>) -> Router {
     // Room for the multipart framing around the largest allowed file.
     let body_limit = usize::try_from(state.config.limits.upload_bytes)
@@ -113,13 +114,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::map_response(page_headers))
         .with_state(web);
     // Every post is checked to come from these pages by the app-wide request guard
-    // (`crate::api::guard`), which covers the JSON API the pages' scripts call too.
+    // (`crate::app::guard`), which covers the JSON API the pages' scripts call too.
     Router::new().merge(pages).merge(assets::router())
 }
 
 /// The policy of a page: its own scripts, styles and media only. A second line of
 /// defence behind the escaping; anything that is not a page gets the sandbox of
-/// [`crate::api::response_headers`] instead.
+/// [`crate::app::response_headers`] instead.
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; media-src 'self'; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; frame-ancestors 'none'; form-action 'self'";

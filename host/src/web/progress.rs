@@ -45,7 +45,7 @@ pub async fn page(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let id = parse_id(&id, "job")?;
-    let snapshot = crate::api::jobs::find(&web.app, id, wizard.tenant()).await?;
+    let snapshot = crate::app::lookup::find_job(&web.app, id, wizard.tenant()).await?;
     if snapshot.status == JobStatus::Completed {
         return Ok(Redirect::to(&format!("/results/{id}")).into_response());
     }

@@ -42,7 +42,7 @@ pub async fn page(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let id = parse_id(&id, "result")?;
-    let result = crate::api::results::load(&web.app, id, wizard.tenant()).await?;
+    let result = crate::app::lookup::load_result(&web.app, id, wizard.tenant()).await?;
     if wizard.state.job == Some(id) && wizard.state.step != Step::Results {
         wizard.state.step = Step::Results;
         wizard.save(&web).await?;
@@ -107,7 +107,7 @@ pub async fn audio(
 ) -> Result<Response, WebError> {
     let id = parse_id(&id, "result")?;
     // Only the owner's results have audio to play.
-    crate::api::results::load(&web.app, id, wizard.tenant()).await?;
+    crate::app::lookup::load_result(&web.app, id, wizard.tenant()).await?;
     let path = crate::jobs::kept_audio(&web.app.config.audio_dir(), id)
         .ok_or_else(|| WebError::not_found("audio"))?;
     serve_media(&path, request).await

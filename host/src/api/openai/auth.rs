@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 
 use super::error::OpenAiError;
-use crate::api::{ApiError, AppState};
+use crate::api::ApiError;
+use crate::app::AppState;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]

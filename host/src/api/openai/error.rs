@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::api::ApiError;
-use crate::api::upload::UploadError;
+use crate::app::upload::UploadError;
 
 /// An [`ApiError`] plus the form parameter it concerns.
 #[derive(Debug, Clone)]

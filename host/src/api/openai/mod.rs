@@ -4,7 +4,7 @@
 //!
 //! A model is a loaded plugin, named by its id. A request is an ordinary job: the same
 //! upload limits, probe decode and queue as `POST /api/jobs` (via
-//! [`submit_upload`](crate::api::jobs::submit_upload)), so it appears in the tracker, the
+//! [`submit_upload`](crate::app::submit::submit_upload)), so it appears in the tracker, the
 //! history and `/api/results`. The handler follows the job's events in the tracker until
 //! the job ends, then answers in the requested `response_format` (`text`, `srt` and
 //! `vtt` from the shared export writers), or streams `transcript.text.delta` events as
@@ -12,7 +12,7 @@
 //! (`[openai] cancel_on_disconnect`).
 //!
 //! Errors use OpenAI's envelope (`{"error": {"message", "type", "param", "code"}}`) with
-//! the status of the shared [`ApiError`](crate::api::ApiError). Form fields map onto the
+//! the status of the shared [`ApiError`](crate::app::ApiError). Form fields map onto the
 //! plugin's configuration by its schema ([`form`]); a field the plugin cannot take is
 //! a 400 naming it.
 //!
@@ -47,9 +47,9 @@ use axum::routing::{get, post};
 
 pub use error::OpenAiError;
 
-use super::AppState;
+use crate::app::AppState;
 
-/// The `/v1` routes, to be merged into the API router (which adds the state).
+/// The `/v1` routes, to be merged into the app's router (which adds the state).
 pub fn router(state: &AppState) -> Router<Arc<AppState>> {
     // Room for the multipart framing around the largest allowed file, as on /api/jobs.
     let body_limit = usize::try_from(state.config.limits.upload_bytes)

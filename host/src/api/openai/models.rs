@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::auth::Caller;
 use super::error::OpenAiError;
-use crate::api::{ApiError, AppState};
+use crate::api::ApiError;
+use crate::app::AppState;
 use crate::runtime::LoadedPlugin;
 
 /// One model in OpenAI's shape.

@@ -24,7 +24,7 @@ use super::disconnect::CancelOnDrop;
 use super::error::OpenAiError;
 use super::response::transcript_text;
 use super::wait;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::jobs::EventKind;
 use crate::storage::StoredResult;
 

@@ -19,8 +19,10 @@ use super::error::OpenAiError;
 use super::form::{self, Task, TranscriptionRequest};
 use super::models::unknown_model;
 use super::{response, stream, wait};
-use crate::api::jobs::submit_upload;
-use crate::api::{ApiError, AppState, upload};
+use crate::api::ApiError;
+use crate::app::AppState;
+use crate::app::submit::submit_upload;
+use crate::app::upload;
 
 pub async fn transcribe(
     State(state): State<Arc<AppState>>,

@@ -7,7 +7,8 @@ use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
 use super::error::OpenAiError;
-use crate::api::{ApiError, AppState};
+use crate::api::ApiError;
+use crate::app::AppState;
 use crate::jobs::{EventKind, FailureKind, JobError, JobEvent, Tracker};
 use crate::storage::StoredResult;
 
@@ -64,7 +65,7 @@ pub async fn stored_result(
     tenant: &str,
     id: Uuid,
 ) -> Result<Arc<StoredResult>, OpenAiError> {
-    let job = crate::api::jobs::find(state, id, tenant).await?;
+    let job = crate::app::lookup::find_job(state, id, tenant).await?;
     match (job.result, job.error) {
         (Some(result), _) => Ok(result),
         (None, Some(error)) => Err(job_failed(&error)),

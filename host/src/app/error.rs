@@ -1,4 +1,7 @@
-//! One error type for the JSON API: a status, a stable code and a message a person can act on.
+//! One error type for the app: a status, a stable code and a message a person can act on.
+//!
+//! The JSON API answers it as is; `/v1` and the pages put the same status and message in
+//! their own shape.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -25,7 +25,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use super::openai::OpenAiError;
+use crate::api::openai::OpenAiError;
 use crate::auth::{Site, bearer_token, request_host};
 
 /// The host and origin rules of one server.

@@ -1,0 +1,52 @@
+//! The app as a whole: what the front ends share and the router that puts them together.
+//!
+//! The JSON API and `/v1` ([`crate::api`]) and the pages ([`crate::web`]) each build only
+//! their own routes; neither knows the other. What both need lives here:
+//!
+//! | file | what it owns |
+//! |---|---|
+//! | `state.rs` | [`AppState`], everything handlers share, and its per-tenant answers |
+//! | `error.rs` | [`ApiError`], the one error type that maps to HTTP |
+//! | `upload.rs` | receiving a multipart upload to disk under limits, probing it |
+//! | `submit.rs` | creating a job from an upload, with every check a submission passes |
+//! | `lookup.rs` | one job or stored result by id for a tenant |
+//! | `guard.rs` | the Host/Origin check every request passes first |
+//! | `response_headers.rs` | the headers every response carries |
+//!
+//! [`app`] merges the routers and wraps them all, pages included, in two layers:
+//! [`guard`] (the request names our host and, if it changes state on the strength of a
+//! cookie, comes from our pages) and [`response_headers`] (nothing is sniffed or run).
+
+mod error;
+pub mod guard;
+pub mod lookup;
+pub mod response_headers;
+mod state;
+pub mod submit;
+pub mod upload;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The whole app: the JSON API, `/v1`, the pages, behind the request guard and with
+/// the headers every response carries.
+pub fn app(state: Arc<AppState>) -> Router {
+    let guard = Arc::new(guard::RequestGuard::new(
+        state.access.site().clone(),
+        state.access.single_user(),
+    ));
+    Router::new()
+        .merge(crate::api::router(&state))
+        .merge(crate::api::openai::router(&state))
+        .with_state(state.clone())
+        .merge(crate::web::router(state))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            guard::check_request,
+        ))
+        .layer(axum::middleware::map_response(response_headers::apply))
+}

@@ -1,0 +1,89 @@
+//! Creating a job from a received upload, the one way every front end does it (`POST
+//! /api/jobs`, `/v1/audio/...`, the pages' Start): the plugin must be allowed for the
+//! tenant and not in quarantine, the tenant's stored results must leave room, the config
+//! must match the plugin's schema, and the file must decode, before the tracker queues it.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+
+use super::upload::{self, UploadGuard};
+use super::{ApiError, AppState};
+use crate::jobs::{JobRequest, JobSnapshot};
+use crate::runtime::LoadedPlugin;
+
+/// 429 when the tenant's stored results already fill its storage quota.
+async fn refuse_over_storage(state: &AppState, tenant: &str) -> Result<(), ApiError> {
+    let Some(limit) = state
+        .config
+        .tenants
+        .get(tenant)
+        .and_then(|t| t.stored_bytes)
+    else {
+        return Ok(());
+    };
+    let store = state.store.clone();
+    let owner = tenant.to_owned();
+    let used = tokio::task::spawn_blocking(move || store.stored_bytes(&owner))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    if used < limit {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "quota_exceeded",
+        format!(
+            "your stored results quota ({limit} bytes, {used} used) is used up; it frees when you delete results"
+        ),
+    ))
+}
+
+/// 503 for a plugin in quarantine, saying why and when to retry.
+pub fn refuse_quarantined(plugin: &LoadedPlugin) -> Result<(), ApiError> {
+    match plugin.health.quarantine() {
+        None => Ok(()),
+        Some(q) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "plugin_quarantined",
+            format!(
+                "the plugin \"{}\" crashed {} times in a row and is paused for {} s (last crash: {})",
+                plugin.meta.id, q.crashes_in_a_row, q.retry_after_seconds, q.reason
+            ),
+        )),
+    }
+}
+
+/// Validates a submission and queues it. Shared by every API that creates jobs.
+pub async fn submit_upload(
+    state: &AppState,
+    mut guard: UploadGuard,
+    plugin: Arc<LoadedPlugin>,
+    config: serde_json::Value,
+    tenant: &str,
+) -> Result<JobSnapshot, ApiError> {
+    if !state.plugin_allowed(tenant, &plugin.meta.id) {
+        return Err(ApiError::unknown_plugin(&plugin.meta.id));
+    }
+    refuse_quarantined(&plugin)?;
+    refuse_over_storage(state, tenant).await?;
+    let config = plugin
+        .resolve_config(&config)
+        .map_err(ApiError::invalid_config)?;
+    let Some(upload) = guard.0.as_ref() else {
+        return Err(ApiError::internal("upload missing"));
+    };
+    let audio = upload::probe(&upload.path, &state.audio_limits()).await?;
+    let request = JobRequest {
+        tenant: tenant.to_owned(),
+        plugin,
+        config,
+        file_name: upload.file_name.clone(),
+        upload: upload.path.clone(),
+        duration_ms: audio.duration_ms(),
+    };
+    let snapshot = state.tracker.submit(request).map_err(ApiError::from)?;
+    // The job owns the upload now.
+    guard.0 = None;
+    Ok(snapshot)
+}
