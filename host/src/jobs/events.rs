@@ -1,5 +1,6 @@
 //! Job events: what SSE subscribers receive, numbered so they can resume.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -39,7 +40,7 @@ pub enum EventKind {
     },
     Log {
         #[serde(deserialize_with = "log_level")]
-        level: &'static str,
+        level: Cow<'static, str>,
         message: String,
     },
     Done {
@@ -60,13 +61,15 @@ pub enum EventKind {
 }
 
 /// A log level read back from the database: one of the levels the runtime writes.
-fn log_level<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+fn log_level<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Cow<'static, str>, D::Error> {
     let level = String::deserialize(deserializer)?;
-    Ok(crate::runtime::LogLevel::ALL
-        .iter()
-        .map(|l| l.as_str())
-        .find(|name| *name == level)
-        .unwrap_or("info"))
+    Ok(Cow::Borrowed(
+        crate::runtime::LogLevel::ALL
+            .iter()
+            .map(|l| l.as_str())
+            .find(|name| *name == level)
+            .unwrap_or("info"),
+    ))
 }
 
 impl EventKind {

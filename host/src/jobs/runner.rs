@@ -57,7 +57,7 @@ impl JobReporter for EntryReporter {
         self.entry.push(
             &mut state,
             EventKind::Log {
-                level,
+                level: level.into(),
                 message: line.to_owned(),
             },
         );

@@ -12,7 +12,7 @@ use super::StorageError;
 const MIGRATION_LOCK: i64 = 0x73616e6473637262;
 
 /// Migration `n` (zero-based) takes the schema from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: results with full-text search, the job ledger that is also the queue, the
     // event log, fair-share turns, audio quota counters, nodes, and the web's tables.
     r#"
