@@ -5,6 +5,7 @@
 //! fixtures first with `cargo xtask setup`; run with `cargo test --release -p sandscribe-e2e`.
 
 mod bad_input;
+mod cluster;
 mod compute;
 mod echo;
 mod events;

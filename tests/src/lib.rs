@@ -128,6 +128,10 @@ pub struct ServerOptions {
     extra_toml: String,
     /// Further `[limits]` entries (`threads_per_job`, `fuel_per_job`, ...).
     extra_limits: Vec<(String, u64)>,
+    /// Further `[jobs]` entries (`retry_interrupted`, `lease_expiry_seconds`, ...).
+    extra_jobs: Vec<(String, u64)>,
+    /// Top-level string settings (`database`, `shared_dir`, `node_id`), before any section.
+    top_level: Vec<(String, String)>,
 }
 
 impl Default for ServerOptions {
@@ -155,7 +159,25 @@ impl ServerOptions {
             metrics_token: None,
             extra_toml: String::new(),
             extra_limits: Vec::new(),
+            extra_jobs: Vec::new(),
+            top_level: Vec::new(),
         }
+    }
+
+    /// One node of a cluster: the shared PostgreSQL database, the folder every node
+    /// shares for uploads, and this node's id.
+    pub fn cluster_node(mut self, database_url: &str, shared_dir: &Path, node_id: &str) -> Self {
+        self.top_level.push(("database".into(), database_url.into()));
+        self.top_level
+            .push(("shared_dir".into(), shared_dir.display().to_string()));
+        self.top_level.push(("node_id".into(), node_id.into()));
+        self
+    }
+
+    /// A further `[jobs]` entry.
+    pub fn jobs_setting(mut self, key: &str, value: u64) -> Self {
+        self.extra_jobs.push((key.to_owned(), value));
+        self
     }
 
     /// `[metrics] token_sha256`: a token (given in clear) that may read `/metrics`.
@@ -259,6 +281,9 @@ impl ServerOptions {
         if let Some(url) = &self.public_url {
             toml.push_str(&format!("public_url = \"{url}\"\n"));
         }
+        for (key, value) in &self.top_level {
+            toml.push_str(&format!("{key} = {}\n", Value::String(value.clone())));
+        }
         for (hash, tenant, role) in &self.api_keys {
             toml.push_str(&format!(
                 "[[api_keys]]\nsha256 = \"{hash}\"\ntenant = \"{tenant}\"\nrole = \"{role}\"\n"
@@ -280,6 +305,9 @@ impl ServerOptions {
                 ("shutdown_grace_seconds", self.shutdown_grace_seconds),
             ],
         );
+        for (key, value) in &self.extra_jobs {
+            toml.push_str(&format!("{key} = {value}\n"));
+        }
         section(
             "limits",
             &[
@@ -396,6 +424,15 @@ impl Server {
             .expect("write the config file");
         self.options = options;
         self.restart();
+    }
+
+    /// Kills the server with SIGKILL (a crash or power loss: nothing runs on after it)
+    /// and leaves it stopped.
+    pub fn kill(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.stop();
+        }
+        self.append_log("---- killed ----\n");
     }
 
     /// The server's process id (to read its memory use from /proc).
@@ -608,6 +645,30 @@ impl Server {
             .text("config", &config.to_string())
             .file("file", file_name, "audio/wav", audio);
         self.post_form("/api/jobs", &form)
+    }
+
+    /// Submits a job with API key `key` (whatever key [`Server::use_key`] set), so
+    /// threads submitting for different tenants at once do not race on the shared key.
+    pub fn submit_as(
+        &self,
+        key: &str,
+        plugin: &str,
+        audio: &[u8],
+        file_name: &str,
+        config: &Value,
+    ) -> Reply {
+        let form = Form::new()
+            .text("plugin", plugin)
+            .text("config", &config.to_string())
+            .file("file", file_name, "audio/wav", audio);
+        let (content_type, body) = form.encode();
+        let sent = self
+            .agent
+            .post(self.url("/api/jobs"))
+            .header("Authorization", format!("Bearer {key}"))
+            .header("Content-Type", content_type)
+            .send(&body[..]);
+        self.call("/api/jobs", sent)
     }
 
     /// Submits a job that must be accepted (202) and returns its id.
