@@ -29,7 +29,7 @@ pub use error::ApiError;
 
 use crate::config::Config;
 use crate::jobs::Tracker;
-use crate::runtime::PluginRegistry;
+use crate::runtime::{PluginRegistry, Runtime};
 use crate::storage::ResultStore;
 
 /// Everything handlers share.
@@ -38,6 +38,8 @@ pub struct AppState {
     /// API keys and browser logins.
     pub access: crate::auth::Access,
     pub plugins: Arc<PluginRegistry>,
+    /// The plugin runtime (for reloading plugins; jobs run on it through the tracker).
+    pub runtime: Arc<Runtime>,
     pub tracker: Arc<Tracker>,
     pub store: Arc<dyn ResultStore>,
 }
