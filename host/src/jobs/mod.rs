@@ -20,6 +20,9 @@ mod settle;
 mod tracker;
 mod uploads;
 
+#[cfg(test)]
+mod tests;
+
 pub use entry::JobEntry;
 pub use errors::{CancelError, SubmitError};
 pub use events::{EventKind, JobEvent};
