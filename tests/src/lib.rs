@@ -289,12 +289,15 @@ impl ServerOptions {
                 "[[api_keys]]\nsha256 = \"{hash}\"\ntenant = \"{tenant}\"\nrole = \"{role}\"\n"
             ));
         }
-        let mut section = |name: &str, entries: &[(&str, Option<u64>)]| {
+        let mut section = |name: &str, entries: &[(&str, Option<u64>)], extra: &[(String, u64)]| {
             toml.push_str(&format!("[{name}]\n"));
             for (key, value) in entries {
                 if let Some(value) = value {
                     toml.push_str(&format!("{key} = {value}\n"));
                 }
+            }
+            for (key, value) in extra {
+                toml.push_str(&format!("{key} = {value}\n"));
             }
         };
         section(
@@ -304,10 +307,8 @@ impl ServerOptions {
                 ("max_queued", self.max_queued),
                 ("shutdown_grace_seconds", self.shutdown_grace_seconds),
             ],
+            &self.extra_jobs,
         );
-        for (key, value) in &self.extra_jobs {
-            toml.push_str(&format!("{key} = {value}\n"));
-        }
         section(
             "limits",
             &[
@@ -318,10 +319,8 @@ impl ServerOptions {
                 ("upload_bytes", self.upload_bytes),
                 ("stack_bytes", self.stack_bytes),
             ],
+            &self.extra_limits,
         );
-        for (key, value) in &self.extra_limits {
-            toml.push_str(&format!("{key} = {value}\n"));
-        }
         if let Some(hash) = &self.metrics_token {
             toml.push_str(&format!("[metrics]\ntoken_sha256 = \"{hash}\"\n"));
         }

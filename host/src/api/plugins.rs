@@ -120,7 +120,7 @@ pub async fn reload(
     if !safe || !state.config.plugins_dir.join(&id).is_dir() {
         return Err(ApiError::unknown_plugin(&id));
     }
-    let runtime = state.tracker.runtime().clone();
+    let runtime = state.runtime.clone();
     let plugins = state.plugins.clone();
     let dir = state.config.plugins_dir.clone();
     let reloaded = tokio::task::spawn_blocking(move || runtime.reload_plugin(&plugins, &dir, &id))

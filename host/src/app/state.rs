@@ -16,6 +16,8 @@ pub struct AppState {
     /// API keys and browser logins.
     pub access: crate::auth::Access,
     pub plugins: Arc<PluginRegistry>,
+    /// The plugin runtime (for reloading plugins; jobs run on it through the tracker).
+    pub runtime: Arc<crate::runtime::Runtime>,
     pub tracker: Arc<Tracker>,
     pub store: Arc<dyn ResultStore>,
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sandscribe::app::{self, AppState};
-use sandscribe::jobs::{Tracker, TrackerOptions};
+use sandscribe::jobs::{PluginRunner, Tracker, TrackerOptions};
 use sandscribe::runtime::Runtime;
 use sandscribe::storage::{ResultStore, SqliteStore};
 
@@ -89,18 +89,19 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
     let metrics = sandscribe::metrics::Metrics::new();
     metrics.set_plugins(plugins.plugins().len(), plugins.failures().len());
     metrics.watch_shared_weights(runtime.weights_cache());
+    // Jobs decode with the limits their uploads were validated with.
+    let audio_limits = sandscribe::audio::DecodeLimits {
+        max_bytes: config.limits.upload_bytes,
+        max_duration_ms: config.limits.audio_seconds.saturating_mul(1000),
+    };
     let tracker = Tracker::new(
-        runtime,
+        Arc::new(PluginRunner::new(runtime.clone(), audio_limits)),
         store.clone(),
         database,
         TrackerOptions {
             max_running: config.jobs.running_slots(),
             max_queued: config.jobs.max_queued,
             keep_finished: config.jobs.keep_finished,
-            audio_limits: sandscribe::audio::DecodeLimits {
-                max_bytes: config.limits.upload_bytes,
-                max_duration_ms: config.limits.audio_seconds.saturating_mul(1000),
-            },
             audio_dir: config.audio_dir(),
             metrics,
             tenants: config.tenants.clone(),
@@ -114,6 +115,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         access,
         config,
         plugins,
+        runtime,
         tracker,
         store,
     });

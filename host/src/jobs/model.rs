@@ -80,6 +80,15 @@ pub struct JobError {
     pub message: String,
 }
 
+impl JobError {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<&RunError> for JobError {
     fn from(error: &RunError) -> Self {
         let kind = match error {
@@ -171,6 +180,33 @@ pub struct JobSnapshot {
 }
 
 impl JobSnapshot {
+    /// A job just submitted, waiting for its turn.
+    pub fn queued(request: &JobRequest) -> Self {
+        let meta = &request.plugin.meta;
+        Self {
+            id: Uuid::new_v4(),
+            status: JobStatus::Queued,
+            plugin: PluginRef {
+                id: meta.id.clone(),
+                name: meta.name.clone(),
+                version: meta.version.clone(),
+            },
+            file_name: request.file_name.clone(),
+            config: request.config.clone(),
+            duration_ms: request.duration_ms,
+            progress: 0.0,
+            stage: "queued".into(),
+            queue_position: None,
+            created_at: OffsetDateTime::now_utc(),
+            started_at: None,
+            finished_at: None,
+            error: None,
+            usage: None,
+            result: None,
+            resubmitted_as: None,
+        }
+    }
+
     /// A completed job rebuilt from its stored result (after a restart the tracker no
     /// longer knows it, but storage does).
     pub fn from_result(result: StoredResult) -> Self {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::tracker::JobEntry;
+use super::entry::JobEntry;
 
 #[derive(Default)]
 pub(super) struct FairQueue {

@@ -198,7 +198,15 @@ impl Runtime {
             pool: self.pool.clone(),
         };
         let Some(fuel) = tighter_fuel(plugin.limits.fuel_per_job, fuel) else {
-            return run::transcribe(&plugin.pre, plugin, audio, config_json, job(None));
+            let Some(pre) = &plugin.pre else {
+                return RunOutcome {
+                    result: Err(RunError::Sandbox(
+                        "the plugin has no compiled code (a metadata-only stand-in)".into(),
+                    )),
+                    usage: ResourceUse::default(),
+                };
+            };
+            return run::transcribe(pre, plugin, audio, config_json, job(None));
         };
         let pre = match plugin.metered_pre(&self.metered, reporter.as_ref()) {
             Ok(pre) => pre,

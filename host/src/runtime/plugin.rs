@@ -61,8 +61,10 @@ pub struct LoadedPlugin {
     pub load_time: Duration,
     /// The compiled `config_schema`, for checking each job's configuration.
     config: ConfigSchema,
-    /// Compiled for the plain engine at load time.
-    pub(super) pre: PluginPre,
+    /// Compiled for the plain engine at load time. `None` only in the metadata-only
+    /// stand-in that unit tests build ([`LoadedPlugin::metadata_only`]): a `PluginPre`
+    /// cannot exist without a compiled component, and the tracker's tests never run one.
+    pub(super) pre: Option<PluginPre>,
     /// Compiled for the fuel-metered engine when the first metered job needs it.
     metered: std::sync::Mutex<Option<PluginPre>>,
     /// The weights its jobs read through the compute interface, shared between them.
@@ -112,6 +114,44 @@ impl LoadedPlugin {
         tracing::info!(plugin = %self.meta.id, cached = from_cache, "plugin compiled for metered runs");
         *slot = Some(pre.clone());
         Ok(pre)
+    }
+
+    /// A plugin that has only its metadata: what the job tracker's unit tests submit, so
+    /// they can test queueing and endings without compiling a WebAssembly component
+    /// (their fake runner never instantiates it). Running it fails with a sandbox error.
+    #[cfg(test)]
+    pub fn metadata_only(id: &str) -> Self {
+        let meta = PluginMeta {
+            id: id.to_owned(),
+            name: format!("{id} (stand-in)"),
+            version: "0.0.0".to_owned(),
+            description: String::new(),
+            languages: Vec::new(),
+            sample_rate: 16_000,
+            capabilities: Capabilities {
+                segment_timestamps: false,
+                word_timestamps: false,
+                language_detection: false,
+                translation: false,
+            },
+            config_schema: serde_json::json!({}),
+            wit_version: WitVersion::LATEST,
+        };
+        let config = ConfigSchema::new(&meta.config_schema).expect("{} is a valid JSON Schema");
+        Self {
+            meta,
+            dir: PathBuf::new(),
+            sha256: String::new(),
+            assets: None,
+            limits: Limits::default(),
+            from_cache: false,
+            load_time: Duration::ZERO,
+            config,
+            pre: None,
+            metered: std::sync::Mutex::default(),
+            weights: WeightsCache::new(0).for_plugin("", None),
+            health: super::health::PluginHealth::default(),
+        }
     }
 }
 
@@ -376,7 +416,7 @@ pub(super) fn load_one(
         from_cache,
         load_time: started.elapsed(),
         config,
-        pre,
+        pre: Some(pre),
         metered: std::sync::Mutex::default(),
         health: super::health::PluginHealth::default(),
         weights,
