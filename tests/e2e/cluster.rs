@@ -80,29 +80,62 @@ fn a_job_submitted_on_one_node_is_followed_on_another_and_read_on_a_third() {
         assert_eq!(health["node"], name, "{health:#}");
         assert_eq!(health["database"], "postgresql", "{health:#}");
     }
-    let id = a.submit_ok("slow", &audio(1_000), "shared.wav", &json!({"steps": 4, "step_ms": 100}));
+    let id = a.submit_ok(
+        "slow",
+        &audio(1_000),
+        "shared.wav",
+        &json!({"steps": 4, "step_ms": 100}),
+    );
     let events = b.events(&id, None).to_end();
     let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(names.first(), Some(&"status"), "{names:?}");
     assert_eq!(names.last(), Some(&"done"), "{names:?}");
-    assert!(names.iter().filter(|n| **n == "segment").count() >= 4, "{names:?}");
+    assert!(
+        names.iter().filter(|n| **n == "segment").count() >= 4,
+        "{names:?}"
+    );
     let seqs: Vec<u64> = events.iter().map(|e| e.id).collect();
-    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "no gaps, no repeats: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gaps, no repeats: {seqs:?}"
+    );
 
     let job = c.job(&id);
     assert_eq!(job["status"], "completed", "{job:#}");
-    assert!(job["node"].as_str().is_some_and(|n| n.starts_with("node-")), "{job:#}");
-    let text = job["result"]["transcript"]["text"].as_str().unwrap_or_default();
+    assert!(
+        job["node"].as_str().is_some_and(|n| n.starts_with("node-")),
+        "{job:#}"
+    );
+    let text = job["result"]["transcript"]["text"]
+        .as_str()
+        .unwrap_or_default();
     assert!(!text.is_empty(), "{job:#}");
-    let txt = c.get(&format!("/api/results/{id}/export?format=txt")).expect(200).text();
-    assert!(txt.contains(text.split_whitespace().next().unwrap_or("?")), "{txt}");
+    let txt = c
+        .get(&format!("/api/results/{id}/export?format=txt"))
+        .expect(200)
+        .text();
+    assert!(
+        txt.contains(text.split_whitespace().next().unwrap_or("?")),
+        "{txt}"
+    );
     let listed = c.get("/api/results").expect(200).json();
     assert_eq!(listed["total"], 1, "{listed:#}");
 
     // Resuming on yet another node gives exactly the events after the one named.
     let cut = seqs[seqs.len() / 2];
-    let rest: Vec<u64> = a.events(&id, Some(cut)).to_end().iter().map(|e| e.id).collect();
-    assert_eq!(rest, seqs.iter().copied().filter(|s| *s > cut).collect::<Vec<_>>());
+    let rest: Vec<u64> = a
+        .events(&id, Some(cut))
+        .to_end()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        rest,
+        seqs.iter()
+            .copied()
+            .filter(|s| *s > cut)
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -121,7 +154,10 @@ fn cancel_on_one_node_stops_a_job_running_on_another_within_100_ms() {
     assert_eq!(cluster.nodes[runner].job(&id)["status"], "cancelled");
     // Every node agrees, and the running node is free for the next job.
     let next = other.submit_ok("echo", &audio(300), "next.wav", &json!({}));
-    assert_eq!(other.wait_terminal(&next, Duration::from_secs(30))["status"], "completed");
+    assert_eq!(
+        other.wait_terminal(&next, Duration::from_secs(30))["status"],
+        "completed"
+    );
 }
 
 #[test]
@@ -144,7 +180,11 @@ fn a_killed_nodes_running_job_is_interrupted_within_the_lease_and_the_others_ser
         seen["status"] == "interrupted"
     });
     // Expiry 3 s, renewals every 1 s: noticed within about 5 s of the kill.
-    assert!(killed_at.elapsed() < Duration::from_secs(8), "{:?}", killed_at.elapsed());
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        killed_at.elapsed()
+    );
     assert_eq!(seen["error"]["kind"], "interrupted", "{seen:#}");
     let resubmitted = cluster.nodes[survivor]
         .post_empty(&format!("/api/jobs/{id}/resubmit"))
@@ -174,8 +214,14 @@ fn with_retry_interrupted_a_killed_nodes_job_runs_again_elsewhere_and_completes_
     cluster.nodes[runner].kill();
     let done = cluster.nodes[survivor].wait_terminal(&id, Duration::from_secs(60));
     assert_eq!(done["status"], "completed", "{done:#}");
-    assert_eq!(done["node"], format!("node-{}", (b'a' + survivor as u8) as char));
-    assert_eq!(cluster.count(&format!("SELECT count(*) FROM results WHERE id = '{id}'")), 1);
+    assert_eq!(
+        done["node"],
+        format!("node-{}", (b'a' + survivor as u8) as char)
+    );
+    assert_eq!(
+        cluster.count(&format!("SELECT count(*) FROM results WHERE id = '{id}'")),
+        1
+    );
     assert_eq!(
         cluster.count(&format!(
             "SELECT count(*) FROM job_events WHERE job_id = '{id}' AND data LIKE '{{\"type\":\"done\"%'"
@@ -221,9 +267,17 @@ fn a_thousand_concurrent_submissions_over_three_nodes_complete_once_or_get_a_cle
             match status {
                 202 => accepted.push((tenant, body["id"].as_str().expect("id").to_owned())),
                 429 => {
-                    let code = body["error"]["code"].as_str().unwrap_or_default().to_owned();
+                    let code = body["error"]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
                     assert!(code == "queue_full" || code == "quota_exceeded", "{body:#}");
-                    assert!(!body["error"]["message"].as_str().unwrap_or_default().is_empty());
+                    assert!(
+                        !body["error"]["message"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .is_empty()
+                    );
                     refused += 1;
                 }
                 other => panic!("unexpected {other}: {body:#}"),
@@ -232,33 +286,55 @@ fn a_thousand_concurrent_submissions_over_three_nodes_complete_once_or_get_a_cle
     }
     assert_eq!(accepted.len() + refused, SUBMISSIONS);
     let capped = accepted.iter().filter(|(t, _)| *t == "capped").count();
-    assert_eq!(capped, 60, "the daily audio quota holds exactly across nodes");
-    assert_eq!(accepted.len() - capped, SUBMISSIONS / 2, "the other tenant is unaffected");
+    assert_eq!(
+        capped, 60,
+        "the daily audio quota holds exactly across nodes"
+    );
+    assert_eq!(
+        accepted.len() - capped,
+        SUBMISSIONS / 2,
+        "the other tenant is unaffected"
+    );
     let ids: HashSet<&str> = accepted.iter().map(|(_, id)| id.as_str()).collect();
     assert_eq!(ids.len(), accepted.len(), "every job has its own id");
     let db = &cluster.db;
-    poll_until(Duration::from_secs(300), "every accepted job to finish", || {
-        db.psql("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')") == "0"
-    });
-    assert_eq!(db.psql("SELECT count(*) FROM results"), accepted.len().to_string(), "none lost");
+    poll_until(
+        Duration::from_secs(300),
+        "every accepted job to finish",
+        || db.psql("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')") == "0",
+    );
+    assert_eq!(
+        db.psql("SELECT count(*) FROM results"),
+        accepted.len().to_string(),
+        "none lost"
+    );
     assert_eq!(
         db.psql("SELECT count(*) FROM job_events WHERE data LIKE '{\"type\":\"done\"%'"),
         accepted.len().to_string(),
         "none run twice"
     );
-    assert_eq!(db.psql("SELECT count(*) FROM jobs WHERE status <> 'completed'"), "0");
+    assert_eq!(
+        db.psql("SELECT count(*) FROM jobs WHERE status <> 'completed'"),
+        "0"
+    );
 }
 
 #[test]
 fn tenants_stay_apart_on_every_node() {
-    let cluster = Cluster::start(2, |o| o.api_key("ann-key", "ann", "user").api_key("bob-key", "bob", "user"));
+    let cluster = Cluster::start(2, |o| {
+        o.api_key("ann-key", "ann", "user")
+            .api_key("bob-key", "bob", "user")
+    });
     let [a, b] = &cluster.nodes[..] else {
         unreachable!()
     };
     let reply = a.submit_as("ann-key", "echo", &audio(500), "ann.wav", &json!({}));
     let id = reply.json()["id"].as_str().expect("id").to_owned();
     b.use_key(Some("ann-key"));
-    assert_eq!(b.wait_terminal(&id, Duration::from_secs(30))["status"], "completed");
+    assert_eq!(
+        b.wait_terminal(&id, Duration::from_secs(30))["status"],
+        "completed"
+    );
     b.use_key(Some("bob-key"));
     assert_eq!(b.get(&format!("/api/jobs/{id}")).status, 404);
     assert_eq!(b.get(&format!("/api/results/{id}")).status, 404);
@@ -277,9 +353,16 @@ fn a_database_restart_during_a_run_degrades_then_recovers_and_loses_nothing() {
     );
     wait_running(&cluster.nodes[0], &id);
     cluster.db.stop();
-    poll_until(Duration::from_secs(10), "the nodes to report the outage", || {
-        cluster.nodes.iter().all(|n| n.get("/healthz").json()["status"] == "degraded")
-    });
+    poll_until(
+        Duration::from_secs(10),
+        "the nodes to report the outage",
+        || {
+            cluster
+                .nodes
+                .iter()
+                .all(|n| n.get("/healthz").json()["status"] == "degraded")
+        },
+    );
     let refused = cluster.nodes[1].submit("echo", &audio(300), "during.wav", &json!({}));
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert_eq!(refused.error_code(), "database_unavailable");
@@ -290,7 +373,10 @@ fn a_database_restart_during_a_run_degrades_then_recovers_and_loses_nothing() {
     let done = cluster.nodes[1].wait_terminal(&id, Duration::from_secs(30));
     assert_eq!(done["status"], "completed", "{done:#}");
     poll_until(Duration::from_secs(10), "the nodes to recover", || {
-        cluster.nodes.iter().all(|n| n.get("/healthz").json()["status"] == "ok")
+        cluster
+            .nodes
+            .iter()
+            .all(|n| n.get("/healthz").json()["status"] == "ok")
     });
     assert_eq!(cluster.db.psql("SELECT count(*) FROM results"), "1");
     let after = cluster.nodes[1].submit_ok("echo", &audio(300), "after.wav", &json!({}));

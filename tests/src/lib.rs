@@ -167,7 +167,8 @@ impl ServerOptions {
     /// One node of a cluster: the shared PostgreSQL database, the folder every node
     /// shares for uploads, and this node's id.
     pub fn cluster_node(mut self, database_url: &str, shared_dir: &Path, node_id: &str) -> Self {
-        self.top_level.push(("database".into(), database_url.into()));
+        self.top_level
+            .push(("database".into(), database_url.into()));
         self.top_level
             .push(("shared_dir".into(), shared_dir.display().to_string()));
         self.top_level.push(("node_id".into(), node_id.into()));

@@ -49,7 +49,7 @@ pub async fn stream(
         .or(query.after)
         .unwrap_or(0);
     let tenant = caller.tenant;
-    let events = state.tracker.follow(&tenant, id, after);
+    let events = state.tracker.follow(&tenant, id, after).await;
     // A job the tracker no longer holds (e.g. after a restart) but storage does: its
     // whole story is one `done` event.
     let stored = match events {

@@ -74,7 +74,7 @@ pub async fn list_active(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "jobs": state.tracker.active(&caller.tenant) }))
+    Json(serde_json::json!({ "jobs": state.tracker.active(&caller.tenant).await }))
 }
 
 /// `POST /api/jobs/{id}/resubmit`: runs an interrupted job again from its kept upload,
@@ -126,7 +126,11 @@ pub async fn resubmit(
         upload,
         duration_ms: old.duration_ms,
     };
-    let snapshot = state.tracker.submit(request).map_err(ApiError::from)?;
+    let snapshot = state
+        .tracker
+        .submit(request)
+        .await
+        .map_err(ApiError::from)?;
     state.tracker.mark_resubmitted(tenant, id, snapshot.id);
     let location = format!("/api/jobs/{}", snapshot.id);
     Ok((
@@ -161,6 +165,9 @@ pub async fn cancel(
                 "already_finished",
                 "the job already finished (completed)",
             ))
+        }
+        Err(CancelError::DatabaseUnavailable(detail)) => {
+            Err(ApiError::database_unavailable(detail))
         }
         Err(e @ CancelError::AlreadyFinished(_)) => Err(ApiError::new(
             StatusCode::CONFLICT,

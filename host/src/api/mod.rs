@@ -40,6 +40,7 @@ pub fn router(state: &AppState) -> Router<Arc<AppState>> {
         .route("/api/plugins", get(plugins::list))
         .route("/api/plugins/{id}", get(plugins::get_one))
         .route("/api/admin/plugins/{id}/reload", post(plugins::reload))
+        .route("/api/admin/cluster", get(plugins::cluster))
         .route("/api/jobs", post(jobs::submit).get(jobs::list_active))
         .route("/api/jobs/{id}", get(jobs::get_one))
         .route("/api/jobs/{id}/events", get(events::stream))

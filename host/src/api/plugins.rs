@@ -45,12 +45,31 @@ pub struct PluginList {
     pub failed: Vec<LoadFailure>,
 }
 
+/// `GET /healthz`: `ok`, or `degraded` while the shared database cannot be reached
+/// (the node serves on; submissions get 503 until it is back).
 pub async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let database = state.tracker.database_reachable().await;
     Json(serde_json::json!({
-        "status": "ok",
+        "status": if database == Some(false) { "degraded" } else { "ok" },
+        "node": state.tracker.node(),
+        "database": if database.is_some() { "postgresql" } else { "sqlite" },
         "plugins": state.plugins.plugins().len(),
         "queued": state.tracker.queue_len(),
     }))
+}
+
+/// `GET /api/admin/cluster`: every node, its last heartbeat, slots in use and jobs
+/// (with SQLite: this one node).
+pub async fn cluster(
+    State(state): State<Arc<AppState>>,
+    caller: super::Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    super::caller::require_admin(&caller)?;
+    let nodes = state.tracker.cluster_nodes().await?;
+    Ok(Json(serde_json::json!({
+        "node": state.tracker.node(),
+        "nodes": nodes,
+    })))
 }
 
 pub async fn list(State(state): State<Arc<AppState>>, caller: super::Caller) -> Json<PluginList> {

@@ -20,6 +20,8 @@ pub struct ApiError {
     pub message: String,
     /// For invalid configuration: each field and what is wrong with it.
     pub fields: Vec<ConfigProblem>,
+    /// Seconds after which a retry may succeed (`Retry-After`), for passing trouble.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -29,6 +31,21 @@ impl ApiError {
             code,
             message: message.into(),
             fields: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// The shared database cannot be reached right now: 503, try again shortly.
+    pub fn database_unavailable(detail: impl std::fmt::Display) -> Self {
+        Self {
+            retry_after: Some(2),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                format!(
+                    "the database is unavailable ({detail}); nothing was queued, try again in a few seconds"
+                ),
+            )
         }
     }
 
@@ -74,6 +91,7 @@ impl ApiError {
             code: "invalid_config",
             message: format!("invalid config: {summary}"),
             fields: problems,
+            retry_after: None,
         }
     }
 }
@@ -100,7 +118,13 @@ impl IntoResponse for ApiError {
                 fields: &self.fields,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -124,6 +148,9 @@ impl From<AudioError> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
+        if error.is_unavailable() {
+            return Self::database_unavailable(error);
+        }
         tracing::error!(error = %error, "storage error");
         Self::internal(format!("storage error: {error}"))
     }
@@ -134,6 +161,12 @@ impl From<crate::jobs::SubmitError> for ApiError {
         let code = match error {
             crate::jobs::SubmitError::QueueFull(_) => "queue_full",
             crate::jobs::SubmitError::QuotaExceeded { .. } => "quota_exceeded",
+            crate::jobs::SubmitError::DatabaseUnavailable(detail) => {
+                return Self::database_unavailable(detail);
+            }
+            crate::jobs::SubmitError::Database(detail) => {
+                return Self::internal(format!("the job could not be recorded: {detail}"));
+            }
         };
         Self::new(StatusCode::TOO_MANY_REQUESTS, code, error.to_string())
     }

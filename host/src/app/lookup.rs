@@ -20,7 +20,17 @@ pub async fn blocking<T: Send + 'static>(
 
 /// A job from the tracker, or (after a restart) rebuilt from its stored result.
 pub async fn find_job(state: &AppState, id: Uuid, tenant: &str) -> Result<JobSnapshot, ApiError> {
-    if let Some(snapshot) = state.tracker.get(tenant, id) {
+    if let Some(mut snapshot) = state.tracker.lookup(tenant, id).await? {
+        if snapshot.status == crate::jobs::JobStatus::Completed && snapshot.result.is_none() {
+            // With several nodes the job's record comes from the shared ledger, which
+            // keeps the result where every result is: in the result store.
+            let store = state.store.clone();
+            let owner = tenant.to_owned();
+            snapshot.result = tokio::task::spawn_blocking(move || store.get(&owner, id))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))??
+                .map(std::sync::Arc::new);
+        }
         return Ok(snapshot);
     }
     let store = state.store.clone();

@@ -82,7 +82,11 @@ pub async fn submit_upload(
         upload: upload.path.clone(),
         duration_ms: audio.duration_ms(),
     };
-    let snapshot = state.tracker.submit(request).map_err(ApiError::from)?;
+    let snapshot = state
+        .tracker
+        .submit(request)
+        .await
+        .map_err(ApiError::from)?;
     // The job owns the upload now.
     guard.0 = None;
     Ok(snapshot)

@@ -1,5 +1,6 @@
 //! Command-line interface.
 
+mod cluster;
 mod serve;
 mod transcribe;
 
@@ -68,6 +69,17 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Inspect the nodes sharing the configured PostgreSQL database.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Every node, its last heartbeat, its slots and the jobs it runs.
+    Status(cluster::StatusArgs),
 }
 
 #[derive(Subcommand)]
@@ -91,6 +103,9 @@ pub fn main() -> ExitCode {
         Command::Plugins {
             command: PluginsCommand::List(common),
         } => list_plugins(&common),
+        Command::Cluster {
+            command: ClusterCommand::Status(args),
+        } => cluster::status(args),
     };
     match result {
         Ok(code) => code,

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sandscribe::app::{self, AppState};
+use sandscribe::jobs::cluster::{Cluster, ClusterOptions};
 use sandscribe::jobs::{PluginRunner, Tracker, TrackerOptions};
 use sandscribe::runtime::Runtime;
-use sandscribe::storage::{ResultStore, SqliteStore};
+use sandscribe::storage::{JobLedger, PgDatabase, ResultStore, SqliteStore};
 
 use super::Common;
 
@@ -21,12 +22,21 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the real address is printed).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// The PostgreSQL database several nodes share (`postgresql://user@host:port/db`);
+    /// wins over the config file's `database`.
+    #[arg(long, env = "SANDSCRIBE_DATABASE_URL")]
+    database: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.common.load_with(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(url) = args.database.filter(|u| !u.trim().is_empty()) {
+        config
+            .set_database(url)
+            .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
     }
     // Plugins run on the runtime's blocking threads: their native stack must be well
     // above the wasm stack cap, or deep recursion in a plugin overflows the host thread
@@ -72,8 +82,30 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         }
     }
     std::fs::create_dir_all(&config.data_dir)?;
-    let database = Arc::new(SqliteStore::open(&config.data_dir)?);
-    let store: Arc<dyn ResultStore> = database.clone();
+    let node = config.node_id();
+    let shared = match &config.database {
+        Some(url) => Some(
+            PgDatabase::connect(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("the database: {e}"))?,
+        ),
+        None => None,
+    };
+    let (store, ledger): (Arc<dyn ResultStore>, Arc<dyn JobLedger>) = match &shared {
+        Some(database) => {
+            let database = Arc::new(database.clone());
+            (database.clone(), database)
+        }
+        None => {
+            let database = Arc::new(SqliteStore::open(&config.data_dir)?);
+            (database.clone(), database)
+        }
+    };
+    tracing::info!(
+        %node,
+        database = if shared.is_some() { "postgresql" } else { "sqlite" },
+        "storage"
+    );
     let runtime = Arc::new(Runtime::new(&config.limits, &config.cache_dir())?);
     let plugins = {
         let runtime = runtime.clone();
@@ -94,10 +126,19 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         max_bytes: config.limits.upload_bytes,
         max_duration_ms: config.limits.audio_seconds.saturating_mul(1000),
     };
+    let cluster = shared.map(|database| {
+        let options = ClusterOptions {
+            node: node.clone(),
+            lease_renew: std::time::Duration::from_secs(config.jobs.lease_renew_seconds),
+            lease_expiry: std::time::Duration::from_secs(config.jobs.lease_expiry_seconds),
+            retry_interrupted: config.jobs.retry_interrupted,
+        };
+        Arc::new(Cluster::new(database, plugins.clone(), options))
+    });
     let tracker = Tracker::new(
         Arc::new(PluginRunner::new(runtime.clone(), audio_limits)),
         store.clone(),
-        database,
+        ledger,
         TrackerOptions {
             max_running: config.jobs.running_slots(),
             max_queued: config.jobs.max_queued,
@@ -105,10 +146,18 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
             audio_dir: config.audio_dir(),
             metrics,
             tenants: config.tenants.clone(),
+            node: node.clone(),
+            cluster: cluster.clone(),
         },
     );
-    let keep = tracker.recover_interrupted();
-    clean_stale_uploads(&config.uploads_dir(), &keep);
+    match cluster {
+        // The shared uploads folder holds other nodes' jobs too: nothing is stale here.
+        Some(cluster) => sandscribe::jobs::cluster::workers::start(cluster, tracker.clone()),
+        None => {
+            let keep = tracker.recover_interrupted();
+            clean_stale_uploads(&config.uploads_dir(), &keep);
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
     let state = Arc::new(AppState {

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
+use super::cluster::Outbox;
 use super::events::{EventKind, JobEvent};
 use super::follow::Subscription;
 use super::model::{JobError, JobSnapshot, JobStatus};
@@ -49,6 +50,12 @@ pub struct JobEntry {
     /// Becomes true once the job is finished *and* its running slot is free, so whoever
     /// waits for a cancellation can count on the queue having moved on.
     settled: watch::Sender<bool>,
+    /// With several nodes: events already in the shared log before this node took the
+    /// job (its first event here is numbered after them) ...
+    seq_base: u64,
+    /// ... and where this node's events go on to the shared log (all but the terminal
+    /// one, which the job's completion writes in its own transaction).
+    outbox: Option<Outbox>,
 }
 
 impl JobEntry {
@@ -73,6 +80,8 @@ impl JobEntry {
             }),
             sender,
             settled: watch::Sender::new(false),
+            seq_base: 0,
+            outbox: None,
         };
         {
             let mut state = entry.lock();
@@ -87,6 +96,41 @@ impl JobEntry {
             );
         }
         entry
+    }
+
+    /// A job this node claimed from the shared queue: already running, its log so far
+    /// (`seq_base` events) in the database, its further events sent on through `outbox`.
+    pub(super) fn claimed(
+        snapshot: JobSnapshot,
+        tenant: String,
+        plugin: Arc<LoadedPlugin>,
+        upload: PathBuf,
+        seq_base: u64,
+        outbox: Outbox,
+    ) -> Self {
+        let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
+        Self {
+            id: snapshot.id,
+            tenant,
+            plugin,
+            upload,
+            cancel: CancelFlag::new(),
+            state: Mutex::new(JobState {
+                snapshot,
+                events: Vec::new(),
+                live_segments: 0,
+            }),
+            sender,
+            settled: watch::Sender::new(false),
+            seq_base,
+            outbox: Some(outbox),
+        }
+    }
+
+    /// The number of the job's latest event.
+    pub(super) fn last_seq(&self) -> u64 {
+        let state = self.lock();
+        state.events.last().map_or(self.seq_base, |e| e.seq)
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, JobState> {
@@ -106,9 +150,14 @@ impl JobEntry {
             return;
         }
         let event = JobEvent {
-            seq: state.events.len() as u64 + 1,
+            seq: self.seq_base + state.events.len() as u64 + 1,
             kind,
         };
+        if let Some(outbox) = &self.outbox
+            && !event.kind.is_terminal()
+        {
+            outbox.push(self.id, event.seq, &event.kind);
+        }
         state.events.push(event.clone());
         // No receivers is fine: nobody is watching right now.
         let _ = self.sender.send(event);
@@ -131,9 +180,10 @@ impl JobEntry {
         }
     }
 
-    /// The scheduler started the job.
-    pub(super) fn mark_running(&self) {
+    /// The scheduler started the job on `node`.
+    pub(super) fn mark_running(&self, node: &str) {
         let mut state = self.lock();
+        state.snapshot.node = Some(node.to_owned());
         state.snapshot.status = JobStatus::Running;
         state.snapshot.queue_position = None;
         state.snapshot.stage = "starting".into();

@@ -11,6 +11,11 @@ pub enum SubmitError {
         limit: String,
         resets: String,
     },
+    /// The shared database cannot be reached: nothing was queued.
+    #[error("the database is unavailable: {0}")]
+    DatabaseUnavailable(String),
+    #[error("the job could not be recorded: {0}")]
+    Database(String),
 }
 
 /// Why a cancel did not happen.
@@ -20,4 +25,7 @@ pub enum CancelError {
     NotFound,
     #[error("the job already finished ({0})")]
     AlreadyFinished(&'static str),
+    /// The shared database cannot be reached, so the cancel could not be passed on.
+    #[error("the database is unavailable: {0}")]
+    DatabaseUnavailable(String),
 }

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -24,9 +26,36 @@ impl Tracker {
     }
 
     /// The job's events after `after_seq`, then live ones as they happen, ending with
-    /// the terminal event. A subscriber that lags behind the broadcast re-reads the
-    /// log, so nothing is lost or repeated. `None` when the tracker does not hold the job.
-    pub fn follow(
+    /// the terminal event, wherever the job runs: from this node's memory, or with
+    /// several nodes from the shared log. `None` when the tenant has no such job.
+    pub async fn follow(
+        self: &Arc<Self>,
+        tenant: &str,
+        id: Uuid,
+        after_seq: u64,
+    ) -> Option<BoxStream<'static, JobEvent>> {
+        match &self.cluster {
+            Some(cluster) => {
+                let database = cluster.database.clone();
+                let listener = cluster.listener.clone();
+                let stream = super::cluster::follow::follow(
+                    database,
+                    listener,
+                    tenant.into(),
+                    id,
+                    after_seq,
+                )
+                .await?;
+                Some(stream.boxed())
+            }
+            None => Some(self.follow_here(tenant, id, after_seq)?.boxed()),
+        }
+    }
+
+    /// Following a job this node holds. A subscriber that lags behind the broadcast
+    /// re-reads the log, so nothing is lost or repeated. `None` when the tracker does
+    /// not hold the job.
+    pub fn follow_here(
         self: &Arc<Self>,
         tenant: &str,
         id: Uuid,

@@ -5,6 +5,7 @@
 //! [`RunningJob`] and applies the [`Ending`] that comes back, so each can be tested
 //! without the other.
 
+pub mod cluster;
 mod entry;
 mod errors;
 mod events;

@@ -177,6 +177,9 @@ pub struct JobSnapshot {
     /// For an interrupted job that was run again: the new job's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resubmitted_as: Option<Uuid>,
+    /// The node that runs (or ran) the job, once it has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl JobSnapshot {
@@ -204,6 +207,7 @@ impl JobSnapshot {
             usage: None,
             result: None,
             resubmitted_as: None,
+            node: None,
         }
     }
 
@@ -231,6 +235,7 @@ impl JobSnapshot {
             usage: None,
             result: Some(Arc::new(result)),
             resubmitted_as: None,
+            node: None,
         }
     }
 }

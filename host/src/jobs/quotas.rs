@@ -42,11 +42,7 @@ impl Quotas {
         if let Some(max) = limits.max_queued
             && queued >= max
         {
-            return Err(SubmitError::QuotaExceeded {
-                quota: "queued jobs",
-                limit: format!("{max} waiting"),
-                resets: "as soon as one of your queued jobs starts".into(),
-            });
+            return Err(queued_refusal(max));
         }
         if let Some(minutes) = limits.audio_minutes_per_day {
             let now = OffsetDateTime::now_utc();
@@ -54,21 +50,44 @@ impl Quotas {
             let mut used = self.audio_used.lock().unwrap_or_else(|e| e.into_inner());
             let today = used.entry((tenant.to_owned(), day)).or_default();
             if *today + duration_ms > minutes.saturating_mul(60_000) {
-                let midnight = OffsetDateTime::from_unix_timestamp((day + 1) * 86_400)
-                    .ok()
-                    .and_then(|t| {
-                        t.format(&time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
-                    .unwrap_or_else(|| "midnight UTC".into());
-                return Err(SubmitError::QuotaExceeded {
-                    quota: "audio minutes per day",
-                    limit: format!("{minutes} minutes, {} used", *today / 60_000),
-                    resets: format!("at {midnight}"),
-                });
+                return Err(audio_refusal(minutes, *today, day));
             }
             *today += duration_ms;
         }
         Ok(())
+    }
+}
+
+/// The refusal of a tenant with `max` jobs waiting already.
+pub(super) fn queued_refusal(max: usize) -> SubmitError {
+    SubmitError::QuotaExceeded {
+        quota: "queued jobs",
+        limit: format!("{max} waiting"),
+        resets: "as soon as one of your queued jobs starts".into(),
+    }
+}
+
+/// The refusal of a tenant that has used `used_ms` of its `minutes` on UTC day `day`.
+pub(super) fn audio_refusal(minutes: u64, used_ms: u64, day: i64) -> SubmitError {
+    let midnight = OffsetDateTime::from_unix_timestamp((day + 1) * 86_400)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "midnight UTC".into());
+    SubmitError::QuotaExceeded {
+        quota: "audio minutes per day",
+        limit: format!("{minutes} minutes, {} used", used_ms / 60_000),
+        resets: format!("at {midnight}"),
+    }
+}
+
+/// The refusal of a tenant whose stored results fill its `limit` bytes.
+pub(super) fn stored_refusal(limit: u64, used: u64) -> SubmitError {
+    SubmitError::QuotaExceeded {
+        quota: "stored results",
+        limit: format!("{limit} bytes, {used} used"),
+        resets: "when you delete results".into(),
     }
 }

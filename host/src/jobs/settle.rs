@@ -35,9 +35,35 @@ impl Settler {
         entry: &Arc<JobEntry>,
         ending: Ending,
     ) -> (JobStatus, EventKind) {
-        match ending {
+        let (result, usage) = match self.conclude(entry, ending) {
+            Concluded::Ended(status, kind) => return (status, kind),
+            Concluded::Store(result, usage) => (result, usage),
+        };
+        // The store blocks: on a blocking task.
+        let store = self.store.clone();
+        let stored =
+            tokio::task::spawn_blocking(move || store.insert(&result).map(|()| result)).await;
+        match stored {
+            Ok(Ok(result)) => {
+                let result = Arc::new(result);
+                (JobStatus::Completed, EventKind::Done { result, usage })
+            }
+            Ok(Err(e)) => {
+                tracing::error!(job = %entry.id, error = %e, "could not store a result");
+                not_stored(e.to_string(), usage)
+            }
+            Err(e) => not_stored(e.to_string(), usage),
+        }
+    }
+
+    /// Disposes of the upload (kept as audio for playback when the job completed) and
+    /// says how the job ends; a completed job's result still has to be stored.
+    pub(super) fn conclude(&self, entry: &Arc<JobEntry>, ending: Ending) -> Concluded {
+        let (status, kind) = match ending {
             Ending::Completed { transcript, usage } => {
-                self.complete(entry, transcript, usage).await
+                let result = result_of(entry, transcript);
+                keep_audio(&entry.upload, &self.audio_dir, entry.id);
+                return Concluded::Store(result, usage);
             }
             Ending::AudioFailed { message } => {
                 // Decoding cannot be interrupted, and the audio would fail again anyway.
@@ -58,57 +84,46 @@ impl Settler {
                 discard_unless_interrupted(entry);
                 (JobStatus::Cancelled, EventKind::Cancelled { message })
             }
-        }
+        };
+        Concluded::Ended(status, kind)
     }
+}
 
-    /// Keeps the audio and stores the result (on a blocking task: the store blocks),
-    /// and only then calls the job done. A result that cannot be stored fails the job as
-    /// the server's fault.
-    async fn complete(
-        &self,
-        entry: &Arc<JobEntry>,
-        transcript: Transcript,
-        usage: ResourceUse,
-    ) -> (JobStatus, EventKind) {
-        let result = {
-            let state = entry.lock();
-            let s = &state.snapshot;
-            let meta = &entry.plugin.meta;
-            StoredResult {
-                id: entry.id,
-                tenant: entry.tenant.clone(),
-                file_name: s.file_name.clone(),
-                plugin_id: meta.id.clone(),
-                plugin_name: meta.name.clone(),
-                plugin_version: meta.version.clone(),
-                config: s.config.clone(),
-                transcript,
-                duration_ms: s.duration_ms,
-                created_at: s.created_at,
-                started_at: s.started_at.unwrap_or_else(OffsetDateTime::now_utc),
-                finished_at: OffsetDateTime::now_utc(),
-            }
-        };
-        keep_audio(&entry.upload, &self.audio_dir, entry.id);
-        let store = self.store.clone();
-        let stored =
-            tokio::task::spawn_blocking(move || store.insert(&result).map(|()| result)).await;
-        let message = match stored {
-            Ok(Ok(result)) => {
-                let result = Arc::new(result);
-                return (JobStatus::Completed, EventKind::Done { result, usage });
-            }
-            Ok(Err(e)) => {
-                tracing::error!(job = %entry.id, error = %e, "could not store a result");
-                e.to_string()
-            }
-            Err(e) => e.to_string(),
-        };
-        let error = JobError::new(
-            FailureKind::Server,
-            format!("the result could not be stored: {message}"),
-        );
-        (JobStatus::Failed, EventKind::Failed { error, usage })
+/// How a run ended, once its upload is dealt with.
+pub(super) enum Concluded {
+    /// Without a result: the terminal state and event.
+    Ended(JobStatus, EventKind),
+    /// With a result, which must be stored before the job is done.
+    Store(StoredResult, ResourceUse),
+}
+
+/// The failure of a job whose result could not be stored: the server's fault.
+pub(super) fn not_stored(message: String, usage: ResourceUse) -> (JobStatus, EventKind) {
+    let error = JobError::new(
+        FailureKind::Server,
+        format!("the result could not be stored: {message}"),
+    );
+    (JobStatus::Failed, EventKind::Failed { error, usage })
+}
+
+/// The stored form of a completed job's transcript.
+fn result_of(entry: &JobEntry, transcript: Transcript) -> StoredResult {
+    let state = entry.lock();
+    let s = &state.snapshot;
+    let meta = &entry.plugin.meta;
+    StoredResult {
+        id: entry.id,
+        tenant: entry.tenant.clone(),
+        file_name: s.file_name.clone(),
+        plugin_id: meta.id.clone(),
+        plugin_name: meta.name.clone(),
+        plugin_version: meta.version.clone(),
+        config: s.config.clone(),
+        transcript,
+        duration_ms: s.duration_ms,
+        created_at: s.created_at,
+        started_at: s.started_at.unwrap_or_else(OffsetDateTime::now_utc),
+        finished_at: OffsetDateTime::now_utc(),
     }
 }
 

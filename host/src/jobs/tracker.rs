@@ -6,7 +6,7 @@
 //! lives in its [`JobEntry`]; quotas, the ledger and following a job have files of
 //! their own.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::cluster::Cluster;
 use super::entry::JobEntry;
 use super::errors::{CancelError, SubmitError};
 use super::events::EventKind;
@@ -33,21 +34,29 @@ const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// Tracks every job, runs the queue, and hands finished results to storage.
 pub struct Tracker {
-    jobs: Mutex<HashMap<Uuid, Arc<JobEntry>>>,
+    pub(super) jobs: Mutex<HashMap<Uuid, Arc<JobEntry>>>,
     finished: Mutex<VecDeque<Uuid>>,
     schedule: Mutex<FairQueue>,
-    runner: Arc<dyn JobRunner>,
-    settler: Settler,
+    pub(super) runner: Arc<dyn JobRunner>,
+    pub(super) settler: Settler,
     recovery: Recovery,
-    quotas: Quotas,
-    metrics: Arc<Metrics>,
-    max_running: usize,
-    max_queued: usize,
+    pub(super) quotas: Quotas,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) max_running: usize,
+    pub(super) max_queued: usize,
     keep_finished: usize,
+    /// This node's id, recorded in the jobs it runs.
+    pub(super) node: String,
+    /// With several nodes: the shared queue (the in-memory one then stays empty).
+    pub(super) cluster: Option<Arc<Cluster>>,
+    /// With several nodes: the jobs running on this node.
+    pub(super) here: Mutex<HashSet<Uuid>>,
+    /// Signalled when a slot frees on this node, so the claimer looks for work.
+    pub(super) slot_freed: tokio::sync::Notify,
 }
 
 /// How the tracker is sized.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TrackerOptions {
     /// Jobs running at once (at least 1).
     pub max_running: usize,
@@ -60,6 +69,10 @@ pub struct TrackerOptions {
     pub metrics: Arc<Metrics>,
     /// Per-tenant quotas.
     pub tenants: HashMap<String, TenantLimits>,
+    /// This node's id (`Config::node_id`).
+    pub node: String,
+    /// The shared queue, when several nodes share a PostgreSQL database.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Tracker {
@@ -81,19 +94,45 @@ impl Tracker {
             max_running: options.max_running.max(1),
             max_queued: options.max_queued,
             keep_finished: options.keep_finished,
+            node: options.node,
+            cluster: options.cluster,
+            here: Mutex::default(),
+            slot_freed: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Whether jobs are queued in a database several nodes share.
+    pub fn is_clustered(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     fn schedule(&self) -> MutexGuard<'_, FairQueue> {
         self.schedule.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn jobs(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<JobEntry>>> {
+    pub(super) fn jobs(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<JobEntry>>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a job. It starts at once if a slot is free.
-    pub fn submit(self: &Arc<Self>, request: JobRequest) -> Result<JobSnapshot, SubmitError> {
+    /// Queues a job. It starts at once if a slot is free (with several nodes: on
+    /// whichever node has one).
+    pub async fn submit(self: &Arc<Self>, request: JobRequest) -> Result<JobSnapshot, SubmitError> {
+        match &self.cluster {
+            Some(cluster) => self.submit_shared(cluster, request).await,
+            None => self.submit_here(request),
+        }
+    }
+
+    /// Queues a job in this node's own queue (the single-node case).
+    pub(super) fn submit_here(
+        self: &Arc<Self>,
+        request: JobRequest,
+    ) -> Result<JobSnapshot, SubmitError> {
         let mut schedule = self.schedule();
         if schedule.len() >= self.max_queued {
             return Err(SubmitError::QueueFull(schedule.len()));
@@ -127,7 +166,7 @@ impl Tracker {
                 break;
             };
             started = true;
-            entry.mark_running();
+            entry.mark_running(&self.node);
             self.recovery.persist(&entry);
             self.start(entry);
         }
@@ -203,7 +242,7 @@ impl Tracker {
     }
 
     /// Keeps at most `keep_finished` finished jobs in memory; older ones live on in storage.
-    fn remember_finished(&self, id: Uuid) {
+    pub(super) fn remember_finished(&self, id: Uuid) {
         let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         finished.push_back(id);
         while finished.len() > self.keep_finished {
@@ -218,12 +257,35 @@ impl Tracker {
         self.jobs().get(&id).filter(|e| e.tenant == tenant).cloned()
     }
 
+    /// The job as this node's memory holds it (see [`Tracker::lookup`] for any node's).
     pub fn get(&self, tenant: &str, id: Uuid) -> Option<JobSnapshot> {
         self.entry(tenant, id).map(|e| e.snapshot())
     }
 
-    /// The tenant's jobs that are queued or running, oldest first.
-    pub fn active(&self, tenant: &str) -> Vec<JobSnapshot> {
+    /// The job wherever it runs: this node's memory, or the shared database.
+    pub async fn lookup(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<JobSnapshot>, crate::storage::StorageError> {
+        match &self.cluster {
+            Some(cluster) => Ok(cluster.snapshot(tenant, id).await?.map(|(s, _)| s)),
+            None => Ok(self.get(tenant, id)),
+        }
+    }
+
+    /// The tenant's jobs that are queued or running, oldest first, on every node.
+    pub async fn active(&self, tenant: &str) -> Vec<JobSnapshot> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.active(tenant).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot list the active jobs");
+                Vec::new()
+            });
+        }
+        self.active_here(tenant)
+    }
+
+    fn active_here(&self, tenant: &str) -> Vec<JobSnapshot> {
         let mut jobs: Vec<JobSnapshot> = self
             .jobs()
             .values()
@@ -241,6 +303,9 @@ impl Tracker {
         tenant: &str,
         id: Uuid,
     ) -> Result<JobSnapshot, CancelError> {
+        if let Some(cluster) = &self.cluster {
+            return self.cancel_shared(cluster, tenant, id).await;
+        }
         let entry = self.entry(tenant, id).ok_or(CancelError::NotFound)?;
         {
             let status = entry.lock().snapshot.status;
@@ -277,6 +342,10 @@ impl Tracker {
     /// be resubmitted after the restart), running jobs get `grace` to finish, then they
     /// are cancelled and recorded as interrupted too.
     pub async fn shutdown(self: &Arc<Self>, grace: Duration) {
+        if let Some(cluster) = &self.cluster {
+            // Queued jobs stay in the shared queue for the other nodes.
+            return self.shutdown_shared(cluster, grace).await;
+        }
         let queued: Vec<Arc<JobEntry>> = self.schedule().drain();
         for entry in &queued {
             self.interrupt(entry);
@@ -315,7 +384,12 @@ impl Tracker {
     /// After a restart: every job the ledger still has as queued or running was cut
     /// short. Marks them `interrupted` (keeping their uploads, so they can be
     /// resubmitted) and returns the uploads to keep.
+    /// With several nodes nothing is done here: a node's jobs are taken over when its
+    /// leases expire.
     pub fn recover_interrupted(&self) -> Vec<PathBuf> {
+        if self.cluster.is_some() {
+            return Vec::new();
+        }
         self.recovery.recover_interrupted()
     }
 
@@ -332,6 +406,14 @@ impl Tracker {
     /// The server's metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Jobs running on this node.
+    pub fn running_count(&self) -> usize {
+        match &self.cluster {
+            Some(_) => self.here.lock().map_or(0, |h| h.len()),
+            None => self.schedule().total_running,
+        }
     }
 
     /// Number of queued jobs (for metrics and the UI).

@@ -18,8 +18,8 @@
 mod codec;
 mod lazy;
 mod ledger;
-pub mod postgres;
 mod model;
+pub mod postgres;
 mod schema;
 mod search;
 mod sqlite;

@@ -341,7 +341,7 @@ async fn start(
 ) -> Response {
     let job = wizard.state.job;
     if let Some(id) = job
-        && let Some(snapshot) = web.app.tracker.get(wizard.tenant(), id)
+        && let Ok(Some(snapshot)) = web.app.tracker.lookup(wizard.tenant(), id).await
         && !snapshot.status.is_finished()
     {
         return Redirect::to(&format!("/jobs/{id}")).into_response();

@@ -119,11 +119,11 @@ pub async fn page(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Res
         wizard.state.step = Step::Plugin;
         wizard.save(&web).await?;
     }
-    full_page(&web, tenant, selected.as_deref(), form)
+    full_page(&web, tenant, selected.as_deref(), form).await
 }
 
 /// The whole plugin page around `form`.
-fn full_page(
+async fn full_page(
     web: &Web,
     tenant: &str,
     selected: Option<&str>,
@@ -133,6 +133,7 @@ fn full_page(
         .app
         .tracker
         .active(tenant)
+        .await
         .into_iter()
         .map(|job| ActiveJob {
             id: job.id.to_string(),
@@ -232,7 +233,7 @@ pub async fn config(
             Some("Reset to the plugin's defaults.".into()),
             &settings,
         );
-        return respond_form(&web, &headers, tenant, form);
+        return respond_form(&web, &headers, tenant, form).await;
     }
 
     let (config, mut errors) = form::parse(&plugin.meta.config_schema, &pairs);
@@ -246,7 +247,7 @@ pub async fn config(
     }
     if !errors.is_empty() || !general.is_empty() {
         let form = config_form(&plugin, &config, &errors, general, None, &settings);
-        return respond_form(&web, &headers, tenant, form);
+        return respond_form(&web, &headers, tenant, form).await;
     }
 
     wizard.state.config = config.clone();
@@ -271,11 +272,11 @@ pub async fn config(
         Some("Saved as your defaults.".into()),
         &settings,
     );
-    respond_form(&web, &headers, tenant, form)
+    respond_form(&web, &headers, tenant, form).await
 }
 
 /// The form alone for HTMX; without HTMX, the whole page around it.
-fn respond_form(
+async fn respond_form(
     web: &Web,
     headers: &HeaderMap,
     tenant: &str,
@@ -285,5 +286,5 @@ fn respond_form(
         return render(&ConfigFormView { form });
     }
     let selected = form.plugin_id.clone();
-    full_page(web, tenant, Some(&selected), Some(form))
+    full_page(web, tenant, Some(&selected), Some(form)).await
 }

@@ -35,7 +35,7 @@ pub fn respond(state: Arc<AppState>, tenant: String, id: Uuid, guard: CancelOnDr
     let events = async_stream::stream! {
         let mut guard = guard;
         let mut text = StreamedText::default();
-        if let Some(events) = wait::job_events(state.tracker.clone(), tenant.clone(), id) {
+        if let Some(events) = wait::job_events(state.tracker.clone(), tenant.clone(), id).await {
             let mut events = std::pin::pin!(events);
             while let Some(event) = events.next().await {
                 if let EventKind::Segment { segment, .. } = &event.kind {

@@ -14,12 +14,12 @@ use crate::storage::StoredResult;
 
 /// The job's events from its first one, then live, ending with its terminal event.
 /// `None` when the tracker no longer holds the job.
-pub fn job_events(
+pub async fn job_events(
     tracker: Arc<Tracker>,
     tenant: String,
     id: Uuid,
 ) -> Option<impl Stream<Item = JobEvent> + Send + 'static> {
-    tracker.follow(&tenant, id, 0)
+    tracker.follow(&tenant, id, 0).await
 }
 
 /// What a terminal event means for the request; `None` for other events.
@@ -45,7 +45,7 @@ pub async fn result(
     tenant: &str,
     id: Uuid,
 ) -> Result<Arc<StoredResult>, OpenAiError> {
-    let Some(events) = job_events(state.tracker.clone(), tenant.to_owned(), id) else {
+    let Some(events) = job_events(state.tracker.clone(), tenant.to_owned(), id).await else {
         return stored_result(state, tenant, id).await;
     };
     let mut events = std::pin::pin!(events);

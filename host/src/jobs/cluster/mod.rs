@@ -10,11 +10,14 @@
 //! the source of truth between nodes.
 
 pub mod follow;
+mod node;
 pub mod outbox;
 mod positions;
 pub mod workers;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -22,10 +25,9 @@ use uuid::Uuid;
 
 use super::events::EventKind;
 use super::model::{FailureKind, JobError, JobSnapshot, JobStatus};
+use crate::runtime::PluginRegistry;
 use crate::storage::postgres::listener::Listener;
-use crate::storage::postgres::queue::{
-    AdmissionLimits, CancelOutcome, Expired, Reaped, Refusal,
-};
+use crate::storage::postgres::queue::{AdmissionLimits, CancelOutcome, Expired, Reaped, Refusal};
 use crate::storage::{JobRecord, PgDatabase, StorageError};
 pub use outbox::Outbox;
 
@@ -44,6 +46,10 @@ pub struct Cluster {
     pub listener: Listener,
     pub outbox: Outbox,
     pub options: ClusterOptions,
+    /// The plugins a claimed job is run with (every node has the same).
+    pub plugins: Arc<PluginRegistry>,
+    /// Set at shutdown: this node takes no more jobs.
+    stopping: AtomicBool,
 }
 
 /// Why the shared queue refused or could not take a job.
@@ -70,13 +76,29 @@ fn value_of(snapshot: &JobSnapshot) -> serde_json::Value {
 
 impl Cluster {
     /// Connects this node's listener and outbox to the shared database.
-    pub fn new(database: PgDatabase, options: ClusterOptions) -> Self {
+    pub fn new(
+        database: PgDatabase,
+        plugins: Arc<PluginRegistry>,
+        options: ClusterOptions,
+    ) -> Self {
         Self {
             listener: Listener::start(&database),
             outbox: Outbox::start(database.clone()),
             database,
             options,
+            plugins,
+            stopping: AtomicBool::new(false),
         }
+    }
+
+    /// This node takes no more jobs from the queue (it is shutting down).
+    pub fn stop_claiming(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this node still takes jobs.
+    pub fn is_claiming(&self) -> bool {
+        !self.stopping.load(Ordering::Relaxed)
     }
 
     /// Records a new job in the shared queue, or says why not.
@@ -151,8 +173,10 @@ impl Cluster {
             .filter_map(snapshot_of)
             .map(|mut snapshot| {
                 if snapshot.status == JobStatus::Queued {
-                    snapshot.queue_position =
-                        order.iter().position(|id| *id == snapshot.id).map(|i| i + 1);
+                    snapshot.queue_position = order
+                        .iter()
+                        .position(|id| *id == snapshot.id)
+                        .map(|i| i + 1);
                 }
                 snapshot
             })
@@ -179,7 +203,7 @@ impl Cluster {
     }
 
     /// The snapshot and event of a job this node has just claimed.
-    fn started(&self, record: &JobRecord) -> (serde_json::Value, String) {
+    pub(crate) fn started(&self, record: &JobRecord) -> (serde_json::Value, String) {
         let mut data = record.data.clone();
         if let Some(mut snapshot) = snapshot_of(record) {
             snapshot.status = JobStatus::Running;
@@ -199,7 +223,7 @@ impl Cluster {
 
     /// What becomes of a job whose node died: queued again while it has retries left,
     /// otherwise interrupted (its upload kept, so it can be resubmitted).
-    fn reaped(&self, expired: &Expired) -> Reaped {
+    pub(crate) fn reaped(&self, expired: &Expired) -> Reaped {
         let requeue = expired.attempts <= self.options.retry_interrupted;
         let node = expired.node.clone().unwrap_or_else(|| "its node".into());
         let mut snapshot = snapshot_of(&expired.record);

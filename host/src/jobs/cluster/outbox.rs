@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::jobs::events::EventKind;
-use crate::storage::postgres::queue::StoredEvent;
 use crate::storage::PgDatabase;
+use crate::storage::postgres::queue::StoredEvent;
 
 /// Events held in memory at most while the database is away.
 const MAX_BUFFERED: usize = 100_000;

@@ -12,7 +12,10 @@ use crate::storage::postgres::queue::QueueView;
 pub fn fair_order(view: &QueueView) -> Vec<Uuid> {
     let mut queues: HashMap<&str, VecDeque<Uuid>> = HashMap::new();
     for job in &view.queued {
-        queues.entry(job.tenant.as_str()).or_default().push_back(job.id);
+        queues
+            .entry(job.tenant.as_str())
+            .or_default()
+            .push_back(job.id);
     }
     let mut turns: HashMap<&str, (u64, u64)> = view
         .turns
@@ -48,10 +51,22 @@ mod tests {
         let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
         let view = QueueView {
             queued: vec![
-                QueuedRow { id: ids[0], tenant: "a".into() },
-                QueuedRow { id: ids[1], tenant: "a".into() },
-                QueuedRow { id: ids[2], tenant: "a".into() },
-                QueuedRow { id: ids[3], tenant: "b".into() },
+                QueuedRow {
+                    id: ids[0],
+                    tenant: "a".into(),
+                },
+                QueuedRow {
+                    id: ids[1],
+                    tenant: "a".into(),
+                },
+                QueuedRow {
+                    id: ids[2],
+                    tenant: "a".into(),
+                },
+                QueuedRow {
+                    id: ids[3],
+                    tenant: "b".into(),
+                },
             ],
             turns: vec![("a".into(), 5, 10), ("b".into(), 5, 3)],
         };

@@ -8,7 +8,6 @@
 //! - the **cancel relay** stops a job running here when another node asks.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
@@ -27,7 +26,7 @@ async fn claim_loop(cluster: Arc<Cluster>, tracker: Arc<Tracker>) {
     let mut notices = cluster.listener.subscribe();
     let lease = cluster.options.lease_expiry;
     loop {
-        while tracker.free_slots() > 0 {
+        while tracker.free_slots() > 0 && cluster.is_claiming() {
             let limits = |tenant: &str| tracker.tenant_max_running(tenant);
             let started = |record: &crate::storage::JobRecord| cluster.started(record);
             match cluster
@@ -90,7 +89,11 @@ async fn lease_loop(cluster: Arc<Cluster>, tracker: Arc<Tracker>) {
         match cluster.database.reap_expired(expiry, &decide).await {
             Ok((0, 0)) => {}
             Ok((requeued, interrupted)) => {
-                tracing::warn!(requeued, interrupted, "took over the jobs of a node that stopped");
+                tracing::warn!(
+                    requeued,
+                    interrupted,
+                    "took over the jobs of a node that stopped"
+                );
             }
             Err(e) => {
                 cluster.database.note_error(&e);
@@ -110,6 +113,3 @@ async fn cancel_relay(cluster: Arc<Cluster>, tracker: Arc<Tracker>) {
         }
     }
 }
-
-/// How long a cancel waits for the running node to report the end.
-pub const CANCEL_WAIT: Duration = Duration::from_secs(5);

@@ -20,8 +20,8 @@ async fn following_from_the_start_or_the_middle_yields_exactly_the_missing_event
     let id = h.submit("a").unwrap().id;
     let run = h.next_start().await;
     // Followers that join while the job runs: one from the start, one from seq 2.
-    let from_start = h.tracker.follow("a", id, 0).unwrap();
-    let from_two = h.tracker.follow("a", id, 2).unwrap();
+    let from_start = h.tracker.follow_here("a", id, 0).unwrap();
+    let from_two = h.tracker.follow_here("a", id, 2).unwrap();
     let live = tokio::spawn(async move {
         let start: Vec<JobEvent> = from_start.collect().await;
         let two: Vec<JobEvent> = from_two.collect().await;

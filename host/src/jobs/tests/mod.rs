@@ -90,6 +90,8 @@ impl Harness {
             audio_dir: dir.path().join("audio"),
             metrics: crate::metrics::Metrics::new(),
             tenants: Default::default(),
+            node: "test-node".into(),
+            cluster: None,
         };
         tweak(&mut options);
         let (sender, started) = mpsc::unbounded_channel();
@@ -110,7 +112,7 @@ impl Harness {
         self.uploads += 1;
         let upload = self.dir.path().join(format!("upload-{}.wav", self.uploads));
         std::fs::write(&upload, b"not really audio").expect("write the upload");
-        self.tracker.submit(JobRequest {
+        self.tracker.submit_here(JobRequest {
             tenant: tenant.to_owned(),
             plugin: self.plugin.clone(),
             config: serde_json::json!({}),
@@ -149,7 +151,7 @@ impl Harness {
     pub async fn events_after(&self, tenant: &str, id: uuid::Uuid, seq: u64) -> Vec<JobEvent> {
         let stream = self
             .tracker
-            .follow(tenant, id, seq)
+            .follow_here(tenant, id, seq)
             .expect("the tracker holds the job");
         tokio::time::timeout(PATIENCE, stream.collect())
             .await
