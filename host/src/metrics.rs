@@ -68,7 +68,23 @@ fn fuel_histogram() -> Histogram {
 
 impl Metrics {
     pub fn new() -> Arc<Self> {
-        let mut registry = Registry::with_prefix("sandscribe");
+        Self::with_registry(Registry::with_prefix("sandscribe"))
+    }
+
+    /// Metrics whose every series carries `node="<id>"`, so the series of several nodes
+    /// scraped into one Prometheus stay apart.
+    pub fn for_node(node: &str) -> Arc<Self> {
+        let labels = [(
+            std::borrow::Cow::Borrowed("node"),
+            std::borrow::Cow::Owned(node.to_owned()),
+        )];
+        Self::with_registry(Registry::with_prefix_and_labels(
+            "sandscribe",
+            labels.into_iter(),
+        ))
+    }
+
+    fn with_registry(mut registry: Registry) -> Arc<Self> {
         let jobs = Family::<JobLabels, Counter>::default();
         let queued = Gauge::default();
         let running = Gauge::default();
@@ -227,6 +243,18 @@ impl Drop for SseGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_series_of_a_node_carries_its_id() {
+        let metrics = Metrics::for_node("box-1:8080");
+        metrics.set_queue(3, 1);
+        let text = metrics.encode();
+        let queued = text
+            .lines()
+            .find(|l| l.starts_with("sandscribe_queue_depth"))
+            .expect("the queued gauge");
+        assert!(queued.contains("node=\"box-1:8080\""), "{queued}");
+    }
 
     #[test]
     fn encodes_jobs_queue_and_streams() {

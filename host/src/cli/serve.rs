@@ -118,7 +118,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         dir = %config.plugins_dir.display(),
         "plugins"
     );
-    let metrics = sandscribe::metrics::Metrics::new();
+    let metrics = sandscribe::metrics::Metrics::for_node(&node);
     metrics.set_plugins(plugins.plugins().len(), plugins.failures().len());
     metrics.watch_shared_weights(runtime.weights_cache());
     // Jobs decode with the limits their uploads were validated with.

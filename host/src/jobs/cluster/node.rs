@@ -188,7 +188,13 @@ impl Tracker {
             claimed.last_event,
             cluster.outbox.clone(),
         ));
-        self.here().insert(entry.id);
+        let running = {
+            let mut here = self.here();
+            here.insert(entry.id);
+            here.len()
+        };
+        // The queue itself lives in the database (`/api/admin/cluster`).
+        self.metrics.set_queue(0, running);
         self.jobs().insert(entry.id, entry.clone());
         let job = entry.running_job(self.quotas.limits(&entry.tenant).fuel_per_job);
         let span =
@@ -241,7 +247,12 @@ impl Tracker {
             )
             .await;
         }
-        self.here().remove(&entry.id);
+        let running = {
+            let mut here = self.here();
+            here.remove(&entry.id);
+            here.len()
+        };
+        self.metrics.set_queue(0, running);
         self.remember_finished(entry.id);
         self.slot_freed.notify_one();
         entry.mark_settled();
