@@ -357,9 +357,11 @@ impl Config {
                 ));
             }
             if self.shared_dir.is_none() {
-                return Err("with a PostgreSQL database, set shared_dir to a folder every \
+                return Err(
+                    "with a PostgreSQL database, set shared_dir to a folder every \
                      node mounts: a job accepted on one node reads its upload on another"
-                    .into());
+                        .into(),
+                );
             }
         }
         if self.jobs.lease_renew_seconds == 0
@@ -385,13 +387,19 @@ impl Config {
     /// Where the audio of completed jobs is kept, for playback next to the transcript
     /// (in the shared folder when nodes share one).
     pub fn audio_dir(&self) -> PathBuf {
-        self.shared_dir.as_ref().unwrap_or(&self.data_dir).join("audio")
+        self.shared_dir
+            .as_ref()
+            .unwrap_or(&self.data_dir)
+            .join("audio")
     }
 
     /// Where uploads are kept until their job is finished (in the shared folder when
     /// nodes share one, so any node can run the job).
     pub fn uploads_dir(&self) -> PathBuf {
-        self.shared_dir.as_ref().unwrap_or(&self.data_dir).join("uploads")
+        self.shared_dir
+            .as_ref()
+            .unwrap_or(&self.data_dir)
+            .join("uploads")
     }
 
     /// This node's id: `node_id`, or the host name and listen port.

@@ -59,7 +59,11 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
 }
 
 /// A time column of result `id`.
-pub(super) fn parse_time(id: Uuid, column: &str, text: &str) -> Result<OffsetDateTime, StorageError> {
+pub(super) fn parse_time(
+    id: Uuid,
+    column: &str,
+    text: &str,
+) -> Result<OffsetDateTime, StorageError> {
     OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| StorageError::Corrupt(format!("result {id}, column {column}: {e}")))
 }

@@ -62,15 +62,17 @@ async fn listen(config: tokio_postgres::Config, sender: broadcast::Sender<Notice
                 // it and forwards what it yields; it ends when the connection does.
                 let (forward, mut messages) = tokio::sync::mpsc::unbounded_channel();
                 let driver = tokio::spawn(async move {
-                    let mut stream = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    let mut stream =
+                        futures::stream::poll_fn(move |cx| connection.poll_message(cx));
                     while let Some(message) = stream.next().await {
                         if forward.send(message).is_err() {
                             break;
                         }
                     }
                 });
-                let sql =
-                    format!("LISTEN {EVENTS_CHANNEL}; LISTEN {QUEUE_CHANNEL}; LISTEN {CANCEL_CHANNEL};");
+                let sql = format!(
+                    "LISTEN {EVENTS_CHANNEL}; LISTEN {QUEUE_CHANNEL}; LISTEN {CANCEL_CHANNEL};"
+                );
                 match client.batch_execute(&sql).await {
                     Ok(()) => {
                         backoff = Duration::from_millis(100);

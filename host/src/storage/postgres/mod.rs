@@ -56,11 +56,10 @@ impl PgDatabase {
     /// start at once: the migrations run under an advisory lock).
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         let shown = redact_url(url);
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| StorageError::BadUrl {
-                url: shown.clone(),
-                reason: format!("{e}"),
-            })?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StorageError::BadUrl {
+            url: shown.clone(),
+            reason: format!("{e}"),
+        })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -175,10 +174,7 @@ mod redact_tests {
             redact_url("postgresql://ann:s3cr3t@db:5432/x"),
             "postgresql://ann:***@db:5432/x"
         );
-        assert_eq!(
-            redact_url("postgresql://ann@db/x"),
-            "postgresql://ann@db/x"
-        );
+        assert_eq!(redact_url("postgresql://ann@db/x"), "postgresql://ann@db/x");
         assert_eq!(redact_url("not a url"), "not a url");
     }
 }

@@ -79,9 +79,13 @@ pub enum CancelOutcome {
     /// Already finished, with this status.
     Finished(String),
     /// It was queued: now cancelled, and its upload (if any) is no longer needed.
-    Cancelled { upload: Option<PathBuf> },
+    Cancelled {
+        upload: Option<PathBuf>,
+    },
     /// It runs on `node`, which has been told to stop it.
-    Running { node: String },
+    Running {
+        node: String,
+    },
 }
 
 /// A job whose node stopped renewing its lease.
@@ -477,7 +481,8 @@ impl PgDatabase {
             )
             .await?;
         let holds = holder.is_some_and(|row| {
-            row.get::<_, String>(0) == "running" && row.get::<_, Option<String>>(1).as_deref() == Some(node)
+            row.get::<_, String>(0) == "running"
+                && row.get::<_, Option<String>>(1).as_deref() == Some(node)
         });
         if !holds {
             return Ok(false);
@@ -623,7 +628,11 @@ impl PgDatabase {
             };
             let reaped = decide(&expired);
             let id = expired.record.id;
-            let status = if reaped.requeue { "queued" } else { "interrupted" };
+            let status = if reaped.requeue {
+                "queued"
+            } else {
+                "interrupted"
+            };
             tx.execute(
                 "UPDATE jobs SET status = $2, data = $3, lease_until = NULL,
                         node = CASE WHEN $2 = 'queued' THEN NULL ELSE node END, updated_ms = $4
@@ -729,7 +738,11 @@ impl PgDatabase {
     }
 
     /// The tenant's job record, if it has one.
-    pub async fn job_record(&self, tenant: &str, id: Uuid) -> Result<Option<JobRecord>, StorageError> {
+    pub async fn job_record(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<JobRecord>, StorageError> {
         let client = self.client().await?;
         client
             .query_opt(

@@ -107,9 +107,10 @@ impl ResultStore for PgDatabase {
                     let params: [&(dyn ToSql + Sync); 4] =
                         [&query.tenant, &per_page, &offset, &preview_len];
                     let total: i64 = tx
-                        .query_one("SELECT count(*) FROM results WHERE tenant = $1", &[
-                            &query.tenant,
-                        ])
+                        .query_one(
+                            "SELECT count(*) FROM results WHERE tenant = $1",
+                            &[&query.tenant],
+                        )
                         .await?
                         .get(0);
                     (total, tx.query(LIST_ALL, &params).await?)

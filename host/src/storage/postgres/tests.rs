@@ -81,8 +81,16 @@ async fn results_round_trip_exactly_once_per_tenant_with_search() {
     let s = store.clone();
     let (ida, idother) = (a.id, other.id);
     let (got, hidden) = blocking(move || (s.get("t", ida), s.get("t", idother))).await;
-    assert_eq!(got.expect("get"), Some(a.clone()), "identical, key order kept");
-    assert_eq!(hidden.expect("get"), None, "another tenant's result is not found");
+    assert_eq!(
+        got.expect("get"),
+        Some(a.clone()),
+        "identical, key order kept"
+    );
+    assert_eq!(
+        hidden.expect("get"),
+        None,
+        "another tenant's result is not found"
+    );
 
     let s = store.clone();
     let pages = blocking(move || {
@@ -128,9 +136,13 @@ async fn results_round_trip_exactly_once_per_tenant_with_search() {
     })
     .await;
     let expected = a.transcript.text.len()
-        + serde_json::to_string(&a.transcript.segments).expect("json").len()
+        + serde_json::to_string(&a.transcript.segments)
+            .expect("json")
+            .len()
         + b.transcript.text.len()
-        + serde_json::to_string(&b.transcript.segments).expect("json").len();
+        + serde_json::to_string(&b.transcript.segments)
+            .expect("json")
+            .len();
     assert_eq!(bytes, expected as u64);
     assert!(deleted && !again && after.is_none());
 }
@@ -206,16 +218,28 @@ async fn concurrent_admissions_never_exceed_a_tenants_queue_quota() {
         }
     }
     assert_eq!(admitted, 20);
-    assert_eq!(server.psql("SELECT count(*) FROM jobs WHERE tenant = 't'"), "20");
+    assert_eq!(
+        server.psql("SELECT count(*) FROM jobs WHERE tenant = 't'"),
+        "20"
+    );
     // Audio: 30 minutes a day per tenant; 29 min 42 s fits, one more minute does not.
     let long = db
         .admit(&record("v"), "{}", 29 * 60_000 + 42_000, &quotas)
         .await
         .expect("db");
     assert_eq!(long, Ok(()));
-    let over = db.admit(&record("v"), "{}", 60_000, &quotas).await.expect("db");
-    assert!(matches!(over, Err(Refusal::AudioMinutes { limit: 30, .. })), "{over:?}");
-    let full = db.admit(&record("w"), "{}", 1, &limits(21)).await.expect("db");
+    let over = db
+        .admit(&record("v"), "{}", 60_000, &quotas)
+        .await
+        .expect("db");
+    assert!(
+        matches!(over, Err(Refusal::AudioMinutes { limit: 30, .. })),
+        "{over:?}"
+    );
+    let full = db
+        .admit(&record("w"), "{}", 1, &limits(21))
+        .await
+        .expect("db");
     assert_eq!(full, Err(Refusal::QueueFull { waiting: 21 }));
 }
 
@@ -227,7 +251,10 @@ async fn claims_from_many_nodes_take_each_job_once_fairly_and_within_limits() {
     for tenant in ["a", "a", "a", "a", "b", "c"] {
         let job = record(tenant);
         submitted.push(job.id);
-        db.admit(&job, "{}", 1, &limits(100)).await.expect("db").expect("admit");
+        db.admit(&job, "{}", 1, &limits(100))
+            .await
+            .expect("db")
+            .expect("admit");
     }
     let start = |r: &JobRecord| (r.data.clone(), "{\"type\":\"status\"}".to_owned());
     let no_limit = |_: &str| None;
@@ -240,7 +267,10 @@ async fn claims_from_many_nodes_take_each_job_once_fairly_and_within_limits() {
             .expect("claim")
             .expect("a job");
         order.push(claimed.record.tenant.clone());
-        assert_eq!(claimed.last_event, 2, "the running event follows the queued one");
+        assert_eq!(
+            claimed.last_event, 2,
+            "the running event follows the queued one"
+        );
     }
     assert_eq!(order, ["a", "b", "c"]);
     // The rest from three nodes at once, a limited to 2 running: one more a starts.
@@ -275,7 +305,10 @@ async fn claims_from_many_nodes_take_each_job_once_fairly_and_within_limits() {
             .expect("claim")
             .is_none()
     );
-    assert_eq!(server.psql("SELECT count(*) FROM jobs WHERE status = 'running'"), "4");
+    assert_eq!(
+        server.psql("SELECT count(*) FROM jobs WHERE status = 'running'"),
+        "4"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,7 +318,10 @@ async fn cancel_completion_and_expired_leases() {
     let queued = record("t");
     let running = record("t");
     for job in [&running, &queued] {
-        db.admit(job, "{}", 1, &limits(10)).await.expect("db").expect("admit");
+        db.admit(job, "{}", 1, &limits(10))
+            .await
+            .expect("db")
+            .expect("admit");
     }
     let start = |r: &JobRecord| (r.data.clone(), "{}".to_owned());
     let claimed = db
@@ -303,11 +339,15 @@ async fn cancel_completion_and_expired_leases() {
         }
     );
     assert_eq!(
-        db.cancel("t", running.id, &cancelled).await.expect("cancel"),
+        db.cancel("t", running.id, &cancelled)
+            .await
+            .expect("cancel"),
         CancelOutcome::Running { node: "n1".into() }
     );
     assert_eq!(
-        db.cancel("u", running.id, &cancelled).await.expect("cancel"),
+        db.cancel("u", running.id, &cancelled)
+            .await
+            .expect("cancel"),
         CancelOutcome::NotFound
     );
     let (events, status) = db
@@ -337,11 +377,25 @@ async fn cancel_completion_and_expired_leases() {
     let mut done = claimed.record.clone();
     done.status = "completed".into();
     let r = result("t", "x.wav", "text", 0);
-    let r = StoredResult { id: running.id, ..r };
-    assert!(!db.complete("n1", &done, &[], Some(&r)).await.expect("complete"));
-    assert_eq!(server.psql("SELECT count(*) FROM results"), "0", "nothing stored");
+    let r = StoredResult {
+        id: running.id,
+        ..r
+    };
+    assert!(
+        !db.complete("n1", &done, &[], Some(&r))
+            .await
+            .expect("complete")
+    );
     assert_eq!(
-        server.psql(&format!("SELECT status FROM jobs WHERE id = '{}'", running.id)),
+        server.psql("SELECT count(*) FROM results"),
+        "0",
+        "nothing stored"
+    );
+    assert_eq!(
+        server.psql(&format!(
+            "SELECT status FROM jobs WHERE id = '{}'",
+            running.id
+        )),
         "interrupted"
     );
 }
