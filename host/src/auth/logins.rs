@@ -1,5 +1,6 @@
 //! Browser logins, kept in the `web_logins` table of the data directory's `sandscribe.db`
-//! so that a browser stays logged in when the server restarts.
+//! (or of the PostgreSQL database a cluster's nodes share, so a login made on one node
+//! holds on every node) so that a browser stays logged in when the server restarts.
 //!
 //! The browser's cookie holds a random token; the table holds only the token's sha256,
 //! so a copy of the database opens no one's session. Each row also names the API key
@@ -7,18 +8,18 @@
 //! granted: [`super::Access`] honours a login only while that key is still configured
 //! to grant the same. A login unused for [`IDLE_EXPIRY`] lapses.
 //!
-//! Like the web layer's other tables, this one is created with `IF NOT EXISTS` on first
-//! use (the result store's migrations never touch it), on a [`LazyDb`] of its own: a
-//! database problem fails the requests that need a login check, not startup.
+//! One copy of the logic runs on either engine through [`RowsDb`]. On SQLite, like the
+//! web layer's other tables, this one is created with `IF NOT EXISTS` on first use (the
+//! result store's migrations never touch it), on a [`LazyDb`] of its own: a database
+//! problem fails the requests that need a login check, not startup. On PostgreSQL the
+//! table comes with the migrations.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use super::{Caller, Role};
 use crate::digest::sha256_hex;
-use crate::storage::{LazyDb, LazyDbError, millis, now_ms};
+use crate::storage::{LazyDb, PgDatabase, Row, RowsDb, RowsError, millis, now_ms};
 
 /// How long a login lasts without being used. Long enough that a regular user is not
 /// asked for the key every week; short enough that a forgotten browser (a shared
@@ -46,7 +47,7 @@ const SCHEMA: &str = "
 #[derive(Debug, thiserror::Error)]
 pub enum LoginStoreError {
     #[error("browser logins: {0}")]
-    Db(#[from] LazyDbError),
+    Db(#[from] RowsError),
     #[error("a stored browser login has an unknown role {0:?}")]
     UnknownRole(String),
 }
@@ -62,29 +63,25 @@ pub struct StoredLogin {
     pub last_seen_ms: i64,
 }
 
-/// The `web_logins` table of one database file.
+/// The `web_logins` table of one database file, or of the shared PostgreSQL database.
 #[derive(Clone)]
 pub struct LoginStore {
-    db: LazyDb,
+    db: RowsDb,
 }
 
 impl LoginStore {
     /// A store on the database file at `path`; nothing is opened until first use.
     pub fn new(path: PathBuf) -> Self {
         Self {
-            db: LazyDb::new(path, SCHEMA),
+            db: RowsDb::Sqlite(LazyDb::new(path, SCHEMA)),
         }
     }
 
-    /// Runs `f` with the connection on a blocking thread.
-    async fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, LoginStoreError> {
-        let sql = self.db.sql_error();
-        self.db
-            .run(move |conn| f(conn).map_err(|e| LoginStoreError::from(sql(e))))
-            .await
+    /// A store in the database every node shares; the table is the migrations'.
+    pub fn postgres(db: PgDatabase) -> Self {
+        Self {
+            db: RowsDb::postgres(db),
+        }
     }
 
     /// Records a new login granted by the key with configured hash `key_sha256`; returns
@@ -95,11 +92,7 @@ impl LoginStore {
         caller: &Caller,
     ) -> Result<String, LoginStoreError> {
         let token = new_token();
-        let token_sha256 = sha256_hex(&token);
-        let key_sha256 = key_sha256.to_owned();
-        let caller = caller.clone();
-        self.with(move |conn| insert(conn, &token_sha256, &key_sha256, &caller, now_ms()))
-            .await?;
+        insert(&self.db, &sha256_hex(&token), key_sha256, caller, now_ms()).await?;
         Ok(token)
     }
 
@@ -110,24 +103,19 @@ impl LoginStore {
         if !is_well_formed(token) {
             return Ok(None);
         }
-        let token_sha256 = sha256_hex(token);
-        let row = self
-            .with(move |conn| find(conn, &token_sha256, now_ms()))
-            .await?;
+        let row = find(&self.db, &sha256_hex(token), now_ms()).await?;
         row.map(StoredRow::into_login).transpose()
     }
 
     /// Ends the login a cookie token names (nothing happens for an unknown token).
     pub async fn delete(&self, token: &str) -> Result<(), LoginStoreError> {
-        let token_sha256 = sha256_hex(token);
-        self.with(move |conn| {
-            conn.execute(
+        self.db
+            .execute(
                 "DELETE FROM web_logins WHERE token_sha256 = ?1",
-                params![token_sha256],
+                vec![sha256_hex(token).into()],
             )
-            .map(drop)
-        })
-        .await
+            .await?;
+        Ok(())
     }
 }
 
@@ -144,28 +132,30 @@ fn is_well_formed(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn insert(
-    conn: &Connection,
+async fn insert(
+    db: &RowsDb,
     token_sha256: &str,
     key_sha256: &str,
     caller: &Caller,
     now: i64,
-) -> rusqlite::Result<()> {
-    conn.execute(
+) -> Result<(), RowsError> {
+    db.execute(
         "DELETE FROM web_logins WHERE last_seen_ms < ?1",
-        params![now.saturating_sub(millis(IDLE_EXPIRY))],
-    )?;
-    conn.execute(
+        vec![now.saturating_sub(millis(IDLE_EXPIRY)).into()],
+    )
+    .await?;
+    db.execute(
         "INSERT INTO web_logins (token_sha256, key_sha256, tenant, role, created_at_ms, \
          last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![
-            token_sha256,
-            key_sha256,
-            caller.tenant,
-            caller.role.as_str(),
-            now
+        vec![
+            token_sha256.into(),
+            key_sha256.into(),
+            caller.tenant.as_str().into(),
+            caller.role.as_str().into(),
+            now.into(),
         ],
-    )?;
+    )
+    .await?;
     Ok(())
 }
 
@@ -179,6 +169,17 @@ struct StoredRow {
 }
 
 impl StoredRow {
+    /// The columns `key_sha256, tenant, role, created_at_ms, last_seen_ms`, in that order.
+    fn read(row: &Row) -> Result<Self, RowsError> {
+        Ok(Self {
+            key_sha256: row.text(0)?.to_owned(),
+            tenant: row.text(1)?.to_owned(),
+            role: row.text(2)?.to_owned(),
+            created_at_ms: row.int(3)?,
+            last_seen_ms: row.int(4)?,
+        })
+    }
+
     fn into_login(self) -> Result<StoredLogin, LoginStoreError> {
         let role = Role::parse(&self.role).ok_or(LoginStoreError::UnknownRole(self.role))?;
         Ok(StoredLogin {
@@ -193,39 +194,32 @@ impl StoredRow {
     }
 }
 
-fn find(conn: &Connection, token_sha256: &str, now: i64) -> rusqlite::Result<Option<StoredRow>> {
-    let row = conn
-        .query_row(
+async fn find(db: &RowsDb, token_sha256: &str, now: i64) -> Result<Option<StoredRow>, RowsError> {
+    let rows = db
+        .query(
             "SELECT key_sha256, tenant, role, created_at_ms, last_seen_ms \
              FROM web_logins WHERE token_sha256 = ?1",
-            params![token_sha256],
-            |row| {
-                Ok(StoredRow {
-                    key_sha256: row.get(0)?,
-                    tenant: row.get(1)?,
-                    role: row.get(2)?,
-                    created_at_ms: row.get(3)?,
-                    last_seen_ms: row.get(4)?,
-                })
-            },
+            vec![token_sha256.into()],
         )
-        .optional()?;
-    let Some(mut row) = row else {
+        .await?;
+    let Some(mut row) = rows.first().map(StoredRow::read).transpose()? else {
         return Ok(None);
     };
     let idle = now.saturating_sub(row.last_seen_ms);
     if idle > millis(IDLE_EXPIRY) {
-        conn.execute(
+        db.execute(
             "DELETE FROM web_logins WHERE token_sha256 = ?1",
-            params![token_sha256],
-        )?;
+            vec![token_sha256.into()],
+        )
+        .await?;
         return Ok(None);
     }
     if idle > millis(LAST_SEEN_REFRESH) {
-        conn.execute(
+        db.execute(
             "UPDATE web_logins SET last_seen_ms = ?2 WHERE token_sha256 = ?1",
-            params![token_sha256, now],
-        )?;
+            vec![token_sha256.into(), now.into()],
+        )
+        .await?;
         row.last_seen_ms = now;
     }
     Ok(Some(row))
@@ -234,6 +228,7 @@ fn find(conn: &Connection, token_sha256: &str, now: i64) -> rusqlite::Result<Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::rows::testing::{Engine, TestDatabase, on_each_engine};
 
     const HOUR_MS: i64 = 60 * 60 * 1000;
     const DAY_MS: i64 = 24 * HOUR_MS;
@@ -245,28 +240,34 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn only_the_tokens_hash_is_stored_and_the_login_survives_reopening() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("sandscribe.db");
-        let token = LoginStore::new(path.clone())
+    async fn open_store(db: &TestDatabase) -> LoginStore {
+        db.open(LoginStore::new, LoginStore::postgres).await
+    }
+
+    async fn only_the_tokens_hash_is_stored_and_the_login_survives_reopening(engine: Engine) {
+        let db = TestDatabase::start(engine);
+        let store = open_store(&db).await;
+        let token = store
             .create("k".repeat(64).as_str(), &alice())
             .await
             .expect("create");
         assert!(is_well_formed(&token), "{token}");
 
-        let raw = Connection::open(&path).expect("open");
-        let (stored_hash, everything): (String, String) = raw
-            .query_row(
-                "SELECT token_sha256, token_sha256 || key_sha256 || tenant || role FROM web_logins",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+        let rows = store
+            .db
+            .query(
+                "SELECT token_sha256, token_sha256 || key_sha256 || tenant || role \
+                 FROM web_logins",
+                vec![],
             )
-            .expect("one row");
-        assert_eq!(stored_hash, sha256_hex(&token));
+            .await
+            .expect("read the table");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].text(0).expect("hash"), sha256_hex(&token));
+        let everything = rows[0].text(1).expect("every text column");
         assert!(!everything.contains(&token), "the token itself is stored");
 
-        let reopened = LoginStore::new(path);
+        let reopened = open_store(&db).await;
         let login = reopened.find(&token).await.expect("find").expect("live");
         assert_eq!(login.caller, alice());
         assert_eq!(login.key_sha256, "k".repeat(64));
@@ -275,34 +276,64 @@ mod tests {
         assert_eq!(reopened.find(&token).await.expect("find"), None);
     }
 
-    #[test]
-    fn a_login_lapses_after_the_idle_expiry_and_use_keeps_it_alive() {
-        let conn = Connection::open_in_memory().expect("open");
-        conn.execute_batch(SCHEMA).expect("schema");
+    async fn a_login_lapses_after_the_idle_expiry_and_use_keeps_it_alive(engine: Engine) {
+        let test_db = TestDatabase::start(engine);
+        let db = &open_store(&test_db).await.db;
         let start = 1_000 * DAY_MS;
         let expiry = millis(IDLE_EXPIRY);
-        insert(&conn, "used", "key", &alice(), start).expect("insert");
-        insert(&conn, "idle", "key", &alice(), start).expect("insert");
+        insert(db, "used", "key", &alice(), start)
+            .await
+            .expect("insert");
+        insert(db, "idle", "key", &alice(), start)
+            .await
+            .expect("insert");
 
         // Used within the hour: no write; later: last_seen moves on.
-        let row = find(&conn, "used", start + HOUR_MS / 2).expect("find");
+        let row = find(db, "used", start + HOUR_MS / 2).await.expect("find");
         assert_eq!(row.map(|r| r.last_seen_ms), Some(start));
         let used_at = start + expiry - DAY_MS;
-        let row = find(&conn, "used", used_at).expect("find");
+        let row = find(db, "used", used_at).await.expect("find");
         assert_eq!(row.map(|r| r.last_seen_ms), Some(used_at));
 
         let later = start + expiry + DAY_MS;
-        assert!(find(&conn, "idle", later).expect("find").is_none());
-        assert!(find(&conn, "used", later).expect("find").is_some());
-        let count = |conn: &Connection| -> i64 {
-            conn.query_row("SELECT count(*) FROM web_logins", [], |row| row.get(0))
-                .expect("count")
+        assert!(find(db, "idle", later).await.expect("find").is_none());
+        assert!(find(db, "used", later).await.expect("find").is_some());
+        let count = async || -> i64 {
+            db.query("SELECT count(*) FROM web_logins", vec![])
+                .await
+                .expect("count")[0]
+                .int(0)
+                .expect("a count")
         };
-        assert_eq!(count(&conn), 1, "the lapsed login's row is gone");
+        assert_eq!(count().await, 1, "the lapsed login's row is gone");
 
         // A new login sweeps out every lapsed one.
         let much_later = later + 2 * expiry;
-        insert(&conn, "new", "key", &alice(), much_later).expect("insert");
-        assert_eq!(count(&conn), 1);
+        insert(db, "new", "key", &alice(), much_later)
+            .await
+            .expect("insert");
+        assert_eq!(count().await, 1);
     }
+
+    async fn a_stored_login_with_an_unknown_role_is_an_error(engine: Engine) {
+        let db = TestDatabase::start(engine);
+        let store = open_store(&db).await;
+        let token = store.create("key", &alice()).await.expect("create");
+        store
+            .db
+            .execute("UPDATE web_logins SET role = 'root'", vec![])
+            .await
+            .expect("edit from outside");
+        let error = store.find(&token).await.expect_err("unknown role");
+        assert_eq!(
+            error.to_string(),
+            "a stored browser login has an unknown role \"root\""
+        );
+    }
+
+    on_each_engine!(
+        only_the_tokens_hash_is_stored_and_the_login_survives_reopening,
+        a_login_lapses_after_the_idle_expiry_and_use_keeps_it_alive,
+        a_stored_login_with_an_unknown_role_is_an_error,
+    );
 }

@@ -14,12 +14,16 @@
 //! - user search input is turned into quoted FTS5 terms, so no input can cause
 //!   an FTS syntax error or reach the query language;
 //! - every query filters by tenant: another tenant's result is simply not found.
+//!
+//! The web layer's small stores (browser sessions, settings, logins) write their SQL once
+//! and run it on either engine through [`RowsDb`].
 
 mod codec;
 mod lazy;
 mod ledger;
 mod model;
 pub mod postgres;
+pub(crate) mod rows;
 mod schema;
 mod search;
 mod sqlite;
@@ -34,6 +38,7 @@ pub use lazy::{LazyDb, LazyDbError};
 pub use ledger::{JobLedger, JobRecord};
 pub use model::*;
 pub use postgres::{PgDatabase, redact_url};
+pub use rows::{Row, RowsDb, RowsError, SqlValue};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
 /// Now, in Unix milliseconds: how every `*_ms` column stores a time.

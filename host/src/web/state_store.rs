@@ -1,27 +1,28 @@
 //! Durable state of the browser workflow: each browser session's wizard state and each
-//! user's settings (saved plugin defaults, auto-save), in `web_*` tables of the data
-//! directory's `sandscribe.db`.
+//! user's settings (saved plugin defaults, auto-save), in `web_*` tables: of the data
+//! directory's `sandscribe.db`, or of the PostgreSQL database a cluster's nodes share
+//! (so a browser may be answered by any node). One copy of the logic runs on either
+//! engine through [`RowsDb`].
 //!
-//! The tables are the web layer's own (the result store's migrations never touch them),
-//! created with `IF NOT EXISTS` on first use. Values are JSON text, so adding a field to
+//! On SQLite the tables are the web layer's own (the result store's migrations never
+//! touch them), created with `IF NOT EXISTS` on first use, and the connection is opened
+//! lazily, so a database problem shows as an error page instead of stopping the server.
+//! On PostgreSQL they come with the migrations. Values are JSON text, so adding a field to
 //! [`WizardState`] or [`UserSettings`] needs no migration (`serde(default)` fills it in).
-//! The connection is opened lazily, so a database problem shows as an error page instead
-//! of stopping the server.
 //!
 //! A session row names the login it belongs to (`owner`) and its tenant, and is only ever
 //! found for both ([`super::session`]). Sessions from before they had owners lived in
-//! `web_sessions`; that table is dropped, so they are simply gone (their staged files are
-//! then held by no session, and the janitor removes them).
+//! `web_sessions` (SQLite only); that table is dropped, so they are simply gone (their
+//! staged files are then held by no session, and the janitor removes them).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::storage::{LazyDb, LazyDbError, millis, now_ms};
+use crate::storage::{LazyDb, PgDatabase, RowsDb, RowsError, millis, now_ms};
 
 const SCHEMA: &str = "
     DROP TABLE IF EXISTS web_sessions;    -- unbound sessions of earlier versions
@@ -43,9 +44,7 @@ const SCHEMA: &str = "
 #[derive(Debug, thiserror::Error)]
 pub enum StateStoreError {
     #[error("browser sessions: {0}")]
-    Db(#[from] LazyDbError),
-    #[error("browser sessions: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Db(#[from] RowsError),
     #[error("stored browser-session state is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
 }
@@ -104,26 +103,26 @@ pub struct UserSettings {
     pub defaults: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
-/// The web layer's tables in `sandscribe.db`.
+/// The web layer's tables, in `sandscribe.db` or in the shared PostgreSQL database.
 #[derive(Clone)]
 pub struct StateStore {
-    db: LazyDb,
+    db: RowsDb,
 }
 
 impl StateStore {
     /// A store on the database file at `path`; nothing is opened yet.
     pub fn new(path: PathBuf) -> Self {
         Self {
-            db: LazyDb::new(path, SCHEMA),
+            db: RowsDb::Sqlite(LazyDb::new(path, SCHEMA)),
         }
     }
 
-    /// Runs `f` with the connection on a blocking thread.
-    async fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StateStoreError> + Send + 'static,
-    ) -> Result<T, StateStoreError> {
-        self.db.run(f).await
+    /// A store in the database every node shares, so a browser's session and its user's
+    /// settings follow it to whichever node answers. The tables are the migrations'.
+    pub fn postgres(db: PgDatabase) -> Self {
+        Self {
+            db: RowsDb::postgres(db),
+        }
     }
 
     /// The first of `ids` that is a session of `owner` and `tenant`, with its state.
@@ -134,43 +133,39 @@ impl StateStore {
         owner: &str,
         tenant: &str,
     ) -> Result<Option<(Uuid, WizardState)>, StateStoreError> {
-        if ids.is_empty() {
-            return Ok(None);
-        }
-        let (owner, tenant) = (owner.to_owned(), tenant.to_owned());
-        self.with(move |conn| {
-            let mut query = conn.prepare_cached(
-                "SELECT state FROM web_browser_sessions \
-                 WHERE id = ?1 AND owner = ?2 AND tenant = ?3",
-            )?;
-            for id in ids {
-                let text: Option<String> = query
-                    .query_row(params![id.to_string(), owner, tenant], |row| row.get(0))
-                    .optional()?;
-                if let Some(text) = text {
-                    return Ok(Some((id, serde_json::from_str(&text)?)));
-                }
+        for id in ids {
+            let rows = self
+                .db
+                .query(
+                    "SELECT state FROM web_browser_sessions \
+                     WHERE id = ?1 AND owner = ?2 AND tenant = ?3",
+                    vec![id.to_string().into(), owner.into(), tenant.into()],
+                )
+                .await?;
+            if let Some(row) = rows.first() {
+                return Ok(Some((id, serde_json::from_str(row.text(0)?)?)));
             }
-            Ok(None)
-        })
-        .await
+        }
+        Ok(None)
     }
 
     /// Makes a new session for `owner` and `tenant`, in its initial state; returns its id.
     pub async fn issue_session(&self, owner: &str, tenant: &str) -> Result<Uuid, StateStoreError> {
         let id = Uuid::new_v4();
         let text = serde_json::to_string(&WizardState::default())?;
-        let (owner, tenant) = (owner.to_owned(), tenant.to_owned());
-        let now = now_ms();
-        self.with(move |conn| {
-            conn.execute(
+        self.db
+            .execute(
                 "INSERT INTO web_browser_sessions (id, owner, tenant, state, updated_at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id.to_string(), owner, tenant, text, now],
-            )?;
-            Ok(())
-        })
-        .await?;
+                vec![
+                    id.to_string().into(),
+                    owner.into(),
+                    tenant.into(),
+                    text.into(),
+                    now_ms().into(),
+                ],
+            )
+            .await?;
         Ok(id)
     }
 
@@ -183,40 +178,45 @@ impl StateStore {
         state: &WizardState,
     ) -> Result<(), StateStoreError> {
         let text = serde_json::to_string(state)?;
-        let owner = owner.to_owned();
-        let now = now_ms();
-        self.with(move |conn| {
-            conn.execute(
+        self.db
+            .execute(
                 "UPDATE web_browser_sessions SET state = ?3, updated_at_ms = ?4 \
                  WHERE id = ?1 AND owner = ?2",
-                params![id.to_string(), owner, text, now],
-            )?;
-            Ok(())
-        })
-        .await
+                vec![
+                    id.to_string().into(),
+                    owner.into(),
+                    text.into(),
+                    now_ms().into(),
+                ],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Forgets every session of `owner` (its login ended); returns the staged uploads
     /// they held, for the caller to delete.
     pub async fn drop_sessions(&self, owner: &str) -> Result<Vec<ChosenFile>, StateStoreError> {
-        let owner = owner.to_owned();
-        self.with(move |conn| {
-            let mut query =
-                conn.prepare("SELECT state FROM web_browser_sessions WHERE owner = ?1")?;
-            let files = query
-                .query_map(params![owner], |row| row.get::<_, String>(0))?
-                .filter_map(|text| {
-                    let state: WizardState = serde_json::from_str(&text.ok()?).ok()?;
-                    state.file
-                })
-                .collect();
-            conn.execute(
+        let rows = self
+            .db
+            .query(
+                "SELECT state FROM web_browser_sessions WHERE owner = ?1",
+                vec![owner.into()],
+            )
+            .await?;
+        let files = rows
+            .iter()
+            .filter_map(|row| {
+                let state: WizardState = serde_json::from_str(row.text(0).ok()?).ok()?;
+                state.file
+            })
+            .collect();
+        self.db
+            .execute(
                 "DELETE FROM web_browser_sessions WHERE owner = ?1",
-                params![owner],
-            )?;
-            Ok(files)
-        })
-        .await
+                vec![owner.into()],
+            )
+            .await?;
+        Ok(files)
     }
 
     /// Forgets sessions unused for `idle` and returns the staged uploads the remaining
@@ -226,49 +226,47 @@ impl StateStore {
         idle: Duration,
     ) -> Result<HashSet<PathBuf>, StateStoreError> {
         let cutoff = now_ms().saturating_sub(millis(idle));
-        self.with(move |conn| {
-            conn.execute(
+        self.db
+            .execute(
                 "DELETE FROM web_browser_sessions WHERE updated_at_ms < ?1",
-                params![cutoff],
-            )?;
-            let mut query = conn.prepare("SELECT state FROM web_browser_sessions")?;
-            let mut held = HashSet::new();
-            for text in query.query_map([], |row| row.get::<_, String>(0))? {
-                // A row that no longer parses holds nothing worth keeping a file for.
-                if let Ok(WizardState {
-                    file:
-                        Some(ChosenFile {
-                            source: FileSource::Staged { path },
-                            ..
-                        }),
-                    ..
-                }) = serde_json::from_str(&text?)
-                {
-                    held.insert(path);
-                }
+                vec![cutoff.into()],
+            )
+            .await?;
+        let rows = self
+            .db
+            .query("SELECT state FROM web_browser_sessions", vec![])
+            .await?;
+        let mut held = HashSet::new();
+        for row in &rows {
+            // A row that no longer parses holds nothing worth keeping a file for.
+            if let Ok(WizardState {
+                file:
+                    Some(ChosenFile {
+                        source: FileSource::Staged { path },
+                        ..
+                    }),
+                ..
+            }) = serde_json::from_str(row.text(0)?)
+            {
+                held.insert(path);
             }
-            Ok(held)
-        })
-        .await
+        }
+        Ok(held)
     }
 
     /// The user's settings (defaults when none were saved).
     pub async fn settings(&self, tenant: &str) -> Result<UserSettings, StateStoreError> {
-        let tenant = tenant.to_owned();
-        self.with(move |conn| {
-            let text: Option<String> = conn
-                .query_row(
-                    "SELECT settings FROM web_user_settings WHERE tenant = ?1",
-                    params![tenant],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            Ok(match text {
-                Some(text) => serde_json::from_str(&text)?,
-                None => UserSettings::default(),
-            })
+        let rows = self
+            .db
+            .query(
+                "SELECT settings FROM web_user_settings WHERE tenant = ?1",
+                vec![tenant.into()],
+            )
+            .await?;
+        Ok(match rows.first() {
+            Some(row) => serde_json::from_str(row.text(0)?)?,
+            None => UserSettings::default(),
         })
-        .await
     }
 
     pub async fn save_settings(
@@ -277,22 +275,23 @@ impl StateStore {
         settings: &UserSettings,
     ) -> Result<(), StateStoreError> {
         let text = serde_json::to_string(settings)?;
-        let tenant = tenant.to_owned();
-        self.with(move |conn| {
-            conn.execute(
+        self.db
+            .execute(
                 "INSERT INTO web_user_settings (tenant, settings) VALUES (?1, ?2) \
                  ON CONFLICT (tenant) DO UPDATE SET settings = excluded.settings",
-                params![tenant, text],
-            )?;
-            Ok(())
-        })
-        .await
+                vec![tenant.into(), text.into()],
+            )
+            .await?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+
     use super::*;
+    use crate::storage::rows::testing::{Engine, TestDatabase, on_each_engine};
 
     const ALICE: &str = "login:aaaa";
 
@@ -311,50 +310,52 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn sweeping_forgets_idle_sessions_and_reports_the_files_the_others_hold() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = StateStore::new(dir.path().join("sandscribe.db"));
+    async fn open_store(db: &TestDatabase) -> StateStore {
+        db.open(StateStore::new, StateStore::postgres).await
+    }
+
+    async fn sweeping_forgets_idle_sessions_and_reports_the_files_the_others_hold(engine: Engine) {
+        let db = TestDatabase::start(engine);
+        let dir = db.dir();
+        let store = open_store(&db).await;
         let old = store.issue_session(ALICE, "alice").await.expect("issue");
         let fresh = store.issue_session(ALICE, "alice").await.expect("issue");
         store
-            .save_session(old, ALICE, &staged(dir.path(), "old.wav"))
+            .save_session(old, ALICE, &staged(dir, "old.wav"))
             .await
             .expect("save");
         store
-            .with(move |conn| {
-                conn.execute(
-                    "UPDATE web_browser_sessions SET updated_at_ms = 0 WHERE id = ?1",
-                    params![old.to_string()],
-                )?;
-                Ok(())
-            })
+            .db
+            .execute(
+                "UPDATE web_browser_sessions SET updated_at_ms = 0 WHERE id = ?1",
+                vec![old.to_string().into()],
+            )
             .await
             .expect("age the session");
         store
-            .save_session(fresh, ALICE, &staged(dir.path(), "fresh.wav"))
+            .save_session(fresh, ALICE, &staged(dir, "fresh.wav"))
             .await
             .expect("save");
         let held = store
             .sweep_sessions(Duration::from_secs(3600))
             .await
             .expect("sweep");
-        assert_eq!(held, HashSet::from([dir.path().join("fresh.wav")]));
+        assert_eq!(held, HashSet::from([dir.join("fresh.wav")]));
         let find = |id| store.find_session(vec![id], ALICE, "alice");
         assert_eq!(find(old).await.expect("read"), None);
         assert_eq!(
             find(fresh).await.expect("read"),
-            Some((fresh, staged(dir.path(), "fresh.wav")))
+            Some((fresh, staged(dir, "fresh.wav")))
         );
     }
 
-    #[tokio::test]
-    async fn a_session_is_found_only_for_the_login_and_tenant_it_was_issued_to() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = StateStore::new(dir.path().join("sandscribe.db"));
+    async fn a_session_is_found_only_for_the_login_and_tenant_it_was_issued_to(engine: Engine) {
+        let db = TestDatabase::start(engine);
+        let dir = db.dir();
+        let store = open_store(&db).await;
         let id = store.issue_session(ALICE, "alice").await.expect("issue");
         store
-            .save_session(id, ALICE, &staged(dir.path(), "a.wav"))
+            .save_session(id, ALICE, &staged(dir, "a.wav"))
             .await
             .expect("save");
         let planted = Uuid::new_v4();
@@ -391,11 +392,11 @@ mod tests {
                 .find_session(vec![id], ALICE, "alice")
                 .await
                 .expect("read"),
-            Some((id, staged(dir.path(), "a.wav")))
+            Some((id, staged(dir, "a.wav")))
         );
         // The login ends: its sessions go, and say which files they held.
         let dropped = store.drop_sessions(ALICE).await.expect("drop");
-        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped, Vec::from_iter(staged(dir, "a.wav").file));
         assert_eq!(
             store
                 .find_session(vec![id], ALICE, "alice")
@@ -438,10 +439,8 @@ mod tests {
         assert_eq!(tables, 0);
     }
 
-    #[tokio::test]
-    async fn session_state_and_settings_survive_reopening() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("sandscribe.db");
+    async fn session_state_and_settings_survive_reopening(engine: Engine) {
+        let db = TestDatabase::start(engine);
         let mut state = WizardState {
             step: Step::Confirm,
             plugin: Some("echo".into()),
@@ -456,13 +455,13 @@ mod tests {
             .defaults
             .insert("echo".into(), state.config.clone());
         let id = {
-            let store = StateStore::new(path.clone());
+            let store = open_store(&db).await;
             let id = store.issue_session(ALICE, "t").await.expect("issue");
             store.save_session(id, ALICE, &state).await.expect("save");
             store.save_settings("t", &settings).await.expect("save");
             id
         };
-        let store = StateStore::new(path);
+        let store = open_store(&db).await;
         assert_eq!(
             store
                 .find_session(vec![id], ALICE, "t")
@@ -476,4 +475,29 @@ mod tests {
             UserSettings::default()
         );
     }
+
+    async fn saving_settings_again_replaces_them_for_that_tenant_only(engine: Engine) {
+        let db = TestDatabase::start(engine);
+        let store = open_store(&db).await;
+        let first = UserSettings {
+            auto_save: true,
+            ..UserSettings::default()
+        };
+        let mut second = UserSettings::default();
+        second
+            .defaults
+            .insert("echo".into(), serde_json::Map::new());
+        store.save_settings("t", &first).await.expect("save");
+        store.save_settings("u", &first).await.expect("save");
+        store.save_settings("t", &second).await.expect("save again");
+        assert_eq!(store.settings("t").await.expect("read"), second);
+        assert_eq!(store.settings("u").await.expect("read"), first);
+    }
+
+    on_each_engine!(
+        saving_settings_again_replaces_them_for_that_tenant_only,
+        sweeping_forgets_idle_sessions_and_reports_the_files_the_others_hold,
+        a_session_is_found_only_for_the_login_and_tenant_it_was_issued_to,
+        session_state_and_settings_survive_reopening,
+    );
 }
