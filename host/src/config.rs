@@ -409,6 +409,15 @@ impl Config {
             .join("uploads")
     }
 
+    /// Where browser uploads wait until their job starts.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.shared_dir
+            .as_ref()
+            .unwrap_or(&self.data_dir)
+            .join("web")
+            .join("staged")
+    }
+
     /// This node's id: `node_id`, or the host name and listen port.
     pub fn node_id(&self) -> String {
         if let Some(id) = self.node_id.as_ref().filter(|id| !id.trim().is_empty()) {

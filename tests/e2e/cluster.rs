@@ -121,6 +121,39 @@ fn a_job_submitted_on_one_node_is_followed_on_another_and_read_on_a_third() {
     let listed = c.get("/api/results").expect(200).json();
     assert_eq!(listed["total"], 1, "{listed:#}");
 
+    // Every node shows the others: the admin view, and the CLI reading the database.
+    let view = b.get("/api/admin/cluster").expect(200).json();
+    let mut names: Vec<&str> = view["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["id"].as_str().unwrap_or_default())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["node-a", "node-b", "node-c"], "{view:#}");
+    assert!(
+        view["nodes"].as_array().expect("nodes").iter().all(|n| {
+            n["heartbeat_age_seconds"]
+                .as_f64()
+                .is_some_and(|age| age < 5.0)
+                && n["slots"].as_u64() >= Some(1)
+        }),
+        "{view:#}"
+    );
+    let status = std::process::Command::new(sandscribe_e2e::server_binary())
+        .args(["cluster", "status", "--database", &cluster.db.url()])
+        .output()
+        .expect("run sandscribe cluster status");
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    for name in ["node-a", "node-b", "node-c"] {
+        assert!(printed.contains(name), "{printed}");
+    }
+
     // Resuming on yet another node gives exactly the events after the one named.
     let cut = seqs[seqs.len() / 2];
     let rest: Vec<u64> = a
@@ -383,5 +416,35 @@ fn a_database_restart_during_a_run_degrades_then_recovers_and_loses_nothing() {
     assert_eq!(
         cluster.nodes[0].wait_terminal(&after, Duration::from_secs(30))["status"],
         "completed"
+    );
+}
+
+#[test]
+fn a_browser_login_made_on_one_node_works_on_every_node_until_logged_out_on_any() {
+    let cluster = Cluster::start(2, |o| o.api_key("ann-key", "ann", "user"));
+    let [a, b] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    let mut browser = sandscribe_e2e::Browser::new();
+    browser.log_in(a, "ann-key");
+    // Behind a load balancer the next request may reach the other node.
+    let page = browser.get(b, "/plugins");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text()
+            .contains(r#"Logged in as <strong id="logged-in-as">ann</strong>"#),
+        "{}",
+        page.text()
+    );
+    assert_eq!(browser.get(b, "/api/results").status, 200);
+    let mut copy = browser.clone();
+    let out = browser.post_form(b, "/logout", &[]);
+    assert_eq!(out.status, 303, "{}", out.text());
+    // The login ended for every node, not only the one that was asked.
+    assert_eq!(copy.get(a, "/api/results").status, 401);
+    assert_eq!(
+        cluster.count("SELECT count(*) FROM web_logins"),
+        0,
+        "no login is left in the shared database"
     );
 }

@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str, Auth)] = &[
     ("GET", "/api/plugins", Auth::Tenant),
     ("GET", "/api/plugins/{id}", Auth::Tenant),
     ("POST", "/api/admin/plugins/{id}/reload", Auth::Admin),
+    ("GET", "/api/admin/cluster", Auth::Admin),
     ("POST", "/api/jobs", Auth::Tenant),
     ("GET", "/api/jobs", Auth::Tenant),
     ("GET", "/api/jobs/{id}", Auth::Tenant),

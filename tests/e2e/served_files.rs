@@ -106,7 +106,11 @@ fn a_wav_named_html_is_served_as_audio_and_kept_without_the_name() {
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(kept, [id.clone()], "kept under the job id alone");
+    assert_eq!(
+        kept,
+        std::slice::from_ref(&id),
+        "kept under the job id alone"
+    );
 
     // Media folders: the bytes decide, not the name.
     let preview = server.get("/media/0/poly.html").expect(200);

@@ -19,6 +19,8 @@ pub struct AppState {
     /// The plugin runtime (for reloading plugins; jobs run on it through the tracker).
     pub runtime: Arc<crate::runtime::Runtime>,
     pub tracker: Arc<Tracker>,
+    /// The database several nodes share, when they do (the web's sessions live there).
+    pub database: Option<crate::storage::PgDatabase>,
     pub store: Arc<dyn ResultStore>,
 }
 

@@ -53,9 +53,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
-    // Browser logins live in the result store's database file, beside the web state.
-    let logins =
-        sandscribe::auth::LoginStore::new(config.data_dir.join(sandscribe::storage::DB_FILE_NAME));
+    let node = config.node_id();
+    let shared = match &config.database {
+        Some(url) => Some(
+            PgDatabase::connect(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("the database: {e}"))?,
+        ),
+        None => None,
+    };
+    // Browser logins live beside the web state: in the result store's database file, or
+    // in the database the nodes share (a login works on every node).
+    let logins = match &shared {
+        Some(database) => sandscribe::auth::LoginStore::postgres(database.clone()),
+        None => sandscribe::auth::LoginStore::new(
+            config.data_dir.join(sandscribe::storage::DB_FILE_NAME),
+        ),
+    };
     let site = sandscribe::auth::Site::new(config.public_url.clone(), config.listen);
     let access = sandscribe::auth::Access::new(&config.api_keys, logins, site)
         .map_err(|e| anyhow::anyhow!("the config's api_keys are not valid: {e}"))?;
@@ -82,15 +96,6 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         }
     }
     std::fs::create_dir_all(&config.data_dir)?;
-    let node = config.node_id();
-    let shared = match &config.database {
-        Some(url) => Some(
-            PgDatabase::connect(url)
-                .await
-                .map_err(|e| anyhow::anyhow!("the database: {e}"))?,
-        ),
-        None => None,
-    };
     let (store, ledger): (Arc<dyn ResultStore>, Arc<dyn JobLedger>) = match &shared {
         Some(database) => {
             let database = Arc::new(database.clone());
@@ -126,7 +131,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         max_bytes: config.limits.upload_bytes,
         max_duration_ms: config.limits.audio_seconds.saturating_mul(1000),
     };
-    let cluster = shared.map(|database| {
+    let cluster = shared.clone().map(|database| {
         let options = ClusterOptions {
             node: node.clone(),
             lease_renew: std::time::Duration::from_secs(config.jobs.lease_renew_seconds),
@@ -167,6 +172,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         runtime,
         tracker,
         store,
+        database: shared,
     });
     let app = app::app(state.clone());
     // Tests and scripts read this line to find the port.

@@ -42,7 +42,7 @@ impl Settler {
         // The store blocks: on a blocking task.
         let store = self.store.clone();
         let stored =
-            tokio::task::spawn_blocking(move || store.insert(&result).map(|()| result)).await;
+            tokio::task::spawn_blocking(move || store.insert(&result).map(|()| *result)).await;
         match stored {
             Ok(Ok(result)) => {
                 let result = Arc::new(result);
@@ -63,7 +63,7 @@ impl Settler {
             Ending::Completed { transcript, usage } => {
                 let result = result_of(entry, transcript);
                 keep_audio(&entry.upload, &self.audio_dir, entry.id);
-                return Concluded::Store(result, usage);
+                return Concluded::Store(Box::new(result), usage);
             }
             Ending::AudioFailed { message } => {
                 // Decoding cannot be interrupted, and the audio would fail again anyway.
@@ -94,7 +94,7 @@ pub(super) enum Concluded {
     /// Without a result: the terminal state and event.
     Ended(JobStatus, EventKind),
     /// With a result, which must be stored before the job is done.
-    Store(StoredResult, ResourceUse),
+    Store(Box<StoredResult>, ResourceUse),
 }
 
 /// The failure of a job whose result could not be stored: the server's fault.

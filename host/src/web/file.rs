@@ -77,9 +77,10 @@ pub struct MediaQuery {
     page: usize,
 }
 
-/// Where all uploads wait for their job to start.
+/// Where all uploads wait for their job to start (in the shared folder when nodes share
+/// one, so Start on any node finds what was uploaded through another).
 pub fn staged_root(web: &Web) -> std::path::PathBuf {
-    web.app.config.data_dir.join("web").join("staged")
+    web.app.config.staging_dir()
 }
 
 /// Where `tenant`'s uploads wait: a folder of its own (named by a hash, since tenant

@@ -68,12 +68,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = usize::try_from(state.config.limits.upload_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(1 << 20);
-    // The result store's database file; the web layer keeps its own tables in it.
-    let db = state.config.data_dir.join("sandscribe.db");
-    let web = Arc::new(Web {
-        app: state,
-        store: StateStore::new(db),
-    });
+    // The web layer keeps its own tables beside the results: in the result store's
+    // SQLite file, or in the database the nodes share.
+    let store = match &state.database {
+        Some(database) => StateStore::postgres(database.clone()),
+        None => StateStore::new(state.config.data_dir.join("sandscribe.db")),
+    };
+    let web = Arc::new(Web { app: state, store });
     janitor::spawn(web.clone());
     let pages = Router::new()
         .route("/", get(start))

@@ -224,10 +224,10 @@ impl Tracker {
             Concluded::Ended(status, kind) => (status, kind, None),
             Concluded::Store(result, usage) => {
                 let done = EventKind::Done {
-                    result: Arc::new(result.clone()),
+                    result: Arc::new((*result).clone()),
                     usage,
                 };
-                (JobStatus::Completed, done, Some(result))
+                (JobStatus::Completed, done, Some(*result))
             }
         };
         // Shutdown may have ended it already (and written that).
