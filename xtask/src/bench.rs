@@ -23,6 +23,8 @@
 #[path = "../../plugin-sdk/src/accuracy.rs"]
 #[allow(dead_code)]
 mod accuracy;
+#[path = "bench_cluster.rs"]
+mod cluster;
 #[path = "bench_faster_whisper.rs"]
 mod faster_whisper;
 #[path = "bench_memory.rs"]
@@ -48,7 +50,8 @@ const PRECISIONS: [&str; 2] = ["float32", "int8"];
 pub fn bench(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("whisper") => whisper(&args[1..]),
-        _ => Err("usage: cargo xtask bench whisper".into()),
+        Some("cluster") => cluster::cluster(&args[1..]),
+        _ => Err("usage: cargo xtask bench <whisper | cluster>".into()),
     }
 }
 

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup [--models tiny,base] | run | test | bench whisper>"
+                "usage: cargo xtask <setup [--models tiny,base] | run | test | bench <whisper | cluster>>"
             );
             return ExitCode::from(2);
         }
