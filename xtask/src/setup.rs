@@ -55,10 +55,11 @@ impl Options {
                 }
             }
         }
-        // Read from the xtask's own command line: `parse` gets only what follows it.
-        let command = std::env::args().nth(1);
-        let postgres = matches!(command.as_deref(), Some("setup" | "test"));
-        Self { models, postgres }
+        // Only the tests (and the cluster bench) need a database server; `run` never does.
+        Self {
+            models,
+            postgres: false,
+        }
     }
 }
 

@@ -181,7 +181,8 @@ impl Tracker {
     fn start(self: &Arc<Self>, entry: Arc<JobEntry>) {
         let job = entry.running_job(self.quotas.limits(&entry.tenant).fuel_per_job);
         // Every log line of the job, the runner's and the ending's, carries its id and tenant.
-        let span = tracing::info_span!("job", job = %entry.id, tenant = %entry.tenant);
+        let span =
+            tracing::info_span!("job", job = %entry.id, tenant = %entry.tenant, node = %self.node);
         // The run is a task of its own, so a runner that panics still ends its job.
         let run = tokio::spawn(self.runner.run(job).instrument(span.clone()));
         let tracker = self.clone();
