@@ -123,7 +123,13 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         dir = %config.plugins_dir.display(),
         "plugins"
     );
-    let metrics = sandscribe::metrics::Metrics::for_node(&node);
+    // Several nodes scraped into one Prometheus need their series apart; one node is
+    // told apart by its scrape target.
+    let metrics = if config.database.is_some() {
+        sandscribe::metrics::Metrics::for_node(&node)
+    } else {
+        sandscribe::metrics::Metrics::new()
+    };
     metrics.set_plugins(plugins.plugins().len(), plugins.failures().len());
     metrics.watch_shared_weights(runtime.weights_cache());
     // Jobs decode with the limits their uploads were validated with.
