@@ -54,6 +54,8 @@ pub struct Config {
     pub api_keys: Vec<crate::auth::ApiKey>,
     /// Per-tenant quotas, by tenant name (`[tenants.alice]`).
     pub tenants: std::collections::HashMap<String, TenantLimits>,
+    /// Signed notifications of finished jobs to their `callback_url`.
+    pub webhooks: WebhooksConfig,
 }
 
 /// One tenant's quotas and plugin allow-list; what is missing means only the
@@ -78,6 +80,12 @@ pub struct TenantLimits {
     /// same fuel and a runaway one stops at a reproducible point instead of at a
     /// wall-clock deadline. Absent: not metered (unless `[limits]` or the plugin set one).
     pub fuel_per_job: Option<NonZeroU64>,
+    /// Where this tenant's jobs submitted through `POST /api/jobs` without a
+    /// `callback_url` of their own report their ending. Default: none.
+    pub callback_url: Option<String>,
+    /// The `whsec_<base64>` secret this tenant's webhooks are signed with. Default: the
+    /// `[webhooks] secret`.
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -97,7 +105,57 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             api_keys: Vec::new(),
             tenants: Default::default(),
+            webhooks: WebhooksConfig::default(),
         }
+    }
+}
+
+/// Webhooks: each job with a `callback_url` has its terminal event POSTed there, signed
+/// as the Standard Webhooks specification says, retried until it is taken
+/// ([`crate::webhooks`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// The `whsec_<base64>` signing secret of the single-user tenant and of every tenant
+    /// without a `webhook_secret` of its own. Default: none — then only tenants with
+    /// their own secret may ask for callbacks (others get 400 `invalid_callback_url`).
+    pub secret: Option<String>,
+    /// Tries per delivery, the first included. Default: 8 (5 s, 30 s, 2 min, 10 min,
+    /// 1 h, 3 h, 8 h apart, each ±20 %: about half a day before it is given up).
+    pub max_attempts: u32,
+    /// Seconds one try may take, connecting included. Default: 10.
+    pub timeout_seconds: u64,
+    /// Deliver to loopback, private, link-local and other non-public addresses. Default:
+    /// false, so a tenant cannot make the server probe its own network (the check is
+    /// made on every resolved address, and the connection goes to the checked one).
+    pub allow_private: bool,
+    /// Deliveries one tenant may have waiting; beyond, a new one is recorded failed at
+    /// once (its job is unaffected). Default: 1000.
+    pub max_pending_per_tenant: u64,
+    /// A testing knob: when set, retry `n` waits `retry_base_ms × 2^(n-1)` instead of the
+    /// schedule above (so a test sees three tries in a second). Default: none.
+    pub retry_base_ms: Option<u64>,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            max_attempts: 8,
+            timeout_seconds: 10,
+            allow_private: false,
+            max_pending_per_tenant: 1000,
+            retry_base_ms: None,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The secret `tenant`'s deliveries are signed with, if any.
+    pub fn secret_for<'a>(&'a self, tenant: Option<&'a TenantLimits>) -> Option<&'a str> {
+        tenant
+            .and_then(|t| t.webhook_secret.as_deref())
+            .or(self.secret.as_deref())
     }
 }
 
@@ -383,7 +441,40 @@ impl Config {
         if self.tenants.keys().any(|name| name.trim().is_empty()) {
             return Err("a [tenants] section has an empty name".into());
         }
+        self.check_webhooks()?;
         self.limits.check()
+    }
+
+    /// Secrets in the `whsec_<base64>` form, default callback URLs that could be
+    /// delivered to, and tries that can happen.
+    fn check_webhooks(&self) -> Result<(), String> {
+        let hooks = &self.webhooks;
+        if let Some(secret) = &hooks.secret {
+            crate::webhooks::signing::SigningKey::parse(secret)
+                .map_err(|e| format!("webhooks.secret: {e}"))?;
+        }
+        if hooks.max_attempts == 0 || hooks.timeout_seconds == 0 {
+            return Err(
+                "webhooks.max_attempts and webhooks.timeout_seconds must be at least 1".into(),
+            );
+        }
+        for (name, tenant) in &self.tenants {
+            if let Some(secret) = &tenant.webhook_secret {
+                crate::webhooks::signing::SigningKey::parse(secret)
+                    .map_err(|e| format!("tenants.{name}.webhook_secret: {e}"))?;
+            }
+            if let Some(url) = &tenant.callback_url {
+                crate::webhooks::target::check_url(url, hooks.allow_private)
+                    .map_err(|e| format!("tenants.{name}.callback_url: {e}"))?;
+                if hooks.secret_for(Some(tenant)).is_none() {
+                    return Err(format!(
+                        "tenants.{name}.callback_url needs a secret to sign with: set \
+                         tenants.{name}.webhook_secret or webhooks.secret (whsec_<base64>)"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Where compiled plugin artifacts are cached.

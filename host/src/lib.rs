@@ -19,3 +19,4 @@ pub mod runtime;
 pub mod storage;
 pub mod transcript;
 pub mod web;
+pub mod webhooks;

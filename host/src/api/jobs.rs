@@ -1,4 +1,5 @@
-//! `POST /api/jobs`, `GET /api/jobs`, `GET /api/jobs/{id}`, `POST /api/jobs/{id}/cancel`.
+//! `POST /api/jobs`, `GET /api/jobs`, `GET /api/jobs/{id}`, `POST /api/jobs/{id}/cancel`,
+//! `GET /api/jobs/{id}/deliveries`.
 
 use std::sync::Arc;
 
@@ -61,7 +62,9 @@ pub async fn submit(
             "config must be a JSON object",
         ));
     }
-    let snapshot = submit_upload(&state, guard, plugin, config, &caller.tenant).await?;
+    let callback_url = state.callback_url(&caller.tenant, upload.field("callback_url"))?;
+    let snapshot =
+        submit_upload(&state, guard, plugin, config, &caller.tenant, callback_url).await?;
     let location = format!("/api/jobs/{}", snapshot.id);
     Ok((
         StatusCode::ACCEPTED,
@@ -125,6 +128,7 @@ pub async fn resubmit(
         file_name: old.file_name.clone(),
         upload,
         duration_ms: old.duration_ms,
+        callback_url: old.callback_url.clone(),
     };
     let snapshot = state
         .tracker
@@ -147,6 +151,31 @@ pub async fn get_one(
 ) -> Result<Json<JobSnapshot>, ApiError> {
     let id = parse_id(&id)?;
     Ok(Json(find_job(&state, id, &caller.tenant).await?))
+}
+
+/// `GET /api/jobs/{id}/deliveries`: the job's webhook deliveries, each with its state,
+/// its next try and every attempt. Another tenant's job is not found.
+pub async fn deliveries(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let job = find_job(&state, id, &caller.tenant).await?;
+    let found = state
+        .webhooks
+        .deliveries(&caller.tenant, id)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let deliveries: Vec<serde_json::Value> = found
+        .iter()
+        .map(|(delivery, attempts)| crate::webhooks::store::delivery_json(delivery, attempts))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "job_id": job.id,
+        "callback_url": job.callback_url,
+        "deliveries": deliveries,
+    })))
 }
 
 pub async fn cancel(

@@ -46,6 +46,7 @@ pub fn router(state: &AppState) -> Router<Arc<AppState>> {
         .route("/api/jobs/{id}/events", get(events::stream))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/resubmit", post(jobs::resubmit))
+        .route("/api/jobs/{id}/deliveries", get(jobs::deliveries))
         .route("/api/results", get(results::list))
         .route(
             "/api/results/{id}",

@@ -22,6 +22,8 @@ pub struct AppState {
     /// The database several nodes share, when they do (the web's sessions live there).
     pub database: Option<crate::storage::PgDatabase>,
     pub store: Arc<dyn ResultStore>,
+    /// Deliveries of finished jobs to their `callback_url`.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 impl AppState {
@@ -45,6 +47,33 @@ impl AppState {
             .get(tenant)
             .and_then(|t| t.media_folders.as_deref())
             .unwrap_or(&self.config.media_folders)
+    }
+
+    /// The callback URL a `POST /api/jobs` asked for (`asked`), or the tenant's default,
+    /// checked; 400 `invalid_callback_url` naming the problem.
+    pub fn callback_url(
+        &self,
+        tenant: &str,
+        asked: Option<&str>,
+    ) -> Result<Option<String>, super::ApiError> {
+        let default = self
+            .config
+            .tenants
+            .get(tenant)
+            .and_then(|t| t.callback_url.as_deref());
+        let Some(url) = asked.map(str::trim).filter(|u| !u.is_empty()).or(default) else {
+            return Ok(None);
+        };
+        self.webhooks
+            .check_callback(tenant, url)
+            .map(Some)
+            .map_err(|problem| {
+                super::ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "invalid_callback_url",
+                    problem,
+                )
+            })
     }
 
     pub fn audio_limits(&self) -> crate::audio::DecodeLimits {

@@ -54,13 +54,15 @@ pub fn refuse_quarantined(plugin: &LoadedPlugin) -> Result<(), ApiError> {
     }
 }
 
-/// Validates a submission and queues it. Shared by every API that creates jobs.
+/// Validates a submission and queues it. Shared by every API that creates jobs;
+/// `callback_url` was checked by the caller ([`crate::webhooks::Webhooks::check_callback`]).
 pub async fn submit_upload(
     state: &AppState,
     mut guard: UploadGuard,
     plugin: Arc<LoadedPlugin>,
     config: serde_json::Value,
     tenant: &str,
+    callback_url: Option<String>,
 ) -> Result<JobSnapshot, ApiError> {
     if !state.plugin_allowed(tenant, &plugin.meta.id) {
         return Err(ApiError::unknown_plugin(&plugin.meta.id));
@@ -81,6 +83,7 @@ pub async fn submit_upload(
         file_name: upload.file_name.clone(),
         upload: upload.path.clone(),
         duration_ms: audio.duration_ms(),
+        callback_url,
     };
     let snapshot = state
         .tracker

@@ -146,6 +146,14 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         };
         Arc::new(Cluster::new(database, plugins.clone(), options))
     });
+    let deliveries = match &shared {
+        Some(database) => sandscribe::webhooks::store::DeliveryStore::postgres(database.clone()),
+        None => sandscribe::webhooks::store::DeliveryStore::sqlite(
+            config.data_dir.join(sandscribe::storage::DB_FILE_NAME),
+        ),
+    };
+    let webhooks = sandscribe::webhooks::Webhooks::new(deliveries, &config, node.clone());
+    webhooks.start();
     let tracker = Tracker::new(
         Arc::new(PluginRunner::new(runtime.clone(), audio_limits)),
         store.clone(),
@@ -159,6 +167,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
             tenants: config.tenants.clone(),
             node: node.clone(),
             cluster: cluster.clone(),
+            on_ended: Some(webhooks.clone()),
         },
     );
     match cluster {
@@ -179,6 +188,7 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         tracker,
         store,
         database: shared,
+        webhooks,
     });
     let app = app::app(state.clone());
     // Tests and scripts read this line to find the port.

@@ -6,6 +6,7 @@
 //! without the other.
 
 pub mod cluster;
+mod ended;
 mod entry;
 mod errors;
 mod events;
@@ -24,6 +25,7 @@ mod uploads;
 #[cfg(test)]
 mod tests;
 
+pub use ended::JobEnded;
 pub use entry::JobEntry;
 pub use errors::{CancelError, SubmitError};
 pub use events::{EventKind, JobEvent};

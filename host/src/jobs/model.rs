@@ -127,6 +127,9 @@ pub struct JobRequest {
     pub upload: PathBuf,
     /// Length of the audio, known from the validation decode.
     pub duration_ms: u64,
+    /// Where the job's terminal event is POSTed ([`crate::webhooks`]); checked at
+    /// submission.
+    pub callback_url: Option<String>,
 }
 
 /// Which plugin a job runs, as shown to clients.
@@ -180,6 +183,10 @@ pub struct JobSnapshot {
     /// The node that runs (or ran) the job, once it has started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Where the job's terminal event is delivered as a signed webhook, if anywhere.
+    /// Absent from ledger rows of earlier versions (serde default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 impl JobSnapshot {
@@ -208,6 +215,7 @@ impl JobSnapshot {
             result: None,
             resubmitted_as: None,
             node: None,
+            callback_url: request.callback_url.clone(),
         }
     }
 
@@ -236,6 +244,7 @@ impl JobSnapshot {
             result: Some(Arc::new(result)),
             resubmitted_as: None,
             node: None,
+            callback_url: None,
         }
     }
 }

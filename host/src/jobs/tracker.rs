@@ -15,6 +15,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::cluster::Cluster;
+use super::ended::JobEnded;
 use super::entry::JobEntry;
 use super::errors::{CancelError, SubmitError};
 use super::events::EventKind;
@@ -53,6 +54,8 @@ pub struct Tracker {
     pub(super) here: Mutex<HashSet<Uuid>>,
     /// Signalled when a slot frees on this node, so the claimer looks for work.
     pub(super) slot_freed: tokio::sync::Notify,
+    /// Told of every job that ends (the webhooks).
+    on_ended: Option<Arc<dyn JobEnded>>,
 }
 
 /// How the tracker is sized.
@@ -73,6 +76,8 @@ pub struct TrackerOptions {
     pub node: String,
     /// The shared queue, when several nodes share a PostgreSQL database.
     pub cluster: Option<Arc<Cluster>>,
+    /// Told of every job that reaches its terminal state (the webhooks); none: no one.
+    pub on_ended: Option<Arc<dyn JobEnded>>,
 }
 
 impl Tracker {
@@ -98,6 +103,7 @@ impl Tracker {
             cluster: options.cluster,
             here: Mutex::default(),
             slot_freed: tokio::sync::Notify::new(),
+            on_ended: options.on_ended,
         })
     }
 
@@ -239,6 +245,7 @@ impl Tracker {
         self.recovery.persist(entry);
         {
             let snapshot = entry.snapshot();
+            self.announce_ended(&entry.tenant, &snapshot);
             self.metrics.job_finished(
                 &entry.plugin.meta.id,
                 &entry.tenant,
@@ -395,6 +402,14 @@ impl Tracker {
         }
         // Recorded with its upload, like a job found unfinished after a crash.
         self.recovery.persist(entry);
+        self.announce_ended(&entry.tenant, &entry.snapshot());
+    }
+
+    /// Tells whoever listens (the webhooks) that a job reached its terminal state.
+    pub(super) fn announce_ended(&self, tenant: &str, job: &JobSnapshot) {
+        if let Some(listener) = &self.on_ended {
+            listener.job_ended(tenant, job);
+        }
     }
 
     /// After a restart: every job the ledger still has as queued or running was cut

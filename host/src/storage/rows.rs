@@ -180,6 +180,15 @@ impl Row {
         }
     }
 
+    /// Column `index` as an integer, or `None` for NULL.
+    pub fn opt_int(&self, index: usize) -> Result<Option<i64>, RowsError> {
+        match self.value(index, "an integer or NULL")? {
+            SqlValue::Int(value) => Ok(Some(*value)),
+            SqlValue::Null => Ok(None),
+            other => Err(wrong(index, "an integer or NULL", other)),
+        }
+    }
+
     fn value(&self, index: usize, expected: &'static str) -> Result<&SqlValue, RowsError> {
         let found = match self.cells.get(index) {
             Some(Cell::Value(value)) => return Ok(value),

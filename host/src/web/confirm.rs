@@ -166,7 +166,8 @@ pub async fn start(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Re
     };
     let config = Value::Object(wizard.state.config.clone());
     let submitted =
-        crate::app::submit::submit_upload(&web.app, guard, plugin, config, wizard.tenant()).await;
+        crate::app::submit::submit_upload(&web.app, guard, plugin, config, wizard.tenant(), None)
+            .await;
     let snapshot = match submitted {
         Ok(snapshot) => snapshot,
         Err(e) => {

@@ -71,6 +71,8 @@ async fn handle(
         plugin,
         mapped.config.clone(),
         &caller.tenant,
+        // OpenAI's API has no callbacks: the answer is the transcript.
+        None,
     )
     .await
     .map_err(|e| mapped.explain(e))?;

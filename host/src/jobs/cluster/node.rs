@@ -323,6 +323,7 @@ impl Tracker {
             snapshot.duration_ms,
         );
         tracing::info!(job = %snapshot.id, tenant, status = status.as_str(), "job finished");
+        self.announce_ended(tenant, &snapshot);
     }
 
     /// Cancels through the shared queue: a queued job at once, a running one by asking
@@ -347,6 +348,11 @@ impl Tracker {
                 if let Some(upload) = upload {
                     crate::jobs::uploads::discard_upload(&upload);
                 }
+                // Cancelled here while queued: no node ran it, so this one announces it.
+                let snapshot = cluster.snapshot(tenant, id).await.map_err(unavailable)?;
+                let (snapshot, _) = snapshot.ok_or(CancelError::NotFound)?;
+                self.announce_ended(tenant, &snapshot);
+                return Ok(snapshot);
             }
             CancelOutcome::Running { .. } => {
                 let deadline = tokio::time::Instant::now() + CANCEL_WAIT;

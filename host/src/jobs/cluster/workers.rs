@@ -87,13 +87,18 @@ async fn lease_loop(cluster: Arc<Cluster>, tracker: Arc<Tracker>) {
         }
         let decide = |expired: &crate::storage::postgres::queue::Expired| cluster.reaped(expired);
         match cluster.database.reap_expired(expiry, &decide).await {
-            Ok((0, 0)) => {}
+            Ok((0, interrupted)) if interrupted.is_empty() => {}
             Ok((requeued, interrupted)) => {
                 tracing::warn!(
                     requeued,
-                    interrupted,
+                    interrupted = interrupted.len(),
                     "took over the jobs of a node that stopped"
                 );
+                for record in &interrupted {
+                    if let Some(snapshot) = super::snapshot_of(record) {
+                        tracker.announce_ended(&record.tenant, &snapshot);
+                    }
+                }
             }
             Err(e) => {
                 cluster.database.note_error(&e);

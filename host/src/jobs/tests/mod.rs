@@ -92,6 +92,7 @@ impl Harness {
             tenants: Default::default(),
             node: "test-node".into(),
             cluster: None,
+            on_ended: None,
         };
         tweak(&mut options);
         let (sender, started) = mpsc::unbounded_channel();
@@ -119,6 +120,7 @@ impl Harness {
             file_name: format!("file-{}.wav", self.uploads),
             upload,
             duration_ms: 60_000,
+            callback_url: None,
         })
     }
 

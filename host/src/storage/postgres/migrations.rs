@@ -107,6 +107,37 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX web_logins_last_seen ON web_logins (last_seen_ms);
     "#,
+    // 2: webhook deliveries and their attempts (`crate::webhooks::store`; the SQLite
+    // tables there are the same).
+    r#"
+    CREATE TABLE webhook_deliveries (
+        id              TEXT   PRIMARY KEY,
+        job_id          TEXT   NOT NULL,
+        tenant          TEXT   NOT NULL,
+        url             TEXT   NOT NULL,
+        event_type      TEXT   NOT NULL,
+        payload         TEXT   NOT NULL,
+        state           TEXT   NOT NULL,
+        attempts        BIGINT NOT NULL,
+        next_attempt_ms BIGINT,
+        leased_until_ms BIGINT,
+        leased_by       TEXT,
+        last_error      TEXT,
+        created_at_ms   BIGINT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_ms);
+    CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id);
+    CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant, state);
+    CREATE TABLE webhook_attempts (
+        delivery_id TEXT   NOT NULL,
+        attempt     BIGINT NOT NULL,
+        at_ms       BIGINT NOT NULL,
+        status      BIGINT,
+        latency_ms  BIGINT NOT NULL,
+        error       TEXT,
+        PRIMARY KEY (delivery_id, attempt)
+    );
+    "#,
 ];
 
 /// Brings the database up to the latest schema, all pending migrations in one

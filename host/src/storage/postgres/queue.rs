@@ -600,12 +600,13 @@ impl PgDatabase {
 
     /// Takes over the jobs whose lease has expired (their node died): `decide` says for
     /// each whether it is queued again or ends interrupted, with its snapshot and event.
-    /// Returns how many were re-queued and how many interrupted.
+    /// Returns how many were re-queued, and the records of those interrupted (with their
+    /// new status and snapshot), whose endings are then announced (the webhooks).
     pub async fn reap_expired(
         &self,
         expiry: Duration,
         decide: &(dyn Fn(&Expired) -> Reaped + Sync),
-    ) -> Result<(usize, usize), StorageError> {
+    ) -> Result<(usize, Vec<JobRecord>), StorageError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let rows = tx
@@ -618,7 +619,7 @@ impl PgDatabase {
                 &[&expiry.as_secs_f64()],
             )
             .await?;
-        let (mut requeued, mut interrupted) = (0, 0);
+        let (mut requeued, mut interrupted) = (0, Vec::new());
         for row in rows {
             let expired = Expired {
                 record: read_record(&row)?,
@@ -657,7 +658,11 @@ impl PgDatabase {
             if reaped.requeue {
                 requeued += 1;
             } else {
-                interrupted += 1;
+                interrupted.push(JobRecord {
+                    status: status.into(),
+                    data: reaped.data,
+                    ..expired.record
+                });
             }
         }
         if requeued > 0 {

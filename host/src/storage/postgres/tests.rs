@@ -368,12 +368,12 @@ async fn cancel_completion_and_expired_leases() {
         data: serde_json::json!({}),
         event: "{\"type\":\"failed\"}".into(),
     };
-    assert_eq!(
-        db.reap_expired(Duration::from_secs(10), &decide)
-            .await
-            .expect("reap"),
-        (0, 1)
-    );
+    let (requeued, interrupted) = db
+        .reap_expired(Duration::from_secs(10), &decide)
+        .await
+        .expect("reap");
+    assert_eq!((requeued, interrupted.len()), (0, 1));
+    assert_eq!(interrupted[0].status, "interrupted");
     let mut done = claimed.record.clone();
     done.status = "completed".into();
     let r = result("t", "x.wav", "text", 0);
