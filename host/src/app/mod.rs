@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `state.rs` | [`AppState`], everything handlers share, and its per-tenant answers |
 //! | `error.rs` | [`ApiError`], the one error type that maps to HTTP |
+//! | `extract.rs` | extractors whose rejections are [`ApiError`]s; the one id parser |
 //! | `upload.rs` | receiving a multipart upload to disk under limits, probing it |
 //! | `submit.rs` | creating a job from an upload, with every check a submission passes |
 //! | `lookup.rs` | one job or stored result by id for a tenant |
@@ -18,6 +19,7 @@
 //! cookie, comes from our pages) and [`response_headers`] (nothing is sniffed or run).
 
 mod error;
+pub mod extract;
 pub mod guard;
 pub mod lookup;
 pub mod response_headers;
