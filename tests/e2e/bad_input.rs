@@ -174,7 +174,12 @@ fn a_malformed_query_or_form_answers_in_the_json_error_envelope() {
     ] {
         let reply = server.get(path);
         assert_eq!(reply.status, 400, "{path}: {}", reply.text());
-        assert_eq!(reply.error_code(), "invalid_query", "{path}: {}", reply.text());
+        assert_eq!(
+            reply.error_code(),
+            "invalid_query",
+            "{path}: {}",
+            reply.text()
+        );
         assert!(!reply.error_message().is_empty(), "{path}");
     }
     let reply = server.post_raw("/api/jobs", "text/plain", b"not a form");

@@ -41,7 +41,16 @@ pub fn app(state: Arc<AppState>) -> Router {
         state.access.site().clone(),
         state.access.single_user(),
     ));
-    Router::new()
+    let pace = crate::http::body::BodyPace {
+        stall: std::time::Duration::from_secs(state.config.http.body_stall_seconds),
+        min_bytes_per_second: state.config.http.body_min_bytes_per_second,
+    };
+    let rate = (!state.access.single_user()).then(|| {
+        Arc::new(crate::http::rate::RateLimit::new(
+            state.config.http.anonymous_requests_per_minute,
+        ))
+    });
+    let app = Router::new()
         .merge(crate::api::router(&state))
         .merge(crate::api::openai::router(&state))
         .with_state(state.clone())
@@ -50,5 +59,17 @@ pub fn app(state: Arc<AppState>) -> Router {
             guard,
             guard::check_request,
         ))
-        .layer(axum::middleware::map_response(response_headers::apply))
+        .layer(axum::middleware::map_request(
+            move |request: axum::extract::Request| async move {
+                crate::http::body::paced(request, pace)
+            },
+        ));
+    let app = match rate {
+        Some(rate) => app.layer(axum::middleware::from_fn_with_state(
+            rate,
+            crate::http::rate::limit,
+        )),
+        None => app,
+    };
+    app.layer(axum::middleware::map_response(response_headers::apply))
 }

@@ -98,6 +98,9 @@ const MAX_TEXT_FIELDS: usize = 64;
 pub enum UploadError {
     #[error("the form could not be read: {0}")]
     Malformed(String),
+    /// The body stalled or trickled (`[http] body_stall_seconds`, `body_min_bytes_per_second`).
+    #[error("{0}")]
+    TooSlow(String),
     #[error("the upload is too large: {0}")]
     BodyTooLarge(String),
     #[error("the file is larger than the limit of {limit_mib} MiB")]
@@ -152,6 +155,7 @@ impl From<UploadError> for ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "field_too_large")
             }
             UploadError::EmptyFile => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "undecodable_audio"),
+            UploadError::TooSlow(_) => (StatusCode::REQUEST_TIMEOUT, "upload_too_slow"),
             UploadError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, code, error.to_string())
@@ -159,6 +163,10 @@ impl From<UploadError> for ApiError {
 }
 
 fn multipart_error(e: MultipartError) -> UploadError {
+    let text = e.body_text();
+    if let Some(at) = text.find(crate::http::body::TOO_SLOW) {
+        return UploadError::TooSlow(text[at..].to_owned());
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         UploadError::BodyTooLarge(e.to_string())
     } else {
