@@ -13,6 +13,7 @@ mod faults;
 mod form_fields;
 mod formats;
 mod fuel;
+mod http_limits;
 mod load;
 mod logins;
 mod origins;

@@ -206,18 +206,11 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         tracker.shutdown(grace).await;
     });
     let mut stop = stop_rx.clone();
-    // No Nagle delay: an SSE event is sent when it happens, not up to 40 ms later when
-    // the client's delayed ACK for the previous one arrives.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await?;
+    let http = state.config.http.clone();
+    sandscribe::http::serve(listener, app, &http, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await?;
     let _ = stopping.await;
     tracing::info!("stopped");
     Ok(())
