@@ -116,17 +116,23 @@ impl Default for Config {
 /// Webhooks: each job with a `callback_url` has its terminal event POSTed there, signed
 /// as the Standard Webhooks specification says, retried until it is taken
 /// ([`crate::webhooks`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhooksConfig {
     /// The `whsec_<base64>` signing secret of the single-user tenant and of every tenant
     /// without a `webhook_secret` of its own. Default: none — then only tenants with
     /// their own secret may ask for callbacks (others get 400 `invalid_callback_url`).
     pub secret: Option<String>,
-    /// Tries per delivery, the first included. Default: 8 (5 s, 30 s, 2 min, 10 min,
-    /// 1 h, 3 h, 8 h apart, each ±20 %: about half a day before it is given up).
+    /// Tries per delivery, the first included (1 to 30). Default: 8, which with the
+    /// default `retry_base_seconds` spreads them over about a day.
     pub max_attempts: u32,
-    /// Seconds one try may take, connecting included. Default: 10.
+    /// The wait after the first failed try; each later wait is 4 times the one before
+    /// (at most a day), ±20 % jitter. Default: 15 (15 s, 1 min, 4 min, 16 min, 64 min,
+    /// 4 h 16 min, 17 h 4 min: 22 h 45 min over 8 tries). Fractions are allowed (a
+    /// test's receiver that fails twice sees its three tries within a second with 0.05).
+    pub retry_base_seconds: f64,
+    /// Seconds one try may take in all: connecting, sending and reading the answer
+    /// (1 to 120). Default: 10.
     pub timeout_seconds: u64,
     /// Deliver to loopback, private, link-local and other non-public addresses. Default:
     /// false, so a tenant cannot make the server probe its own network (the check is
@@ -135,9 +141,6 @@ pub struct WebhooksConfig {
     /// Deliveries one tenant may have waiting; beyond, a new one is recorded failed at
     /// once (its job is unaffected). Default: 1000.
     pub max_pending_per_tenant: u64,
-    /// A testing knob: when set, retry `n` waits `retry_base_ms × 2^(n-1)` instead of the
-    /// schedule above (so a test sees three tries in a second). Default: none.
-    pub retry_base_ms: Option<u64>,
 }
 
 impl Default for WebhooksConfig {
@@ -145,10 +148,10 @@ impl Default for WebhooksConfig {
         Self {
             secret: None,
             max_attempts: 8,
+            retry_base_seconds: 15.0,
             timeout_seconds: 10,
             allow_private: false,
             max_pending_per_tenant: 1000,
-            retry_base_ms: None,
         }
     }
 }
@@ -503,10 +506,16 @@ impl Config {
             crate::webhooks::signing::SigningKey::parse(secret)
                 .map_err(|e| format!("webhooks.secret: {e}"))?;
         }
-        if hooks.max_attempts == 0 || hooks.timeout_seconds == 0 {
-            return Err(
-                "webhooks.max_attempts and webhooks.timeout_seconds must be at least 1".into(),
-            );
+        if !(1..=30).contains(&hooks.max_attempts) {
+            return Err("webhooks.max_attempts must be 1 to 30".into());
+        }
+        if !(1..=120).contains(&hooks.timeout_seconds) {
+            return Err("webhooks.timeout_seconds must be 1 to 120".into());
+        }
+        if !(hooks.retry_base_seconds.is_finite()
+            && (0.001..=86_400.0).contains(&hooks.retry_base_seconds))
+        {
+            return Err("webhooks.retry_base_seconds must be 0.001 to 86400".into());
         }
         for (name, tenant) in &self.tenants {
             if let Some(secret) = &tenant.webhook_secret {
@@ -674,6 +683,37 @@ mod tests {
         let err = toml::from_str::<Config>("[tenants.det]\nfuel_per_job = 0\n")
             .expect_err("zero refused");
         assert!(err.to_string().contains("fuel_per_job"), "{err}");
+    }
+
+    #[test]
+    fn webhook_secrets_retries_and_default_callbacks_are_checked() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let config = Config::from_toml(&format!(
+            "[webhooks]\nsecret = \"{secret}\"\nretry_base_seconds = 0.05\n\
+             [tenants.alice]\ncallback_url = \"https://hooks.example/a\"\n"
+        ))
+        .expect("valid");
+        assert_eq!(config.webhooks.retry_base_seconds, 0.05);
+        assert_eq!(config.webhooks.max_attempts, 8);
+        let refused = |text: &str| Config::from_toml(text).expect_err(text);
+        let err = refused("[webhooks]\nsecret = \"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n");
+        assert!(
+            err.contains("webhooks.secret") && err.contains("whsec_"),
+            "{err}"
+        );
+        let err = refused("[webhooks]\nretry_base_seconds = 0\n");
+        assert!(err.contains("retry_base_seconds"), "{err}");
+        let err = refused("[webhooks]\nmax_attempts = 0\n");
+        assert!(err.contains("max_attempts"), "{err}");
+        let err = refused("[webhooks]\ntimeout_seconds = 3600\n");
+        assert!(err.contains("timeout_seconds"), "{err}");
+        // A default callback needs a secret to sign with, and a target that may be used.
+        let err = refused("[tenants.alice]\ncallback_url = \"https://hooks.example/a\"\n");
+        assert!(err.contains("tenants.alice.callback_url"), "{err}");
+        let err = refused(&format!(
+            "[webhooks]\nsecret = \"{secret}\"\n[tenants.alice]\ncallback_url = \"http://10.0.0.1/\"\n"
+        ));
+        assert!(err.contains("allow_private"), "{err}");
     }
 
     #[test]

@@ -25,4 +25,5 @@ mod sandbox;
 mod served_files;
 mod sessions;
 mod tenants;
+mod webhooks;
 mod whisper;

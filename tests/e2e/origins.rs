@@ -44,6 +44,7 @@ const ROUTES: &[(&str, &str, Auth)] = &[
     ("GET", "/api/jobs/{id}/events", Auth::Tenant),
     ("POST", "/api/jobs/{id}/cancel", Auth::Tenant),
     ("POST", "/api/jobs/{id}/resubmit", Auth::Tenant),
+    ("GET", "/api/jobs/{id}/deliveries", Auth::Tenant),
     ("GET", "/api/results", Auth::Tenant),
     ("GET", "/api/results/{id}", Auth::Tenant),
     ("DELETE", "/api/results/{id}", Auth::Tenant),

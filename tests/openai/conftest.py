@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import openai
@@ -158,6 +159,20 @@ class Server:
                 self.process.wait()
         self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def multipart(fields: dict[str, str], audio: bytes, filename: str = "a.wav") -> tuple[str, bytes]:
+    """A `multipart/form-data` body of text fields and one audio `file`: (content type, body)."""
+    boundary = uuid.uuid4().hex
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    )
+    body += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode() + audio + f"\r\n--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body
 
 
 def fixture_plugin(plugin_id: str) -> Path:

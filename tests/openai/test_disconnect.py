@@ -3,9 +3,10 @@
 import json
 import socket
 import time
-import uuid
 
 import pytest
+
+from conftest import multipart
 
 
 @pytest.fixture(scope="module")
@@ -15,16 +16,9 @@ def audio(speech):
 
 def start_request(server, audio, model="spin", stream=False) -> socket.socket:
     """Sends a whole transcription request on a raw socket and leaves it waiting."""
-    boundary = uuid.uuid4().hex
-    fields = {"model": model, "stream": "true" if stream else "false"}
-    body = b"".join(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
+    content_type, body = multipart(
+        {"model": model, "stream": "true" if stream else "false"}, audio
     )
-    body += (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
-        "Content-Type: audio/wav\r\n\r\n"
-    ).encode() + audio + f"\r\n--{boundary}--\r\n".encode()
     host, port = server.address.rsplit(":", 1)
     connection = socket.create_connection((host, int(port)), timeout=10)
     connection.sendall(
@@ -32,7 +26,7 @@ def start_request(server, audio, model="spin", stream=False) -> socket.socket:
             "POST /v1/audio/transcriptions HTTP/1.1\r\n"
             f"Host: {server.address}\r\n"
             "Authorization: Bearer sk-test\r\n"
-            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         + body

@@ -10,7 +10,7 @@ import json
 import openai
 import pytest
 
-from conftest import WHISPER, WHISPER_BASE
+from conftest import WHISPER, WHISPER_BASE, multipart
 from subtitles import check_subtitles
 
 # goforward.wav is 2.786 s long: echo gives three windows.
@@ -252,18 +252,10 @@ def test_full_queue_is_429_rate_limit_error(make_server, audio):
 def submit_json_api(server, plugin, audio) -> str:
     """Submits a job through POST /api/jobs (stdlib multipart)."""
     import urllib.request
-    import uuid
 
-    boundary = uuid.uuid4().hex
-    body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"plugin\"\r\n\r\n{plugin}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
-        "Content-Type: audio/wav\r\n\r\n"
-    ).encode() + audio + f"\r\n--{boundary}--\r\n".encode()
+    content_type, body = multipart({"plugin": plugin}, audio)
     request = urllib.request.Request(
-        server.base_url + "/api/jobs",
-        data=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        server.base_url + "/api/jobs", data=body, headers={"Content-Type": content_type}
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())["id"]

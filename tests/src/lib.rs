@@ -4,9 +4,9 @@
 //! its own temporary data folder and a config file written from [`ServerOptions`], and
 //! talks to it over HTTP like any client would: multipart uploads ([`Form`]), JSON
 //! ([`Reply`]) and Server-Sent Events ([`Events`]), and the pages as a browser would,
-//! with cookies ([`Browser`]). Audio is made in memory ([`wav`], [`sine`], [`noise`]), so
-//! the suite needs nothing but the server binary and the fixture plugins that
-//! `cargo xtask setup` builds into `target/`.
+//! with cookies ([`Browser`]); webhooks go to a [`Receiver`] on loopback. Audio is made
+//! in memory ([`wav`], [`sine`], [`noise`]), so the suite needs nothing but the server
+//! binary and the fixture plugins that `cargo xtask setup` builds into `target/`.
 //!
 //! A test that needs PostgreSQL starts its own with [`Postgres::start`]: a private server
 //! with its own data folder on a free loopback port, stopped when the test ends.
@@ -40,10 +40,12 @@ mod browser;
 mod media;
 mod postgres;
 mod raw;
+mod receiver;
 pub use browser::Browser;
 pub use media::{PeakMemory, encode, example_plugins_dir, ffmpeg, memory_mib, speech_dir};
 pub use postgres::Postgres;
 pub use raw::RawRequest;
+pub use receiver::{Delivered, Receiver};
 
 /// How long one ordinary request may take before the test gives up on the server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -132,6 +134,8 @@ pub struct ServerOptions {
     extra_jobs: Vec<(String, u64)>,
     /// Top-level string settings (`database`, `shared_dir`, `node_id`), before any section.
     top_level: Vec<(String, String)>,
+    /// Entries of any section, as (section, key, TOML value): [`ServerOptions::setting`].
+    settings: Vec<(String, String, String)>,
 }
 
 impl Default for ServerOptions {
@@ -161,7 +165,35 @@ impl ServerOptions {
             extra_limits: Vec::new(),
             extra_jobs: Vec::new(),
             top_level: Vec::new(),
+            settings: Vec::new(),
         }
+    }
+
+    /// Sets `key = value` in the config file's section `section` (`webhooks`,
+    /// `tenants.alice`, `jobs`, ...): every setting of one section is written under one
+    /// header, with `[jobs]`, `[limits]` and `[metrics]` merged into the ones the other
+    /// options write, and a key set again replaces its value. A string, number or
+    /// boolean `value` is written as TOML (JSON's quoting of a string is valid TOML). Do
+    /// not also write the same section with [`ServerOptions::extra_toml`].
+    pub fn setting(mut self, section: &str, key: &str, value: impl Into<Value>) -> Self {
+        let value = value.into();
+        assert!(
+            !value.is_array() && !value.is_object() && !value.is_null(),
+            "setting {section}.{key}: only strings, numbers and booleans"
+        );
+        self.settings.retain(|(s, k, _)| s != section || k != key);
+        self.settings
+            .push((section.to_owned(), key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// The [`ServerOptions::setting`] lines of `section`.
+    fn settings_of(&self, section: &str) -> String {
+        self.settings
+            .iter()
+            .filter(|(name, _, _)| name == section)
+            .map(|(_, key, value)| format!("{key} = {value}\n"))
+            .collect()
     }
 
     /// One node of a cluster: the shared PostgreSQL database, the folder every node
@@ -300,6 +332,7 @@ impl ServerOptions {
             for (key, value) in extra {
                 toml.push_str(&format!("{key} = {value}\n"));
             }
+            toml.push_str(&self.settings_of(name));
         };
         section(
             "jobs",
@@ -322,8 +355,24 @@ impl ServerOptions {
             ],
             &self.extra_limits,
         );
-        if let Some(hash) = &self.metrics_token {
-            toml.push_str(&format!("[metrics]\ntoken_sha256 = \"{hash}\"\n"));
+        let metrics = self.settings_of("metrics");
+        if self.metrics_token.is_some() || !metrics.is_empty() {
+            toml.push_str("[metrics]\n");
+            if let Some(hash) = &self.metrics_token {
+                toml.push_str(&format!("token_sha256 = \"{hash}\"\n"));
+            }
+            toml.push_str(&metrics);
+        }
+        let mut others: Vec<&str> = Vec::new();
+        for (name, _, _) in &self.settings {
+            if !["jobs", "limits", "metrics"].contains(&name.as_str())
+                && !others.contains(&name.as_str())
+            {
+                others.push(name);
+            }
+        }
+        for name in others {
+            toml.push_str(&format!("[{name}]\n{}", self.settings_of(name)));
         }
         toml.push_str(&self.extra_toml);
         toml

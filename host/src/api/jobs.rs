@@ -61,7 +61,9 @@ pub async fn submit(
             "config must be a JSON object",
         ));
     }
-    let callback_url = state.callback_url(&caller.tenant, upload.field("callback_url"))?;
+    let callback_url = state
+        .callback_url(&caller.tenant, upload.field("callback_url"))
+        .await?;
     let snapshot =
         submit_upload(&state, upload, plugin, config, &caller.tenant, callback_url).await?;
     let location = format!("/api/jobs/{}", snapshot.id);

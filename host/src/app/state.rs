@@ -50,8 +50,9 @@ impl AppState {
     }
 
     /// The callback URL a `POST /api/jobs` asked for (`asked`), or the tenant's default,
-    /// checked; 400 `invalid_callback_url` naming the problem.
-    pub fn callback_url(
+    /// checked (its name resolved, unless it is an address); 400 `invalid_callback_url`
+    /// naming the problem.
+    pub async fn callback_url(
         &self,
         tenant: &str,
         asked: Option<&str>,
@@ -66,6 +67,7 @@ impl AppState {
         };
         self.webhooks
             .check_callback(tenant, url)
+            .await
             .map(Some)
             .map_err(|problem| {
                 super::ApiError::new(

@@ -212,6 +212,12 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
     })
     .await?;
     let _ = stopping.await;
+    // The jobs the shutdown interrupted have their deliveries recorded (sent after the
+    // restart).
+    state
+        .webhooks
+        .settle(std::time::Duration::from_secs(5))
+        .await;
     tracing::info!("stopped");
     Ok(())
 }

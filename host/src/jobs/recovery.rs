@@ -43,16 +43,18 @@ impl Recovery {
         }
     }
 
-    /// See [`super::Tracker::recover_interrupted`].
-    pub(super) fn recover_interrupted(&self) -> Vec<PathBuf> {
+    /// See [`super::Tracker::recover_interrupted`]; also returns each job's new
+    /// snapshot with its tenant, for the jobs' terminal event.
+    pub(super) fn recover_interrupted(&self) -> (Vec<PathBuf>, Vec<(String, JobSnapshot)>) {
         let records = match self.ledger.unfinished_jobs() {
             Ok(records) => records,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the job ledger");
-                return Vec::new();
+                return (Vec::new(), Vec::new());
             }
         };
         let mut keep = Vec::new();
+        let mut ended = Vec::new();
         for mut record in records {
             if let Ok(mut snapshot) = serde_json::from_value::<JobSnapshot>(record.data.clone()) {
                 snapshot.status = JobStatus::Interrupted;
@@ -64,6 +66,7 @@ impl Recovery {
                     "the server stopped before this job finished; resubmit it to run it again",
                 ));
                 record.data = serde_json::to_value(&snapshot).unwrap_or_default();
+                ended.push((record.tenant.clone(), snapshot));
             }
             record.status = JobStatus::Interrupted.as_str().to_owned();
             tracing::warn!(job = %record.id, tenant = %record.tenant, "job was interrupted by a restart");
@@ -72,7 +75,7 @@ impl Recovery {
             }
             keep.extend(record.upload);
         }
-        keep
+        (keep, ended)
     }
 
     /// See [`super::Tracker::recorded`].

@@ -414,14 +414,19 @@ impl Tracker {
 
     /// After a restart: every job the ledger still has as queued or running was cut
     /// short. Marks them `interrupted` (keeping their uploads, so they can be
-    /// resubmitted) and returns the uploads to keep.
+    /// resubmitted) and returns the uploads to keep. Each is announced as ended (its
+    /// webhook), as a job interrupted by a graceful shutdown was.
     /// With several nodes nothing is done here: a node's jobs are taken over when its
     /// leases expire.
     pub fn recover_interrupted(&self) -> Vec<PathBuf> {
         if self.cluster.is_some() {
             return Vec::new();
         }
-        self.recovery.recover_interrupted()
+        let (keep, ended) = self.recovery.recover_interrupted();
+        for (tenant, snapshot) in &ended {
+            self.announce_ended(tenant, snapshot);
+        }
+        keep
     }
 
     /// A job only the ledger knows (finished before a restart, or interrupted by one).

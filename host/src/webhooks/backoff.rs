@@ -1,43 +1,41 @@
-//! When a failed delivery is tried again: a fixed schedule that spreads the tries over
-//! about half a day (a receiver down for a deploy or a night still gets the event), each
-//! wait shifted by up to ±20 % so the deliveries of many jobs that failed together do
-//! not come back together. A receiver's `Retry-After` wins, within bounds.
+//! When a failed delivery is tried again: exponential backoff with jitter. The n-th
+//! failed try waits `base × 4^(n-1)`, each wait shifted by up to ±20 % so the
+//! deliveries of many jobs that failed together do not come back together. With the
+//! default base of 15 s the eight tries of a delivery spread over about a day (15 s,
+//! 1 min, 4 min, 16 min, 64 min, 4 h 16 min, 17 h 4 min: 22 h 45 min in all), so a
+//! receiver down for a deploy or a night still gets the event. A receiver's
+//! `Retry-After` wins, within bounds.
 
 use std::time::Duration;
 
-/// Waits after the 1st, 2nd, ... failed try.
-const SCHEDULE: [Duration; 7] = [
-    Duration::from_secs(5),
-    Duration::from_secs(30),
-    Duration::from_secs(2 * 60),
-    Duration::from_secs(10 * 60),
-    Duration::from_secs(60 * 60),
-    Duration::from_secs(3 * 60 * 60),
-    Duration::from_secs(8 * 60 * 60),
-];
+/// How much longer each wait is than the one before.
+pub const FACTOR: u32 = 4;
+
+/// The longest single wait, whatever the base and the number of tries.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The shortest and longest wait a receiver's `Retry-After` may ask for.
 pub const RETRY_AFTER_BOUNDS: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(8 * 60 * 60));
 
-/// How retries are spaced.
+/// How retries are spaced: `base × 4^(n-1)` after the n-th failed try
+/// (`[webhooks] retry_base_seconds`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backoff {
-    /// The schedule above (the default).
-    Schedule,
-    /// `base × 2^(n-1)` after the n-th failed try (`[webhooks] retry_base_ms`, for tests).
-    Exponential { base: Duration },
+pub struct Backoff {
+    pub base: Duration,
 }
 
 impl Backoff {
-    /// The wait after the `failed`-th failed try (from 1), before jitter. Beyond the
-    /// schedule's end the last wait repeats.
+    /// The default spacing: a 15 s base.
+    pub const DEFAULT_BASE: Duration = Duration::from_secs(15);
+
+    /// The wait after the `failed`-th failed try (from 1), before jitter; at most
+    /// [`MAX_WAIT`].
     pub fn base_delay(self, failed: u32) -> Duration {
-        let step = failed.saturating_sub(1);
-        match self {
-            Self::Schedule => SCHEDULE[(step as usize).min(SCHEDULE.len() - 1)],
-            Self::Exponential { base } => base.saturating_mul(1 << step.min(20)),
-        }
+        let step = failed.saturating_sub(1).min(30);
+        self.base
+            .saturating_mul(FACTOR.saturating_pow(step))
+            .min(MAX_WAIT)
     }
 
     /// The wait with jitter: `unit` in `[0, 1)` picks where in ±20 % it falls.
@@ -52,6 +50,14 @@ impl Backoff {
     }
 }
 
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: Self::DEFAULT_BASE,
+        }
+    }
+}
+
 /// A number in `[0, 1)` for jitter (a v4 UUID's random bits: no other randomness needed).
 pub fn jitter_unit() -> f64 {
     (uuid::Uuid::new_v4().as_u128() as u64 >> 11) as f64 / (1u64 << 53) as f64
@@ -62,21 +68,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_schedule_spreads_eight_tries_over_about_half_a_day() {
+    fn the_default_spreads_eight_tries_over_about_a_day() {
         let waits: Vec<u64> = (1..=7)
-            .map(|n| Backoff::Schedule.base_delay(n).as_secs())
+            .map(|n| Backoff::default().base_delay(n).as_secs())
             .collect();
-        assert_eq!(waits, [5, 30, 120, 600, 3600, 10_800, 28_800]);
-        assert_eq!(Backoff::Schedule.base_delay(20).as_secs(), 28_800);
+        assert_eq!(waits, [15, 60, 240, 960, 3840, 15_360, 61_440]);
         let total: u64 = waits.iter().sum();
-        assert!((12 * 3600..24 * 3600).contains(&total), "{total}");
+        assert!((20 * 3600..26 * 3600).contains(&total), "{total}");
+        assert_eq!(Backoff::default().base_delay(40), MAX_WAIT);
     }
 
     #[test]
     fn jitter_stays_within_twenty_percent() {
         for unit in [0.0, 0.5, 0.999_999, 7.0, -1.0] {
-            let wait = Backoff::Schedule.delay(2, unit).as_secs_f64();
-            assert!((24.0..=36.0).contains(&wait), "{unit}: {wait}");
+            let wait = Backoff::default().delay(2, unit).as_secs_f64();
+            assert!((48.0..=72.0).contains(&wait), "{unit}: {wait}");
         }
         for _ in 0..100 {
             let unit = jitter_unit();
@@ -85,12 +91,12 @@ mod tests {
     }
 
     #[test]
-    fn the_testing_base_doubles_per_try() {
-        let backoff = Backoff::Exponential {
+    fn a_short_base_scales_every_wait() {
+        let backoff = Backoff {
             base: Duration::from_millis(100),
         };
         assert_eq!(backoff.base_delay(1), Duration::from_millis(100));
-        assert_eq!(backoff.base_delay(3), Duration::from_millis(400));
+        assert_eq!(backoff.base_delay(3), Duration::from_millis(1600));
     }
 
     #[test]

@@ -45,6 +45,15 @@ pub struct Webhooks {
     node: String,
     /// Wakes the worker: a delivery was enqueued, or a try finished.
     wake: Arc<Notify>,
+    /// Deliveries being written (a job just ended), so a shutdown waits for them.
+    enqueuing: Arc<Enqueuing>,
+}
+
+/// A count of the enqueues under way, and a signal when it drops to none.
+#[derive(Default)]
+struct Enqueuing {
+    count: std::sync::atomic::AtomicUsize,
+    idle: Notify,
 }
 
 impl Webhooks {
@@ -72,6 +81,7 @@ impl Webhooks {
             public_url: config.public_url.as_ref().map(ToString::to_string),
             node,
             wake: Arc::new(Notify::new()),
+            enqueuing: Arc::default(),
         })
     }
 
@@ -80,15 +90,43 @@ impl Webhooks {
         tokio::spawn(worker::run(self.clone()));
     }
 
+    /// Waits (at most `within`) until the deliveries of jobs that just ended are
+    /// recorded, so a shutdown that interrupted jobs does not lose their events: they
+    /// are sent after the restart.
+    pub async fn settle(&self, within: Duration) {
+        use std::sync::atomic::Ordering;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let idle = self.enqueuing.idle.notified();
+            if self.enqueuing.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                tracing::warn!("shutting down with webhook deliveries not yet recorded");
+                return;
+            }
+        }
+    }
+
     /// Checks a callback URL a job of `tenant` asks for; the error says what is wrong.
-    pub fn check_callback(&self, tenant: &str, url: &str) -> Result<String, String> {
-        let url = target::check_url(url, self.config.allow_private).map_err(|e| e.to_string())?;
+    /// A name is resolved now too, so one that points at a refused address (`localhost`,
+    /// say) is refused at once rather than at its delivery; one that does not resolve
+    /// now is taken (DNS may be back by then) and checked again at every try.
+    pub async fn check_callback(&self, tenant: &str, url: &str) -> Result<String, String> {
+        let allow_private = self.config.allow_private;
+        let url = target::check_url(url, allow_private).map_err(|e| e.to_string())?;
         if self.key_for(tenant).is_none() {
             return Err(
                 "webhooks are not set up on this server: it has no secret to sign \
                         them with ([webhooks] secret or [tenants.NAME] webhook_secret)"
                     .into(),
             );
+        }
+        if !allow_private {
+            let resolved = tokio::time::timeout(self.timeout(), target::resolve(&url, false)).await;
+            if let Ok(Err(e @ target::TargetError::NotPublic { .. })) = resolved {
+                return Err(e.to_string());
+            }
         }
         Ok(url.to_string())
     }
@@ -107,7 +145,7 @@ impl Webhooks {
     }
 
     fn timeout(&self) -> Duration {
-        Duration::from_secs(self.config.timeout_seconds.max(1))
+        Duration::from_secs(self.config.timeout_seconds.clamp(1, 120))
     }
 
     /// How long a node holds a delivery it sends: past the try's timeout, so a node
@@ -117,12 +155,10 @@ impl Webhooks {
     }
 
     fn backoff(&self) -> Backoff {
-        match self.config.retry_base_ms {
-            Some(ms) => Backoff::Exponential {
-                base: Duration::from_millis(ms.max(1)),
-            },
-            None => Backoff::Schedule,
-        }
+        // Checked when the config was loaded (0.001 s to a day).
+        let base = Duration::try_from_secs_f64(self.config.retry_base_seconds)
+            .unwrap_or(Backoff::DEFAULT_BASE);
+        Backoff { base }
     }
 }
 
@@ -146,6 +182,10 @@ impl JobEnded for Webhooks {
         let wake = self.wake.clone();
         let cap = self.config.max_pending_per_tenant;
         let job = job.id;
+        let enqueuing = self.enqueuing.clone();
+        enqueuing
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::spawn(async move {
             match store.enqueue(new, cap, now_ms()).await {
                 Ok((_, true)) => wake.notify_one(),
@@ -153,6 +193,13 @@ impl JobEnded for Webhooks {
                     tracing::warn!(%job, delivery = id, "too many webhook deliveries waiting; this one is not sent");
                 }
                 Err(e) => tracing::error!(%job, error = %e, "cannot record a webhook delivery"),
+            }
+            if enqueuing
+                .count
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                == 1
+            {
+                enqueuing.idle.notify_waiters();
             }
         });
     }

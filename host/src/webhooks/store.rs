@@ -201,6 +201,25 @@ impl DeliveryStore {
         Ok((id, !over))
     }
 
+    /// At start: the leases an earlier run of this node held end now (its tries died with
+    /// it), so they are tried again at once instead of when the leases would run out.
+    /// On SQLite every lease is this node's (one server per data directory).
+    pub async fn release_leases(&self, node: &str) -> Result<u64, RowsError> {
+        let (sql, params) = match &self.db {
+            RowsDb::Sqlite(_) => (
+                "UPDATE webhook_deliveries SET leased_until_ms = NULL, leased_by = NULL \
+                 WHERE state = 'pending' AND leased_by IS NOT NULL",
+                vec![],
+            ),
+            _ => (
+                "UPDATE webhook_deliveries SET leased_until_ms = NULL, leased_by = NULL \
+                 WHERE state = 'pending' AND leased_by = ?1",
+                vec![node.into()],
+            ),
+        };
+        self.db.execute(sql, params).await
+    }
+
     /// Pending deliveries due by `now_ms` and not leased by a live sender, oldest first.
     pub async fn due(&self, now_ms: i64, limit: i64) -> Result<Vec<String>, RowsError> {
         let rows = self

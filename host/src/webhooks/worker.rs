@@ -24,6 +24,13 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Runs for as long as the runtime does.
 pub(super) async fn run(hooks: Arc<Webhooks>) {
+    match hooks.store.release_leases(&hooks.node).await {
+        Ok(0) => {}
+        Ok(released) => {
+            tracing::info!(released, "webhook tries cut short by a stop are made again")
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot release this node's webhook leases"),
+    }
     let slots = Arc::new(Semaphore::new(PARALLEL_SENDS));
     loop {
         let now = now_ms();
