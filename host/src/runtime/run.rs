@@ -171,13 +171,16 @@ fn classify(store: &Store<JobContext>, error: &wasmtime::Error, limits: &JobLimi
     RunError::Trap(describe_trap(store, error))
 }
 
-/// A one-line description of a trap, with the plugin's last stderr line (a Rust panic
-/// message lands there) when there is one.
+/// A one-line description of a trap: where the plugin panicked when it reported a panic
+/// (the SDK's hook logs it; see `panic_report`), else its last output lines.
 pub(super) fn describe_trap(store: &Store<JobContext>, error: &wasmtime::Error) -> String {
     let what = match error.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
         None => error.to_string(),
     };
+    if let Some(panic) = store.data().log.panic_report() {
+        return format!("{panic} ({what})");
+    }
     match store.data().log.last_lines() {
         lines if lines.is_empty() => what,
         lines => format!("{what} (last output: {})", lines.join(" / ")),
@@ -298,6 +301,13 @@ fn run_in_store(
                 PluginFailure::BadConfig(m) => (PluginErrorKind::BadConfig, m),
                 PluginFailure::UnsupportedAudio(m) => (PluginErrorKind::UnsupportedAudio, m),
                 PluginFailure::Internal(m) => (PluginErrorKind::Internal, m),
+                // The hint also turns true at the deadline: a plugin that stopped for
+                // it ran out of time rather than being cancelled.
+                PluginFailure::Cancelled if Instant::now() >= store.data().deadline => {
+                    return Err(RunError::TimedOut {
+                        seconds: limits.time.as_secs(),
+                    });
+                }
                 PluginFailure::Cancelled => return Err(RunError::Cancelled),
             };
             Err(RunError::Plugin {
