@@ -2,9 +2,11 @@
 //! builds as it is, outside this workspace, depending on the SDK by absolute path;
 //! `plugin build` installs it; `plugins validate` passes it; a server with it transcribes
 //! tone and silence into one segment per tone. `plugins inspect` and `plugins validate`
-//! refuse what is no plugin (a text file, a core module, a plugin under another name, a
-//! plugin that panics) with the reason and a non-zero exit, and a panic is reported with
-//! where it happened.
+//! refuse what is no plugin (a text file, a core module, a plugin of a WIT version the
+//! server does not serve, a plugin under another name, one that panics in `info()`) with
+//! the reason and a non-zero exit; schema mistakes are reported each with its JSON path;
+//! a panic is reported with where it happened; `plugins list` and `transcribe --verbose`
+//! say what an author needs to see.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -107,9 +109,9 @@ impl Scaffold {
     }
 }
 
-/// `plugin new ID` in a fresh folder outside the workspace, `edit` applied to its
-/// `src/lib.rs`, then `plugin build` into that folder's `plugins/`.
-fn scaffold_and_build(id: &str, edit: impl FnOnce(String) -> String) -> Scaffold {
+/// `plugin new ID` in a fresh folder outside the workspace, with `edit` applied to its
+/// `src/lib.rs`.
+fn scaffold(id: &str, edit: impl FnOnce(String) -> String) -> Scaffold {
     let dir = tempfile::Builder::new()
         .prefix("sandscribe-author-")
         .tempdir()
@@ -147,7 +149,12 @@ fn scaffold_and_build(id: &str, edit: impl FnOnce(String) -> String) -> Scaffold
     let lib = scaffold.source().join("src/lib.rs");
     let text = std::fs::read_to_string(&lib).expect("src/lib.rs");
     std::fs::write(&lib, edit(text)).expect("edit src/lib.rs");
-    let built = sandscribe(
+    scaffold
+}
+
+/// `plugin build` of a scaffold into its own `plugins/`.
+fn build(scaffold: &Scaffold) -> Run {
+    sandscribe(
         scaffold.root(),
         [
             OsStr::new("plugin"),
@@ -158,7 +165,20 @@ fn scaffold_and_build(id: &str, edit: impl FnOnce(String) -> String) -> Scaffold
             OsStr::new("--data"),
             scaffold.data().as_os_str(),
         ],
-    );
+    )
+}
+
+/// The component cargo made for a scaffold (there even when `plugin build` refused it).
+fn artifact(scaffold: &Scaffold) -> PathBuf {
+    target_dir()
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", scaffold.id.replace('-', "_")))
+}
+
+/// [`scaffold`], then a `plugin build` that must succeed.
+fn scaffold_and_build(id: &str, edit: impl FnOnce(String) -> String) -> Scaffold {
+    let scaffold = scaffold(id, edit);
+    let built = build(&scaffold);
     built.assert_ok("plugin build");
     assert!(
         built
@@ -513,4 +533,152 @@ fn transcribe_verbose_streams_the_plugins_log_progress_and_live_segments() {
         2,
         "a 2 s clip read a second at a time streams two live segments:\n{run}"
     );
+}
+
+#[test]
+fn inspect_and_validate_refuse_a_plugin_of_a_wit_version_this_server_does_not_serve() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    // The echo fixture with its sandscribe imports renamed to 0.9.0 (same length, so the
+    // component stays well-formed).
+    let mut bytes = std::fs::read(fixture_wasm("echo")).expect("echo fixture");
+    let prefix = b"sandscribe:plugin/";
+    let mut patched = 0;
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(prefix.len()).position(|w| w == prefix) {
+        let start = at + found + prefix.len();
+        let name_end = start + bytes[start..].iter().position(|&b| b == b'@').unwrap_or(0);
+        if bytes[name_end..].starts_with(b"@0.2.0") {
+            bytes[name_end + 1..name_end + 6].copy_from_slice(b"0.9.0");
+            patched += 1;
+        }
+        at = start;
+    }
+    assert!(
+        patched > 0,
+        "the echo fixture imports sandscribe:plugin@0.2.0"
+    );
+    let folder = dir.path().join("plugins/echo");
+    std::fs::create_dir_all(&folder).expect("plugin folder");
+    std::fs::write(folder.join("plugin.wasm"), &bytes).expect("patched fixture");
+
+    let found = inspect(dir.path(), &folder.join("plugin.wasm"));
+    found.assert_failed("inspect of a 0.9.0 plugin");
+    assert!(
+        found
+            .stdout
+            .contains("built against sandscribe:plugin@0.9.0, but this server serves"),
+        "{found}"
+    );
+    // It still lists what the component imports.
+    assert!(
+        found.stdout.contains("sandscribe:plugin/host@0.9.0"),
+        "{found}"
+    );
+
+    let validated = validate(dir.path(), &folder);
+    validated.assert_failed("validate of a 0.9.0 plugin");
+    assert!(
+        validated
+            .stdout
+            .contains("FAIL  loads as the server loads it")
+            && validated.stdout.contains("sandscribe:plugin@0.9.0"),
+        "{validated}"
+    );
+}
+
+#[test]
+fn a_plugin_that_panics_in_info_is_refused_with_where_it_panicked() {
+    let scaffold = scaffold("info-panic", |text| {
+        let marker = "    fn info() -> PluginInfo {\n";
+        assert!(
+            text.contains(marker),
+            "the template changed: update this test"
+        );
+        text.replacen(
+            marker,
+            &format!(
+                "{marker}        if std::hint::black_box(true) {{\n            panic!(\"info cannot start\");\n        }}\n"
+            ),
+            1,
+        )
+    });
+    let built = build(&scaffold);
+    built.assert_failed("plugin build of a plugin that panics in info()");
+    assert!(
+        built.stderr.contains("info()") && built.stderr.contains("panicked at src/lib.rs:"),
+        "{built}"
+    );
+
+    let found = inspect(scaffold.root(), &artifact(&scaffold));
+    found.assert_failed("inspect of a plugin that panics in info()");
+    assert!(
+        found
+            .stdout
+            .contains("not a valid plugin: the plugin's info()")
+            && found.stdout.contains("panicked at src/lib.rs:")
+            && found.stdout.contains("info cannot start"),
+        "{found}"
+    );
+
+    let folder = scaffold.installed();
+    std::fs::create_dir_all(&folder).expect("plugin folder");
+    std::fs::copy(artifact(&scaffold), folder.join("plugin.wasm")).expect("install by hand");
+    let validated = validate(scaffold.root(), &folder);
+    validated.assert_failed("validate of a plugin that panics in info()");
+    assert!(
+        validated
+            .stdout
+            .contains("FAIL  loads as the server loads it")
+            && validated.stdout.contains("info cannot start"),
+        "{validated}"
+    );
+}
+
+#[test]
+fn schema_mistakes_are_reported_each_with_its_json_path() {
+    let scaffold = scaffold("schema-slips", |text| {
+        let edits = [
+            // A misspelt keyword: ignored by JSON Schema, so a warning.
+            (
+                r#""frame_ms": {"type": "integer", "minimum": 5"#,
+                r#""frame_ms": {"type": "integer", "minimun": 5"#,
+            ),
+            // Two defaults that break their own bounds: errors, both reported.
+            (
+                r#""minimum": -100, "maximum": 0, "default": -35"#,
+                r#""minimum": -100, "maximum": 0, "default": -135"#,
+            ),
+            (
+                r#""maximum": 10000, "default": 200"#,
+                r#""maximum": 10000, "default": 20000"#,
+            ),
+        ];
+        edits.iter().fold(text, |text, (from, to)| {
+            assert!(
+                text.contains(from),
+                "the template changed: update this test ({from})"
+            );
+            text.replacen(from, to, 1)
+        })
+    });
+    let built = build(&scaffold);
+    built.assert_failed("plugin build with a broken schema");
+    assert!(
+        built.stderr.contains("config-schema has 2 problem(s)")
+            && built.stderr.contains("/properties/threshold_db/default")
+            && built.stderr.contains("/properties/min_speech_ms/default"),
+        "{built}"
+    );
+
+    let found = inspect(scaffold.root(), &artifact(&scaffold));
+    found.assert_failed("inspect with a broken schema");
+    for expected in [
+        "schema error  /properties/threshold_db/default: the default breaks its own schema",
+        "schema error  /properties/min_speech_ms/default: the default breaks its own schema",
+        "schema warn   /properties/frame_ms/minimun: unknown keyword `minimun`",
+        "did you mean `minimum`?",
+    ] {
+        assert!(found.stdout.contains(expected), "{expected:?}:\n{found}");
+    }
+    assert_eq!(found.stdout.matches("schema error").count(), 2, "{found}");
 }
