@@ -39,6 +39,22 @@ impl Run {
         self
     }
 
+    /// Asserts that stdout holds each of `expected`.
+    fn assert_stdout(&self, expected: &[&str]) -> &Self {
+        for text in expected {
+            assert!(self.stdout.contains(text), "{text:?} on stdout:\n{self}");
+        }
+        self
+    }
+
+    /// Asserts that stderr holds each of `expected`.
+    fn assert_stderr(&self, expected: &[&str]) -> &Self {
+        for text in expected {
+            assert!(self.stderr.contains(text), "{text:?} on stderr:\n{self}");
+        }
+        self
+    }
+
     /// Everything it printed.
     fn output(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
@@ -80,6 +96,15 @@ where
     }
 }
 
+/// `sandscribe ARGS --data CWD/data`: a command that reads the server's config, with a
+/// data folder of its own.
+fn tool(cwd: &Path, args: &[&OsStr]) -> Run {
+    let data = cwd.join("data");
+    let mut args = args.to_vec();
+    args.extend([OsStr::new("--data"), data.as_os_str()]);
+    sandscribe(cwd, args)
+}
+
 /// A scaffold made with `plugin new` and installed with `plugin build`.
 struct Scaffold {
     /// Holds the sources, the plugins folder and the data folder.
@@ -102,10 +127,6 @@ impl Scaffold {
 
     fn installed(&self) -> PathBuf {
         self.plugins().join(&self.id)
-    }
-
-    fn data(&self) -> PathBuf {
-        self.root().join("data")
     }
 }
 
@@ -154,16 +175,14 @@ fn scaffold(id: &str, edit: impl FnOnce(String) -> String) -> Scaffold {
 
 /// `plugin build` of a scaffold into its own `plugins/`.
 fn build(scaffold: &Scaffold) -> Run {
-    sandscribe(
+    tool(
         scaffold.root(),
-        [
+        &[
             OsStr::new("plugin"),
             OsStr::new("build"),
             scaffold.source().as_os_str(),
             OsStr::new("--plugins"),
             scaffold.plugins().as_os_str(),
-            OsStr::new("--data"),
-            scaffold.data().as_os_str(),
         ],
     )
 }
@@ -197,28 +216,24 @@ fn template() -> &'static Scaffold {
 
 /// `plugins validate DIR` with its own data folder.
 fn validate(scaffold_root: &Path, folder: &Path) -> Run {
-    sandscribe(
+    tool(
         scaffold_root,
-        [
+        &[
             OsStr::new("plugins"),
             OsStr::new("validate"),
             folder.as_os_str(),
-            OsStr::new("--data"),
-            scaffold_root.join("data").as_os_str(),
         ],
     )
 }
 
 /// `plugins inspect FILE` with its own data folder.
 fn inspect(cwd: &Path, file: &Path) -> Run {
-    sandscribe(
+    tool(
         cwd,
-        [
+        &[
             OsStr::new("plugins"),
             OsStr::new("inspect"),
             file.as_os_str(),
-            OsStr::new("--data"),
-            cwd.join("data").as_os_str(),
         ],
     )
 }
@@ -243,7 +258,7 @@ fn the_rust_template_builds_outside_the_workspace_validates_and_transcribes_each
 
     let validated = validate(scaffold.root(), &installed);
     validated.assert_ok("plugins validate");
-    for expected in [
+    validated.assert_stdout(&[
         "PASS  loads as the server loads it: tone-vad 0.1.0 (WIT 0.2.0)",
         "PASS  config-schema: valid, defaults valid, no unknown keywords",
         "PASS  smoke job on generated",
@@ -252,12 +267,7 @@ fn the_rust_template_builds_outside_the_workspace_validates_and_transcribes_each
         "[speech 2.5–3.5 s]",
         "peak memory",
         "validation passed",
-    ] {
-        assert!(
-            validated.stdout.contains(expected),
-            "{expected:?}:\n{validated}"
-        );
-    }
+    ]);
 
     // Three tones with silence between them: three segments, one per tone.
     let rate = 16_000;
@@ -292,7 +302,7 @@ fn inspect_shows_the_built_plugins_contract_and_info() {
     let scaffold = template();
     let found = inspect(scaffold.root(), &scaffold.installed().join("plugin.wasm"));
     found.assert_ok("inspect");
-    for expected in [
+    found.assert_stdout(&[
         "WebAssembly component, compiled in",
         "sandscribe:plugin@0.2.0",
         "sandscribe:plugin/host@0.2.0 (instance)",
@@ -301,23 +311,16 @@ fn inspect_shows_the_built_plugins_contract_and_info() {
         "sample rate   16000 Hz",
         "\"threshold_db\"",
         "a valid plugin; install it as plugins/tone-vad/plugin.wasm",
-    ] {
-        assert!(found.stdout.contains(expected), "{expected:?}:\n{found}");
-    }
+    ]);
 }
 
 #[test]
 fn inspect_says_the_legacy_fixture_is_a_valid_0_1_0_plugin() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let found = inspect(dir.path(), &fixture_wasm("legacy"));
-    found.assert_ok("inspect legacy");
-    assert!(
-        found
-            .stdout
-            .contains("WIT           sandscribe:plugin@0.1.0"),
-        "{found}"
-    );
-    assert!(found.stdout.contains("a valid plugin"), "{found}");
+    found
+        .assert_ok("inspect legacy")
+        .assert_stdout(&["WIT           sandscribe:plugin@0.1.0", "a valid plugin"]);
 }
 
 #[test]
@@ -326,21 +329,17 @@ fn inspect_refuses_a_text_file_and_a_core_module_with_the_reason() {
     let text = dir.path().join("notes.wasm");
     std::fs::write(&text, "just some text\n").expect("text file");
     let found = inspect(dir.path(), &text);
-    found.assert_failed("inspect of a text file");
-    assert!(found.stdout.contains("is not WebAssembly"), "{found}");
+    found
+        .assert_failed("inspect of a text file")
+        .assert_stdout(&["is not WebAssembly"]);
 
     // The smallest core module: magic and version 1, no sections.
     let module = dir.path().join("module.wasm");
     std::fs::write(&module, b"\0asm\x01\0\0\0").expect("core module");
     let found = inspect(dir.path(), &module);
-    found.assert_failed("inspect of a core module");
-    assert!(
-        found
-            .stdout
-            .contains("core WebAssembly module, not a component"),
-        "{found}"
-    );
-    assert!(found.stdout.contains("wasm32-wasip2"), "{found}");
+    found
+        .assert_failed("inspect of a core module")
+        .assert_stdout(&["core WebAssembly module, not a component", "wasm32-wasip2"]);
 }
 
 #[test]
@@ -348,17 +347,12 @@ fn validate_refuses_a_plugin_installed_under_another_name() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let folder = install_fixture(dir.path(), "liar", "not-liar");
     let validated = validate(dir.path(), &folder);
-    validated.assert_failed("validate of a misnamed plugin");
-    assert!(
-        validated
-            .stdout
-            .contains("FAIL  loads as the server loads it"),
-        "{validated}"
-    );
-    assert!(
-        validated.stdout.contains("calls itself \"liar\""),
-        "{validated}"
-    );
+    validated
+        .assert_failed("validate of a misnamed plugin")
+        .assert_stdout(&[
+            "FAIL  loads as the server loads it",
+            "calls itself \"liar\"",
+        ]);
 }
 
 #[test]
@@ -366,11 +360,9 @@ fn validate_fails_a_panicking_fixture_and_says_where_it_panicked() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let folder = install_fixture(dir.path(), "trap", "trap");
     let validated = validate(dir.path(), &folder);
-    validated.assert_failed("validate of the trap fixture");
-    assert!(
-        validated.stdout.contains("FAIL  smoke job on generated"),
-        "{validated}"
-    );
+    validated
+        .assert_failed("validate of the trap fixture")
+        .assert_stdout(&["FAIL  smoke job on generated"]);
     // Built with Rust's default panic hook or the SDK's, the failure itself names the place.
     let failure = validated
         .stdout
@@ -411,10 +403,7 @@ fn a_panic_in_an_sdk_plugin_fails_the_job_with_the_panics_location() {
         "the failure says where the plugin panicked:\n{validated}"
     );
     // The SDK's hook logged it as an error through the host.
-    assert!(
-        validated.stdout.contains("error: panicked at src/lib.rs:"),
-        "{validated}"
-    );
+    validated.assert_stdout(&["error: panicked at src/lib.rs:"]);
     // A server's job fails with the same place in its message.
     let server = Server::start(ServerOptions::new().plugins_dir(scaffold.plugins()));
     let job = server.run_job(
@@ -436,11 +425,9 @@ fn validate_on_plugin_sources_points_to_plugin_build() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"x\"\n").expect("manifest");
     let validated = validate(dir.path(), dir.path());
-    validated.assert_failed("validate of sources");
-    assert!(
-        validated.stderr.contains("sandscribe plugin build"),
-        "{validated}"
-    );
+    validated
+        .assert_failed("validate of sources")
+        .assert_stderr(&["sandscribe plugin build"]);
 }
 
 #[test]
@@ -454,24 +441,19 @@ fn plugin_build_tells_a_crate_without_cdylib_how_to_fix_it() {
     )
     .expect("manifest");
     std::fs::write(source.join("src/lib.rs"), "").expect("lib.rs");
-    let built = sandscribe(
+    let built = tool(
         dir.path(),
-        [
+        &[
             OsStr::new("plugin"),
             OsStr::new("build"),
             source.as_os_str(),
             OsStr::new("--plugins"),
             dir.path().join("plugins").as_os_str(),
-            OsStr::new("--data"),
-            dir.path().join("data").as_os_str(),
         ],
     );
-    built.assert_failed("plugin build of a plain lib");
-    assert!(
-        built.stderr.contains("does not build a cdylib")
-            && built.stderr.contains("crate-type = [\"cdylib\"]"),
-        "{built}"
-    );
+    built
+        .assert_failed("plugin build of a plain lib")
+        .assert_stderr(&["does not build a cdylib", "crate-type = [\"cdylib\"]"]);
 }
 
 #[test]
@@ -481,19 +463,18 @@ fn plugins_list_exits_non_zero_and_prints_each_failure_once() {
     let broken = dir.path().join("plugins/broken");
     std::fs::create_dir_all(&broken).expect("folder");
     std::fs::write(broken.join("plugin.wasm"), b"\0asm\x01\0\0\0").expect("core module");
-    let listed = sandscribe(
+    let listed = tool(
         dir.path(),
-        [
+        &[
             OsStr::new("plugins"),
             OsStr::new("list"),
             OsStr::new("--plugins"),
             dir.path().join("plugins").as_os_str(),
-            OsStr::new("--data"),
-            dir.path().join("data").as_os_str(),
         ],
     );
-    listed.assert_failed("plugins list with a failure");
-    assert!(listed.stdout.contains("echo "), "{listed}");
+    listed
+        .assert_failed("plugins list with a failure")
+        .assert_stdout(&["echo "]);
     assert_eq!(
         listed.output().matches("core WebAssembly module").count(),
         1,
@@ -508,9 +489,9 @@ fn transcribe_verbose_streams_the_plugins_log_progress_and_live_segments() {
     install_fixture(dir.path(), "legacy", "legacy");
     let clip = dir.path().join("tone.wav");
     std::fs::write(&clip, wav(&sine(2_000, 16_000, 0.5), 16_000)).expect("clip");
-    let run = sandscribe(
+    let run = tool(
         dir.path(),
-        [
+        &[
             OsStr::new("transcribe"),
             clip.as_os_str(),
             OsStr::new("--plugin"),
@@ -518,16 +499,12 @@ fn transcribe_verbose_streams_the_plugins_log_progress_and_live_segments() {
             OsStr::new("--verbose"),
             OsStr::new("--plugins"),
             dir.path().join("plugins").as_os_str(),
-            OsStr::new("--data"),
-            dir.path().join("data").as_os_str(),
         ],
     );
-    run.assert_ok("transcribe --verbose");
-    assert!(
-        run.stderr.contains("log info  legacy plugin: 32000 frames"),
-        "{run}"
-    );
-    assert!(run.stderr.contains("progress  50% listening"), "{run}");
+    run.assert_ok("transcribe --verbose").assert_stderr(&[
+        "log info  legacy plugin: 32000 frames",
+        "progress  50% listening",
+    ]);
     assert_eq!(
         run.stderr.matches("segment  ").count(),
         2,
@@ -562,28 +539,19 @@ fn inspect_and_validate_refuse_a_plugin_of_a_wit_version_this_server_does_not_se
     std::fs::write(folder.join("plugin.wasm"), &bytes).expect("patched fixture");
 
     let found = inspect(dir.path(), &folder.join("plugin.wasm"));
-    found.assert_failed("inspect of a 0.9.0 plugin");
-    assert!(
-        found
-            .stdout
-            .contains("built against sandscribe:plugin@0.9.0, but this server serves"),
-        "{found}"
-    );
+    found
+        .assert_failed("inspect of a 0.9.0 plugin")
+        .assert_stdout(&["built against sandscribe:plugin@0.9.0, but this server serves"]);
     // It still lists what the component imports.
-    assert!(
-        found.stdout.contains("sandscribe:plugin/host@0.9.0"),
-        "{found}"
-    );
+    found.assert_stdout(&["sandscribe:plugin/host@0.9.0"]);
 
     let validated = validate(dir.path(), &folder);
-    validated.assert_failed("validate of a 0.9.0 plugin");
-    assert!(
-        validated
-            .stdout
-            .contains("FAIL  loads as the server loads it")
-            && validated.stdout.contains("sandscribe:plugin@0.9.0"),
-        "{validated}"
-    );
+    validated
+        .assert_failed("validate of a 0.9.0 plugin")
+        .assert_stdout(&[
+            "FAIL  loads as the server loads it",
+            "sandscribe:plugin@0.9.0",
+        ]);
 }
 
 #[test]
@@ -603,35 +571,26 @@ fn a_plugin_that_panics_in_info_is_refused_with_where_it_panicked() {
         )
     });
     let built = build(&scaffold);
-    built.assert_failed("plugin build of a plugin that panics in info()");
-    assert!(
-        built.stderr.contains("info()") && built.stderr.contains("panicked at src/lib.rs:"),
-        "{built}"
-    );
+    built
+        .assert_failed("plugin build of a plugin that panics in info()")
+        .assert_stderr(&["info()", "panicked at src/lib.rs:"]);
 
     let found = inspect(scaffold.root(), &artifact(&scaffold));
-    found.assert_failed("inspect of a plugin that panics in info()");
-    assert!(
-        found
-            .stdout
-            .contains("not a valid plugin: the plugin's info()")
-            && found.stdout.contains("panicked at src/lib.rs:")
-            && found.stdout.contains("info cannot start"),
-        "{found}"
-    );
+    found
+        .assert_failed("inspect of a plugin that panics in info()")
+        .assert_stdout(&[
+            "not a valid plugin: the plugin's info()",
+            "panicked at src/lib.rs:",
+            "info cannot start",
+        ]);
 
     let folder = scaffold.installed();
     std::fs::create_dir_all(&folder).expect("plugin folder");
     std::fs::copy(artifact(&scaffold), folder.join("plugin.wasm")).expect("install by hand");
     let validated = validate(scaffold.root(), &folder);
-    validated.assert_failed("validate of a plugin that panics in info()");
-    assert!(
-        validated
-            .stdout
-            .contains("FAIL  loads as the server loads it")
-            && validated.stdout.contains("info cannot start"),
-        "{validated}"
-    );
+    validated
+        .assert_failed("validate of a plugin that panics in info()")
+        .assert_stdout(&["FAIL  loads as the server loads it", "info cannot start"]);
 }
 
 #[test]
@@ -662,23 +621,21 @@ fn schema_mistakes_are_reported_each_with_its_json_path() {
         })
     });
     let built = build(&scaffold);
-    built.assert_failed("plugin build with a broken schema");
-    assert!(
-        built.stderr.contains("config-schema has 2 problem(s)")
-            && built.stderr.contains("/properties/threshold_db/default")
-            && built.stderr.contains("/properties/min_speech_ms/default"),
-        "{built}"
-    );
+    built
+        .assert_failed("plugin build with a broken schema")
+        .assert_stderr(&[
+            "config-schema has 2 problem(s)",
+            "/properties/threshold_db/default",
+            "/properties/min_speech_ms/default",
+        ]);
 
     let found = inspect(scaffold.root(), &artifact(&scaffold));
     found.assert_failed("inspect with a broken schema");
-    for expected in [
+    found.assert_stdout(&[
         "schema error  /properties/threshold_db/default: the default breaks its own schema",
         "schema error  /properties/min_speech_ms/default: the default breaks its own schema",
         "schema warn   /properties/frame_ms/minimun: unknown keyword `minimun`",
         "did you mean `minimum`?",
-    ] {
-        assert!(found.stdout.contains(expected), "{expected:?}:\n{found}");
-    }
+    ]);
     assert_eq!(found.stdout.matches("schema error").count(), 2, "{found}");
 }
