@@ -55,6 +55,23 @@ impl Run {
         self
     }
 
+    /// Asserts that the first failed smoke job's line of `plugins validate` holds each of
+    /// `expected`.
+    fn assert_smoke_failure(&self, expected: &[&str]) -> &Self {
+        let failure = self
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("FAIL  smoke job"))
+            .unwrap_or_default();
+        for text in expected {
+            assert!(
+                failure.contains(text),
+                "{text:?} in the smoke job's failure:\n{self}"
+            );
+        }
+        self
+    }
+
     /// Everything it printed.
     fn output(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
@@ -364,16 +381,10 @@ fn validate_fails_a_panicking_fixture_and_says_where_it_panicked() {
         .assert_failed("validate of the trap fixture")
         .assert_stdout(&["FAIL  smoke job on generated"]);
     // Built with Rust's default panic hook or the SDK's, the failure itself names the place.
-    let failure = validated
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("FAIL  smoke job"))
-        .unwrap_or_default();
-    assert!(
-        failure.contains("the plugin crashed: panicked at tests/fixtures/trap/src/lib.rs:")
-            && failure.contains("panics on purpose"),
-        "{validated}"
-    );
+    validated.assert_smoke_failure(&[
+        "the plugin crashed: panicked at tests/fixtures/trap/src/lib.rs:",
+        "panics on purpose",
+    ]);
 }
 
 #[test]
@@ -391,17 +402,13 @@ fn a_panic_in_an_sdk_plugin_fails_the_job_with_the_panics_location() {
         )
     });
     let validated = validate(scaffold.root(), &scaffold.installed());
-    validated.assert_failed("validate of a panicking plugin");
-    let failure = validated
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("FAIL  smoke job"))
-        .unwrap_or_default();
-    assert!(
-        failure.contains("the plugin crashed: panicked at src/lib.rs:")
-            && failure.contains("the author's plugin panics"),
-        "the failure says where the plugin panicked:\n{validated}"
-    );
+    // The failure says where the plugin panicked.
+    validated
+        .assert_failed("validate of a panicking plugin")
+        .assert_smoke_failure(&[
+            "the plugin crashed: panicked at src/lib.rs:",
+            "the author's plugin panics",
+        ]);
     // The SDK's hook logged it as an error through the host.
     validated.assert_stdout(&["error: panicked at src/lib.rs:"]);
     // A server's job fails with the same place in its message.
