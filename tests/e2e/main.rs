@@ -17,6 +17,7 @@ mod load;
 mod logins;
 mod origins;
 mod plugins;
+mod pocketsphinx;
 mod queue;
 mod restart;
 mod results;
