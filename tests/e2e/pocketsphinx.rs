@@ -2,15 +2,16 @@
 //! the real sandbox: "go forward ten meters" within the word error rate bound, with
 //! ordered word times inside the audio and live segments equal to the final ones; a key
 //! phrase spotted as a timed segment of its own; a JSGF grammar followed word for word;
-//! a configuration outside the schema refused with 400 naming the field, and a key
-//! phrase PocketSphinx cannot pronounce failing the job as the plugin's bad config.
+//! a configuration outside the schema refused with 400 naming the field, a key phrase
+//! PocketSphinx cannot pronounce failing the job as the plugin's bad config, and a
+//! cancel in the middle of long speech ending the job at once.
 //! The word error rates on the LibriVox clips are printed for the record.
 //!
 //! `cargo xtask setup` builds the plugin and installs it with the en-us model into
 //! `plugins/pocketsphinx-en-us/`; the clips come from the same pocketsphinx sdist.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sandscribe_e2e::{Server, ServerOptions, SseEvent};
 use sandscribe_plugin_sdk::accuracy::word_error_rate as wer;
@@ -236,4 +237,36 @@ fn pocketsphinx_fails_a_key_phrase_it_cannot_pronounce_as_bad_config() {
         message.contains("keyphrase") && message.contains("frobnicate"),
         "{message}"
     );
+}
+
+#[test]
+fn pocketsphinx_cancel_mid_speech_ends_the_job_at_once() {
+    let server = server();
+    // Two minutes of speech: the clips again and again, with pauses between them.
+    let mut pcm = Vec::new();
+    while pcm.len() < 16_000 * 120 {
+        for name in LIBRIVOX {
+            pcm.extend(
+                clip(name)[44..]
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]])),
+            );
+            pcm.extend(std::iter::repeat_n(0i16, 16_000));
+        }
+    }
+    let audio = sandscribe_e2e::wav(&pcm, 16_000);
+    let id = server.submit_ok(PLUGIN, &audio, "long.wav", &json!({}));
+    let mut events = server.events(&id, None);
+    assert!(
+        events.any(|e| e.event == "segment"),
+        "no segment before the end"
+    );
+    let sent = Instant::now();
+    let job = server.cancel(&id).expect(200).json();
+    let latency = sent.elapsed();
+    eprintln!("{PLUGIN}: cancelled mid-speech in {latency:?}");
+    assert_eq!(job["status"], "cancelled", "{job:#}");
+    assert!(latency < Duration::from_secs(1), "took {latency:?} to stop");
+    let (next, _) = transcribe(&server, "goforward", &json!({}));
+    assert_eq!(next["status"], "completed", "{next:#}");
 }
