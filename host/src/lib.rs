@@ -16,6 +16,7 @@ pub mod authoring;
 pub mod config;
 pub mod digest;
 pub mod export;
+pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod runtime;
