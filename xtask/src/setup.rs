@@ -129,6 +129,7 @@ pub fn setup(options: &Options) -> Result<Paths, String> {
             &dir.join("plugin.wasm"),
         )?;
     }
+    crate::setup_python::setup(&paths, &downloads)?;
     assets::install_speech(&downloads, &paths.speech)?;
 
     cmd::run(cmd::cargo(&root).args(["build", "--release", "-p", "sandscribe"]))?;
