@@ -17,6 +17,7 @@ mod load;
 mod logins;
 mod origins;
 mod plugins;
+mod python_plugin;
 mod queue;
 mod restart;
 mod results;
