@@ -46,6 +46,8 @@ pub struct Config {
     pub media_folders: Vec<PathBuf>,
     pub jobs: JobsConfig,
     pub limits: Limits,
+    /// How connections and requests are bounded (`[http]`).
+    pub http: HttpConfig,
     pub openai: OpenAiConfig,
     /// Who may read `/metrics`.
     pub metrics: MetricsConfig,
@@ -93,6 +95,7 @@ impl Default for Config {
             media_folders: Vec::new(),
             jobs: JobsConfig::default(),
             limits: Limits::default(),
+            http: HttpConfig::default(),
             openai: OpenAiConfig::default(),
             metrics: MetricsConfig::default(),
             api_keys: Vec::new(),
@@ -150,6 +153,42 @@ impl JobsConfig {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
             self.max_running
+        }
+    }
+}
+
+/// The limits a connection and a request live under, with defaults a public deployment
+/// can use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A client must send a request's headers within this many seconds; an idle
+    /// keep-alive connection is closed after it too. Default: 30.
+    pub header_timeout_seconds: u64,
+    /// A request body that sends nothing for this many seconds is cut off (408).
+    /// Default: 30.
+    pub body_stall_seconds: u64,
+    /// After 10 s, a request body slower than this on average is cut off (408): a
+    /// rate, not a total time, so a slow but honest large upload completes. Default:
+    /// 8192 bytes/s.
+    pub body_min_bytes_per_second: u64,
+    /// Connections open at once; beyond, a new one gets 503 with `Retry-After`.
+    /// Default: 4096.
+    pub max_connections: usize,
+    /// With API keys configured: requests without a credential (the login form, pages
+    /// before login, 401s) allowed per client address per minute; `/healthz` is exempt.
+    /// Default: 120.
+    pub anonymous_requests_per_minute: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_seconds: 30,
+            body_stall_seconds: 30,
+            body_min_bytes_per_second: 8192,
+            max_connections: 4096,
+            anonymous_requests_per_minute: 120,
         }
     }
 }
@@ -379,6 +418,17 @@ impl Config {
                  ({}), which must be at least 1",
                 self.jobs.lease_expiry_seconds, self.jobs.lease_renew_seconds
             ));
+        }
+        if self.http.header_timeout_seconds == 0
+            || self.http.body_stall_seconds == 0
+            || self.http.max_connections == 0
+            || self.http.anonymous_requests_per_minute == 0
+        {
+            return Err(
+                "the [http] timeouts, max_connections and anonymous_requests_per_minute \
+                 must be at least 1"
+                    .into(),
+            );
         }
         if self.tenants.keys().any(|name| name.trim().is_empty()) {
             return Err("a [tenants] section has an empty name".into());

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod export;
+pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod runtime;

@@ -163,3 +163,27 @@ fn malformed_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
     );
     server.assert_serves_echo_job();
 }
+
+#[test]
+fn a_malformed_query_or_form_answers_in_the_json_error_envelope() {
+    let server = Server::start(ServerOptions::new());
+    for path in [
+        "/api/results?page=x",
+        "/api/results?per_page=-1",
+        "/api/jobs/00000000-0000-0000-0000-000000000000/events?after=soon",
+    ] {
+        let reply = server.get(path);
+        assert_eq!(reply.status, 400, "{path}: {}", reply.text());
+        assert_eq!(
+            reply.error_code(),
+            "invalid_query",
+            "{path}: {}",
+            reply.text()
+        );
+        assert!(!reply.error_message().is_empty(), "{path}");
+    }
+    let reply = server.post_raw("/api/jobs", "text/plain", b"not a form");
+    assert_eq!(reply.error_code(), "invalid_form", "{}", reply.text());
+    assert!(matches!(reply.status, 400 | 415), "{}", reply.status);
+    server.assert_serves_echo_job();
+}

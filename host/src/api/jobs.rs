@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, State};
+
+use crate::app::extract::ApiMultipart;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use uuid::Uuid;
@@ -17,24 +19,21 @@ use crate::jobs::{CancelError, JobRequest, JobSnapshot};
 
 /// Parses a job id from the path; a malformed id is simply not found.
 pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("job"))
+    crate::app::extract::parse_id(id).ok_or_else(|| ApiError::not_found("job"))
 }
 
 pub async fn submit(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    form: Multipart,
+    ApiMultipart(form): ApiMultipart,
 ) -> Result<impl IntoResponse, ApiError> {
-    let guard = upload::receive(
+    let upload = upload::receive(
         form,
         "file",
         &state.config.uploads_dir(),
         state.config.limits.upload_bytes,
     )
     .await?;
-    let Some(upload) = guard.0.as_ref() else {
-        return Err(ApiError::internal("upload missing"));
-    };
     let plugin_id = upload
         .field("plugin")
         .map(str::trim)
@@ -61,7 +60,7 @@ pub async fn submit(
             "config must be a JSON object",
         ));
     }
-    let snapshot = submit_upload(&state, guard, plugin, config, &caller.tenant).await?;
+    let snapshot = submit_upload(&state, upload, plugin, config, &caller.tenant).await?;
     let location = format!("/api/jobs/{}", snapshot.id);
     Ok((
         StatusCode::ACCEPTED,

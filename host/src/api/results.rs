@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::app::extract::ApiQuery;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -24,13 +25,13 @@ pub struct ListQuery {
 }
 
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("result"))
+    crate::app::extract::parse_id(id).ok_or_else(|| ApiError::not_found("result"))
 }
 
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ResultPage>, ApiError> {
     let store = state.store.clone();
     let query = ResultQuery {
@@ -91,7 +92,7 @@ pub async fn export(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(query): Query<ExportQuery>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let format: ExportFormat = query
         .format
@@ -138,7 +139,8 @@ mod tests {
         let uri: axum::http::Uri = "/export?format=srt&max_chars_per_line=42&max_lines_per_cue=2"
             .parse()
             .unwrap();
-        let Query(query) = Query::<ExportQuery>::try_from_uri(&uri).unwrap();
+        let axum::extract::Query(query) =
+            axum::extract::Query::<ExportQuery>::try_from_uri(&uri).unwrap();
         assert_eq!(query.format.as_deref(), Some("srt"));
         assert_eq!(query.max_chars_per_line, Some(42));
         assert_eq!(query.max_lines_per_cue, Some(2));

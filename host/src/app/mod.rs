@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `state.rs` | [`AppState`], everything handlers share, and its per-tenant answers |
 //! | `error.rs` | [`ApiError`], the one error type that maps to HTTP |
+//! | `extract.rs` | extractors whose rejections are [`ApiError`]s; the one id parser |
 //! | `upload.rs` | receiving a multipart upload to disk under limits, probing it |
 //! | `submit.rs` | creating a job from an upload, with every check a submission passes |
 //! | `lookup.rs` | one job or stored result by id for a tenant |
@@ -18,6 +19,7 @@
 //! cookie, comes from our pages) and [`response_headers`] (nothing is sniffed or run).
 
 mod error;
+pub mod extract;
 pub mod guard;
 pub mod lookup;
 pub mod response_headers;
@@ -39,7 +41,16 @@ pub fn app(state: Arc<AppState>) -> Router {
         state.access.site().clone(),
         state.access.single_user(),
     ));
-    Router::new()
+    let pace = crate::http::body::BodyPace {
+        stall: std::time::Duration::from_secs(state.config.http.body_stall_seconds),
+        min_bytes_per_second: state.config.http.body_min_bytes_per_second,
+    };
+    let rate = (!state.access.single_user()).then(|| {
+        Arc::new(crate::http::rate::RateLimit::new(
+            state.config.http.anonymous_requests_per_minute,
+        ))
+    });
+    let app = Router::new()
         .merge(crate::api::router(&state))
         .merge(crate::api::openai::router(&state))
         .with_state(state.clone())
@@ -48,5 +59,17 @@ pub fn app(state: Arc<AppState>) -> Router {
             guard,
             guard::check_request,
         ))
-        .layer(axum::middleware::map_response(response_headers::apply))
+        .layer(axum::middleware::map_request(
+            move |request: axum::extract::Request| async move {
+                crate::http::body::paced(request, pace)
+            },
+        ));
+    let app = match rate {
+        Some(rate) => app.layer(axum::middleware::from_fn_with_state(
+            rate,
+            crate::http::rate::limit,
+        )),
+        None => app,
+    };
+    app.layer(axum::middleware::map_response(response_headers::apply))
 }

@@ -57,7 +57,7 @@ pub fn refuse_quarantined(plugin: &LoadedPlugin) -> Result<(), ApiError> {
 /// Validates a submission and queues it. Shared by every API that creates jobs.
 pub async fn submit_upload(
     state: &AppState,
-    mut guard: UploadGuard,
+    upload: UploadGuard,
     plugin: Arc<LoadedPlugin>,
     config: serde_json::Value,
     tenant: &str,
@@ -70,9 +70,6 @@ pub async fn submit_upload(
     let config = plugin
         .resolve_config(&config)
         .map_err(ApiError::invalid_config)?;
-    let Some(upload) = guard.0.as_ref() else {
-        return Err(ApiError::internal("upload missing"));
-    };
     let audio = upload::probe(&upload.path, &state.audio_limits()).await?;
     let request = JobRequest {
         tenant: tenant.to_owned(),
@@ -88,6 +85,6 @@ pub async fn submit_upload(
         .await
         .map_err(ApiError::from)?;
     // The job owns the upload now.
-    guard.0 = None;
+    upload.into_job_file();
     Ok(snapshot)
 }

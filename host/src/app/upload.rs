@@ -41,11 +41,42 @@ impl Upload {
 }
 
 /// Removes the file if the request fails before a job takes it over.
-pub struct UploadGuard(pub Option<Upload>);
+pub struct UploadGuard {
+    /// Present until [`UploadGuard::into_job_file`] hands the file on.
+    upload: Option<Upload>,
+}
+
+impl UploadGuard {
+    /// Guards a received file: it is deleted unless handed on.
+    pub fn new(upload: Upload) -> Self {
+        Self {
+            upload: Some(upload),
+        }
+    }
+
+    /// Hands the file on to whoever keeps it now (a queued job, the staging folder):
+    /// it is no longer deleted when the guard goes.
+    pub fn into_job_file(mut self) -> Upload {
+        // Present by construction: only this method takes it, and it consumes the guard.
+        self.upload
+            .take()
+            .expect("an upload guard holds its upload")
+    }
+}
+
+impl std::ops::Deref for UploadGuard {
+    type Target = Upload;
+
+    fn deref(&self) -> &Upload {
+        self.upload
+            .as_ref()
+            .expect("an upload guard holds its upload")
+    }
+}
 
 impl Drop for UploadGuard {
     fn drop(&mut self) {
-        if let Some(upload) = &self.0 {
+        if let Some(upload) = &self.upload {
             upload.discard();
         }
     }
@@ -67,6 +98,9 @@ const MAX_TEXT_FIELDS: usize = 64;
 pub enum UploadError {
     #[error("the form could not be read: {0}")]
     Malformed(String),
+    /// The body stalled or trickled (`[http] body_stall_seconds`, `body_min_bytes_per_second`).
+    #[error("{0}")]
+    TooSlow(String),
     #[error("the upload is too large: {0}")]
     BodyTooLarge(String),
     #[error("the file is larger than the limit of {limit_mib} MiB")]
@@ -121,6 +155,7 @@ impl From<UploadError> for ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "field_too_large")
             }
             UploadError::EmptyFile => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "undecodable_audio"),
+            UploadError::TooSlow(_) => (StatusCode::REQUEST_TIMEOUT, "upload_too_slow"),
             UploadError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, code, error.to_string())
@@ -128,6 +163,16 @@ impl From<UploadError> for ApiError {
 }
 
 fn multipart_error(e: MultipartError) -> UploadError {
+    // A paced body's cut-off sits deep in the source chain (multer only says "failed to
+    // read stream").
+    let mut source: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(error) = source {
+        let text = error.to_string();
+        if let Some(at) = text.find(crate::http::body::TOO_SLOW) {
+            return UploadError::TooSlow(text[at..].to_owned());
+        }
+        source = error.source();
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         UploadError::BodyTooLarge(e.to_string())
     } else {
@@ -247,12 +292,12 @@ pub async fn receive(
         let _ = std::fs::remove_file(&path);
         return Err(UploadError::EmptyFile);
     }
-    Ok(UploadGuard(Some(Upload {
+    Ok(UploadGuard::new(Upload {
         path,
         file_name,
         bytes,
         fields,
-    })))
+    }))
 }
 
 /// Decodes the upload once to refuse what cannot be decoded before anything is queued.
@@ -332,7 +377,7 @@ mod tests {
             .await
             .map_err(|e| e.to_string())
             .expect("at the cap");
-        let upload = guard.0.as_ref().expect("the upload");
+        let upload = &*guard;
         assert_eq!(upload.field("prompt").map(str::len), Some(MAX_FIELD_BYTES));
         assert_eq!(upload.file_name, "talk.html");
         assert_eq!(

@@ -123,7 +123,13 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         dir = %config.plugins_dir.display(),
         "plugins"
     );
-    let metrics = sandscribe::metrics::Metrics::for_node(&node);
+    // Several nodes scraped into one Prometheus need their series apart; one node is
+    // told apart by its scrape target.
+    let metrics = if config.database.is_some() {
+        sandscribe::metrics::Metrics::for_node(&node)
+    } else {
+        sandscribe::metrics::Metrics::new()
+    };
     metrics.set_plugins(plugins.plugins().len(), plugins.failures().len());
     metrics.watch_shared_weights(runtime.weights_cache());
     // Jobs decode with the limits their uploads were validated with.
@@ -190,18 +196,11 @@ async fn serve(config: sandscribe::config::Config) -> anyhow::Result<()> {
         tracker.shutdown(grace).await;
     });
     let mut stop = stop_rx.clone();
-    // No Nagle delay: an SSE event is sent when it happens, not up to 40 ms later when
-    // the client's delayed ACK for the previous one arrives.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await?;
+    let http = state.config.http.clone();
+    sandscribe::http::serve(listener, app, &http, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await?;
     let _ = stopping.await;
     tracing::info!("stopped");
     Ok(())

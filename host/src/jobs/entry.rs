@@ -66,23 +66,7 @@ impl JobEntry {
         plugin: Arc<LoadedPlugin>,
         upload: PathBuf,
     ) -> Self {
-        let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
-        let entry = Self {
-            id: snapshot.id,
-            tenant,
-            plugin,
-            upload,
-            cancel: CancelFlag::new(),
-            state: Mutex::new(JobState {
-                snapshot,
-                events: Vec::new(),
-                live_segments: 0,
-            }),
-            sender,
-            settled: watch::Sender::new(false),
-            seq_base: 0,
-            outbox: None,
-        };
+        let entry = Self::with_log(snapshot, tenant, plugin, upload, 0, None);
         {
             let mut state = entry.lock();
             let queue_position = state.snapshot.queue_position;
@@ -108,6 +92,17 @@ impl JobEntry {
         seq_base: u64,
         outbox: Outbox,
     ) -> Self {
+        Self::with_log(snapshot, tenant, plugin, upload, seq_base, Some(outbox))
+    }
+
+    fn with_log(
+        snapshot: JobSnapshot,
+        tenant: String,
+        plugin: Arc<LoadedPlugin>,
+        upload: PathBuf,
+        seq_base: u64,
+        outbox: Option<Outbox>,
+    ) -> Self {
         let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
         Self {
             id: snapshot.id,
@@ -123,7 +118,7 @@ impl JobEntry {
             sender,
             settled: watch::Sender::new(false),
             seq_base,
-            outbox: Some(outbox),
+            outbox,
         }
     }
 

@@ -179,22 +179,37 @@ impl Tracker {
 
     /// Hands a started job to the runner; its ending is applied, then the slot freed.
     fn start(self: &Arc<Self>, entry: Arc<JobEntry>) {
-        let job = entry.running_job(self.quotas.limits(&entry.tenant).fuel_per_job);
-        // Every log line of the job, the runner's and the ending's, carries its id and tenant.
-        let span =
-            tracing::info_span!("job", job = %entry.id, tenant = %entry.tenant, node = %self.node);
-        // The run is a task of its own, so a runner that panics still ends its job.
-        let run = tokio::spawn(self.runner.run(job).instrument(span.clone()));
+        let (run, span) = self.launch(&entry);
         let tracker = self.clone();
         let end = async move {
-            let ending = run.await.unwrap_or_else(|e| Ending::Failed {
-                error: JobError::new(FailureKind::Server, format!("the job's runner failed: {e}")),
-                usage: Default::default(),
-            });
+            let ending = run.await;
             let (status, kind) = tracker.settler.settle(&entry, ending).await;
             tracker.finish(&entry, status, kind, true);
         };
         tokio::spawn(end.instrument(span));
+    }
+
+    /// Starts the runner on a job; the future gives its ending. Every log line of the
+    /// job, the runner's and the ending's (under the span), carries its id, tenant and
+    /// node. The run is a task of its own, so a runner that panics still ends its job.
+    pub(super) fn launch(
+        &self,
+        entry: &Arc<JobEntry>,
+    ) -> (
+        impl std::future::Future<Output = Ending> + use<>,
+        tracing::Span,
+    ) {
+        let job = entry.running_job(self.quotas.limits(&entry.tenant).fuel_per_job);
+        let span =
+            tracing::info_span!("job", job = %entry.id, tenant = %entry.tenant, node = %self.node);
+        let run = tokio::spawn(self.runner.run(job).instrument(span.clone()));
+        let ending = async move {
+            run.await.unwrap_or_else(|e| Ending::Failed {
+                error: JobError::new(FailureKind::Server, format!("the job's runner failed: {e}")),
+                usage: Default::default(),
+            })
+        };
+        (ending, span)
     }
 
     /// Sends every queued job its (new) position.

@@ -146,12 +146,12 @@ async fn materialize(web: &Web, tenant: &str, file: &ChosenFile) -> Result<Uploa
             format!("The chosen file can no longer be read ({e}); please choose it again."),
         )
     })?;
-    Ok(UploadGuard(Some(Upload {
+    Ok(UploadGuard::new(Upload {
         path: target,
         file_name: file.name.clone(),
         bytes: file.bytes,
         fields: HashMap::new(),
-    })))
+    }))
 }
 
 /// `POST /start`: creates the job and goes to its progress page.

@@ -196,23 +196,17 @@ pub fn discard_staged(web: &Web, file: Option<&ChosenFile>) {
 /// Receives and checks an upload into `tenant`'s staging folder; the chosen file on
 /// success.
 async fn receive(web: &Web, tenant: &str, form: Multipart) -> Result<ChosenFile, ApiError> {
-    let mut guard = upload::receive(
+    let staged = upload::receive(
         form,
         "file",
         &staged_dir(web, tenant),
         web.app.config.limits.upload_bytes,
     )
     .await?;
-    let Some(staged) = guard.0.as_ref() else {
-        return Err(ApiError::internal("upload missing"));
-    };
     let audio = upload::probe(&staged.path, &web.app.audio_limits()).await?;
     let duration_ms = audio.duration_ms();
     // Keep the file: it waits here for Start.
-    let staged = guard
-        .0
-        .take()
-        .ok_or_else(|| ApiError::internal("upload missing"))?;
+    let staged = staged.into_job_file();
     Ok(ChosenFile {
         source: FileSource::Staged { path: staged.path },
         name: staged.file_name,

@@ -359,5 +359,5 @@ async fn start(
 
 /// A job or result id from the path; anything malformed is simply not found.
 pub fn parse_id(id: &str, what: &str) -> Result<Uuid, WebError> {
-    Uuid::parse_str(id).map_err(|_| WebError::not_found(what))
+    crate::app::extract::parse_id(id).ok_or_else(|| WebError::not_found(what))
 }

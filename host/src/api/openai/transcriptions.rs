@@ -56,10 +56,7 @@ async fn handle(
         state.config.limits.upload_bytes,
     )
     .await?;
-    let Some(fields) = received.0.as_ref().map(|u| &u.fields) else {
-        return Err(ApiError::internal("upload missing").into());
-    };
-    let request = TranscriptionRequest::parse(fields, task)?;
+    let request = TranscriptionRequest::parse(&received.fields, task)?;
     let plugin = state
         .plugins
         .get(&request.model)

@@ -196,17 +196,11 @@ impl Tracker {
         // The queue itself lives in the database (`/api/admin/cluster`).
         self.metrics.set_queue(0, running);
         self.jobs().insert(entry.id, entry.clone());
-        let job = entry.running_job(self.quotas.limits(&entry.tenant).fuel_per_job);
-        let span =
-            tracing::info_span!("job", job = %entry.id, tenant = %entry.tenant, node = %self.node);
+        let (run, span) = self.launch(&entry);
         tracing::info!(parent: &span, attempt = claimed.attempt, "job claimed");
-        let run = tokio::spawn(self.runner.run(job).instrument(span.clone()));
         let tracker = self.clone();
         let end = async move {
-            let ending = run.await.unwrap_or_else(|e| Ending::Failed {
-                error: JobError::new(FailureKind::Server, format!("the job's runner failed: {e}")),
-                usage: Default::default(),
-            });
+            let ending = run.await;
             tracker.end_claimed(&cluster, &entry, ending).await;
         };
         tokio::spawn(end.instrument(span));
