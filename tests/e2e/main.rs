@@ -20,6 +20,7 @@ mod logins;
 mod origins;
 mod plugins;
 mod pocketsphinx;
+mod python_plugin;
 mod queue;
 mod restart;
 mod results;

@@ -553,6 +553,11 @@ impl Server {
         }
     }
 
+    /// Everything the server wrote so far (every run, restarts marked).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
     /// The last lines of the server's output.
     pub fn log_tail(&self) -> String {
         let text = fs::read_to_string(self.log_path()).unwrap_or_default();

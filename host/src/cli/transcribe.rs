@@ -38,8 +38,9 @@ pub struct TranscribeArgs {
     /// Subtitles: maximum lines per cue.
     #[arg(long)]
     max_lines_per_cue: Option<usize>,
-    /// Print one JSON line of measurements (times, peak memory, fuel, when each stage
-    /// began) to stderr at the end; `cargo xtask bench` reads it.
+    /// Print one JSON line of measurements (times, peak memory, fuel, the plugin's load
+    /// time and whether its compiled code came from the cache, the job's instantiation
+    /// time, when each stage began) to stderr at the end; `cargo xtask bench` reads it.
     #[arg(long)]
     stats: bool,
     /// Run metered with this much fuel (about one unit per WebAssembly instruction);
@@ -206,6 +207,9 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
                 "wall_ms": outcome.usage.wall_ms,
                 "peak_memory_bytes": outcome.usage.peak_memory_bytes,
                 "fuel_consumed": outcome.usage.fuel_consumed,
+                "instantiate_us": outcome.usage.instantiate_us,
+                "plugin_load_ms": plugin.load_time.as_millis() as u64,
+                "plugin_from_cache": plugin.from_cache,
                 "stages": stages,
             })
         );

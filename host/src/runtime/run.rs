@@ -37,6 +37,11 @@ pub struct ResourceUse {
     /// the job's own: linear memory and host tensors).
     #[serde(default)]
     pub shared_weights_bytes: u64,
+    /// Microseconds to instantiate the component for this job from its `InstancePre`
+    /// (part of `wall_ms`): small for a Rust plugin, and what a large component (a Python
+    /// one holds a whole interpreter's heap) pays on every job.
+    #[serde(default)]
+    pub instantiate_us: u64,
 }
 
 /// The kind of error a plugin reported itself (the WIT `plugin-error` variant).
@@ -253,7 +258,14 @@ pub(super) fn transcribe(
             usage,
         };
     }
-    let result = run_in_store(&mut store, pre, audio, config_json, &limits);
+    let result = run_in_store(
+        &mut store,
+        pre,
+        audio,
+        config_json,
+        &limits,
+        &mut usage.instantiate_us,
+    );
     // `get_fuel` only fails on an engine without fuel, where `fuel` is `None`.
     usage.fuel_consumed = fuel.and_then(|fuel| Some(fuel.saturating_sub(store.get_fuel().ok()?)));
     let data = store.data();
@@ -271,10 +283,13 @@ fn run_in_store(
     audio: &Audio,
     config_json: &str,
     limits: &JobLimits,
+    instantiate_us: &mut u64,
 ) -> Result<Transcript, RunError> {
+    let started = Instant::now();
     let instance = pre
         .instantiate(&mut *store)
         .map_err(|e| classify(store, &e, limits))?;
+    *instantiate_us = started.elapsed().as_micros() as u64;
     let handle = store
         .data_mut()
         .table
