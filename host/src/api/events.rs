@@ -21,7 +21,8 @@ use crate::app::AppState;
 use crate::app::lookup::find_job;
 use crate::jobs::{EventKind, JobEvent};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Same as the `Last-Event-ID` header, for clients that cannot set headers.
     after: Option<u64>,
@@ -35,6 +36,19 @@ fn to_sse(event: &JobEvent) -> Event {
         .data(data)
 }
 
+#[utoipa::path(
+    get, path = "/api/jobs/{id}/events", operation_id = "follow_job_events", tag = "jobs",
+    params(
+        ("id" = String, Path, format = Uuid, description = "The job id (a malformed one is simply not found)"),
+        EventsQuery,
+        ("last-event-id" = Option<u64>, Header, description = "Resume after this event (the `id` of the last one received)"),
+    ),
+    responses(
+        (status = 200, description = crate::api::openapi::EVENTS_DESCRIPTION,
+            content((String = "text/event-stream"))),
+        (status = 404, description = "No such job for this tenant", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn stream(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -24,6 +24,29 @@ use crate::app::AppState;
 use crate::app::submit::submit_upload;
 use crate::app::upload;
 
+#[utoipa::path(
+    post, path = "/v1/audio/transcriptions", operation_id = "create_transcription", tag = "openai",
+    request_body(content = super::openapi::TranscriptionForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = super::openapi::TRANSCRIPTION_DESCRIPTION,
+            headers(("x-request-id" = String, description = "The job's id (see `/api/jobs/{id}`)")),
+            content(
+                (super::openapi::TranscriptionAnswer = "application/json"),
+                (String = "text/plain"),
+                (String = "application/x-subrip"),
+                (String = "text/vtt"),
+                (String = "text/event-stream"),
+            )),
+        (status = 400, description = "A missing or unknown parameter, a value it cannot take, or a parameter the model cannot honour (`param` names it)", body = super::error::Envelope),
+        (status = 404, description = "No such model for this tenant (`model_not_found`)", body = super::error::Envelope),
+        (status = 409, description = "The job was cancelled before it finished (`job_cancelled`)", body = super::error::Envelope),
+        (status = 413, description = "The file, a text field or the audio's length is over its limit", body = super::error::Envelope),
+        (status = 415, description = "The file is empty or not audio that decodes", body = super::error::Envelope),
+        (status = 429, description = "The queue is full, a tenant quota is used up, or too many anonymous requests", body = super::error::Envelope),
+        (status = 503, description = "The model's plugin is quarantined, the database is unavailable, or too many connections", body = super::error::Envelope),
+        (status = 500, description = "The job failed or timed out in the plugin or the server (the code says how)", body = super::error::Envelope),
+    )
+)]
 pub async fn transcribe(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -32,6 +55,28 @@ pub async fn transcribe(
     handle(state, caller, multipart, Task::Transcribe).await
 }
 
+#[utoipa::path(
+    post, path = "/v1/audio/translations", operation_id = "create_translation", tag = "openai",
+    request_body(content = super::openapi::TranslationForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The English translation in the requested `response_format`",
+            headers(("x-request-id" = String, description = "The job's id (see `/api/jobs/{id}`)")),
+            content(
+                (super::openapi::TranscriptionAnswer = "application/json"),
+                (String = "text/plain"),
+                (String = "application/x-subrip"),
+                (String = "text/vtt"),
+            )),
+        (status = 400, description = "A missing or unknown parameter, a value it cannot take, or a parameter the model cannot honour (`param` names it)", body = super::error::Envelope),
+        (status = 404, description = "No such model for this tenant (`model_not_found`)", body = super::error::Envelope),
+        (status = 409, description = "The job was cancelled before it finished (`job_cancelled`)", body = super::error::Envelope),
+        (status = 413, description = "The file, a text field or the audio's length is over its limit", body = super::error::Envelope),
+        (status = 415, description = "The file is empty or not audio that decodes", body = super::error::Envelope),
+        (status = 429, description = "The queue is full, a tenant quota is used up, or too many anonymous requests", body = super::error::Envelope),
+        (status = 503, description = "The model's plugin is quarantined, the database is unavailable, or too many connections", body = super::error::Envelope),
+        (status = 500, description = "The job failed or timed out in the plugin or the server (the code says how)", body = super::error::Envelope),
+    )
+)]
 pub async fn translate(
     State(state): State<Arc<AppState>>,
     caller: Caller,
