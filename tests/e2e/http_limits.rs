@@ -54,6 +54,22 @@ fn half_open_connections_are_closed_within_the_header_timeout_while_others_are_s
         took >= Duration::from_millis(1_500) && took < Duration::from_secs(6),
         "200 half-open connections closed after {took:?} (timeout 2 s)"
     );
+
+    // A keep-alive connection that had its answer and then sends nothing is closed too.
+    let mut idle = connect(&server);
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.authority()
+    );
+    idle.write_all(request.as_bytes()).expect("a whole request");
+    let answered = Instant::now();
+    let answer = read_to_close(&mut idle);
+    let idle_for = answered.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        idle_for >= Duration::from_millis(1_500) && idle_for < Duration::from_secs(6),
+        "an idle keep-alive connection was closed after {idle_for:?} (timeout 2 s)"
+    );
     server.assert_serves_echo_job();
 }
 

