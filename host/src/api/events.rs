@@ -28,6 +28,24 @@ pub struct EventsQuery {
     after: Option<u64>,
 }
 
+/// The `Last-Event-ID` header: the id of an event this stream sent, or nothing (absent
+/// or empty, which the SSE specification gives for "no last event"). Anything else is a
+/// 400, as a bad `?after=` is, rather than a silent replay from the start.
+fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let text = value.to_str().map(str::trim).unwrap_or("?");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::bad_request(format!(
+            "Last-Event-ID {text:?} is not the id of an event (a number this stream sent)"
+        ))
+    })
+}
+
 fn to_sse(event: &JobEvent) -> Event {
     let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
     Event::default()
@@ -45,7 +63,8 @@ fn to_sse(event: &JobEvent) -> Event {
     ),
     responses(
         (status = 200, description = crate::api::openapi::EVENTS_DESCRIPTION,
-            content((String = "text/event-stream"))),
+            content((crate::api::openapi::JobEventMessage = "text/event-stream"))),
+        (status = 400, description = "`after` or `Last-Event-ID` is not an event id (`invalid_query`, `bad_request`)", body = crate::app::ApiErrorEnvelope),
         (status = 404, description = "No such job for this tenant", body = crate::app::ApiErrorEnvelope),
     )
 )]
@@ -57,12 +76,7 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = parse_id(&id)?;
-    let after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .or(query.after)
-        .unwrap_or(0);
+    let after = last_event_id(&headers)?.or(query.after).unwrap_or(0);
     let tenant = caller.tenant;
     let events = state.tracker.follow(&tenant, id, after).await;
     // A job the tracker no longer holds (e.g. after a restart) but storage does: its
@@ -102,4 +116,24 @@ pub async fn stream(
             .interval(state.heartbeat())
             .text("heartbeat"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("last-event-id", value.parse().expect("a header value"));
+        headers
+    }
+
+    #[test]
+    fn last_event_id_is_a_number_or_nothing() {
+        assert_eq!(last_event_id(&HeaderMap::new()).ok(), Some(None));
+        assert_eq!(last_event_id(&with("")).ok(), Some(None));
+        assert_eq!(last_event_id(&with(" 7 ")).ok(), Some(Some(7)));
+        let refused = last_event_id(&with("9tHV")).expect_err("not an id");
+        assert_eq!(refused.status, axum::http::StatusCode::BAD_REQUEST);
+    }
 }
