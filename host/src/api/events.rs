@@ -28,17 +28,14 @@ pub struct EventsQuery {
     after: Option<u64>,
 }
 
-/// The `Last-Event-ID` header: the id of an event this stream sent, or nothing (absent
-/// or empty, which the SSE specification gives for "no last event"). Anything else is a
-/// 400, as a bad `?after=` is, rather than a silent replay from the start.
+/// The `Last-Event-ID` header: the id of an event this stream sent, if given. Anything
+/// else is a 400, as a bad `?after=` is, rather than a silent replay from the start (an
+/// empty one too: browsers send the header only when they have an id).
 fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
     let text = value.to_str().map(str::trim).unwrap_or("?");
-    if text.is_empty() {
-        return Ok(None);
-    }
     text.parse::<u64>().map(Some).map_err(|_| {
         ApiError::bad_request(format!(
             "Last-Event-ID {text:?} is not the id of an event (a number this stream sent)"
@@ -129,11 +126,16 @@ mod tests {
     }
 
     #[test]
-    fn last_event_id_is_a_number_or_nothing() {
+    fn last_event_id_is_an_event_number_if_given() {
         assert_eq!(last_event_id(&HeaderMap::new()).ok(), Some(None));
-        assert_eq!(last_event_id(&with("")).ok(), Some(None));
         assert_eq!(last_event_id(&with(" 7 ")).ok(), Some(Some(7)));
-        let refused = last_event_id(&with("9tHV")).expect_err("not an id");
-        assert_eq!(refused.status, axum::http::StatusCode::BAD_REQUEST);
+        for bad in ["9tHV", "", "null", "-1"] {
+            let refused = last_event_id(&with(bad)).expect_err("not an id");
+            assert_eq!(
+                refused.status,
+                axum::http::StatusCode::BAD_REQUEST,
+                "{bad:?}"
+            );
+        }
     }
 }

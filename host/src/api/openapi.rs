@@ -86,6 +86,42 @@ event's `id:` is its sequence number (resuming with it gives exactly what was mi
 and `log` while the job runs, then one of `done` (with the stored result), `failed`, \
 `cancelled` or `timed_out`. Comment heartbeats keep an idle stream open.";
 
+/// One event of `GET /api/jobs/{id}/events` as an SSE parser reads it (the schema of
+/// each event, not of the stream).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the stream for the document; never built"
+)]
+pub struct JobEventMessage {
+    /// The event's sequence number: send the last one as `Last-Event-ID` to resume.
+    #[schema(pattern = "^[0-9]+$")]
+    id: String,
+    /// The `type` of `data`.
+    event: JobEventName,
+    /// A `JobEvent` as JSON.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
+/// The SSE event names: [`crate::jobs::EventKind::name`].
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(
+    dead_code,
+    reason = "describes the stream for the document; never built"
+)]
+pub enum JobEventName {
+    Status,
+    Progress,
+    Segment,
+    Log,
+    Done,
+    Failed,
+    Cancelled,
+    TimedOut,
+}
+
 /// `POST /api/jobs`: one `file` and the text fields. Other text fields are ignored.
 #[derive(ToSchema)]
 #[allow(dead_code, reason = "describes the form for the document; never built")]
@@ -229,6 +265,11 @@ fn add_shared_answers(path: &str, operation: &mut Operation, single_user: bool) 
         );
         add("413", "The body is over its limit");
     }
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let RefOr::T(parameter) = parameter {
+            never_null(parameter);
+        }
+    }
     let query = operation.parameters.iter().flatten().any(|p| {
         matches!(p, RefOr::T(p) if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
     });
@@ -273,8 +314,38 @@ fn add_shared_answers(path: &str, operation: &mut Operation, single_user: bool) 
     });
 }
 
+/// A parameter's schema without `null`: HTTP has no null query value or header, only an
+/// absent one, which `required: false` already says. (utoipa gives an `Option` field the
+/// type `[T, "null"]`, and a client taking that literally sends `?after=null`.)
+fn never_null(parameter: &mut utoipa::openapi::path::Parameter) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    let is_null = |schema: &RefOr<Schema>| matches!(schema, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+    match parameter.schema.as_mut() {
+        Some(RefOr::T(Schema::Object(object))) => {
+            if let SchemaType::Array(types) = &object.schema_type {
+                let kept: Vec<Type> = types
+                    .iter()
+                    .filter(|t| **t != Type::Null)
+                    .cloned()
+                    .collect();
+                object.schema_type = match <[Type; 1]>::try_from(kept) {
+                    Ok([one]) => SchemaType::Type(one),
+                    Err(many) => SchemaType::Array(many),
+                };
+            }
+        }
+        Some(RefOr::T(Schema::OneOf(one_of))) => {
+            one_of.items.retain(|item| !is_null(item));
+            if let [only] = one_of.items.as_slice() {
+                parameter.schema = Some(only.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
 /// An error answer in the named envelope.
-fn error_response(description: &str, envelope: &str) -> RefOr<Response> {
+pub(crate) fn error_response(description: &str, envelope: &str) -> RefOr<Response> {
     RefOr::T(error_response_any(description, &[envelope]))
 }
 
@@ -391,6 +462,22 @@ mod tests {
                 .is_some_and(|s| s.contains(&SecurityRequirement::default())),
             "single-user mode needs no credential"
         );
+    }
+
+    #[test]
+    fn no_parameter_may_be_null() {
+        let json = serde_json::to_string(&document(false)).expect("serializes");
+        let doc: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("an item") {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    assert!(
+                        !parameter["schema"].to_string().contains("null"),
+                        "{method} {path}: {parameter}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum PluginStatus {
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum PluginAnswer {
-    Loaded(PluginView),
+    Loaded(Box<PluginView>),
     Failed(FailedPlugin),
 }
 
@@ -190,7 +190,9 @@ pub async fn get_one(
         return Err(ApiError::unknown_plugin(&id));
     }
     if let Some(plugin) = state.plugins.get(&id) {
-        return Ok(Json(PluginAnswer::Loaded(PluginView::of(&plugin))));
+        return Ok(Json(PluginAnswer::Loaded(Box::new(PluginView::of(
+            &plugin,
+        )))));
     }
     if let Some(failure) = state.plugins.failure(&id) {
         return Ok(Json(PluginAnswer::Failed(FailedPlugin {

@@ -4,8 +4,11 @@
 //! described here by types that exist only for the document; everything answered is
 //! described by the types the handlers really serialize.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::{RefOr, Response};
+use utoipa::{IntoResponses, OpenApi, ToSchema};
 
 use super::response::{Simple, Verbose};
 
@@ -29,6 +32,19 @@ pub const TRANSCRIPTION_DESCRIPTION: &str = "The transcript in the requested `re
 `TranscriptTextEvent`s of type `transcript.text.delta` as segments arrive, then one \
 `transcript.text.done` whose `text` is the deltas joined; a job that fails mid-stream ends it \
 with an `OpenAiErrorEnvelope` instead. Comment heartbeats keep an idle stream open.";
+
+/// One event of a `stream=true` answer as an SSE parser reads it: no `id`, no `event`
+/// name, only `data`.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the stream for the document; never built"
+)]
+pub struct TranscriptStreamMessage {
+    /// A `TranscriptTextEvent` as JSON, or an `OpenAiErrorEnvelope` ending a failed job.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
 
 /// `response_format`.
 #[derive(ToSchema)]
@@ -120,4 +136,51 @@ pub struct TranslationForm {
 pub enum TranscriptionAnswer {
     Json(Simple),
     VerboseJson(Verbose),
+}
+
+/// The refusals both audio endpoints share, in OpenAI's envelope.
+const AUDIO_REFUSALS: &[(u16, &str)] = &[
+    (
+        400,
+        "A missing or unknown parameter, a value it cannot take, or a parameter the model cannot honour (`param` names it)",
+    ),
+    (404, "No such model for this tenant (`model_not_found`)"),
+    (
+        409,
+        "The job was cancelled before it finished (`job_cancelled`)",
+    ),
+    (
+        413,
+        "The file, a text field or the audio's length is over its limit",
+    ),
+    (415, "The file is empty or not audio that decodes"),
+    (
+        429,
+        "The queue is full, a tenant quota is used up, or too many anonymous requests",
+    ),
+    (
+        503,
+        "The model's plugin is quarantined, the database is unavailable, or too many connections",
+    ),
+    (
+        500,
+        "The job failed or timed out in the plugin or the server (the code says how)",
+    ),
+];
+
+/// [`AUDIO_REFUSALS`] as the document's responses.
+pub struct AudioRefusals;
+
+impl IntoResponses for AudioRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        AUDIO_REFUSALS
+            .iter()
+            .map(|(status, description)| {
+                (
+                    status.to_string(),
+                    crate::api::openapi::error_response(description, "OpenAiErrorEnvelope"),
+                )
+            })
+            .collect()
+    }
 }

@@ -35,16 +35,9 @@ use crate::app::upload;
                 (String = "text/plain"),
                 (String = "application/x-subrip"),
                 (String = "text/vtt"),
-                (String = "text/event-stream"),
+                (super::openapi::TranscriptStreamMessage = "text/event-stream"),
             )),
-        (status = 400, description = "A missing or unknown parameter, a value it cannot take, or a parameter the model cannot honour (`param` names it)", body = super::error::Envelope),
-        (status = 404, description = "No such model for this tenant (`model_not_found`)", body = super::error::Envelope),
-        (status = 409, description = "The job was cancelled before it finished (`job_cancelled`)", body = super::error::Envelope),
-        (status = 413, description = "The file, a text field or the audio's length is over its limit", body = super::error::Envelope),
-        (status = 415, description = "The file is empty or not audio that decodes", body = super::error::Envelope),
-        (status = 429, description = "The queue is full, a tenant quota is used up, or too many anonymous requests", body = super::error::Envelope),
-        (status = 503, description = "The model's plugin is quarantined, the database is unavailable, or too many connections", body = super::error::Envelope),
-        (status = 500, description = "The job failed or timed out in the plugin or the server (the code says how)", body = super::error::Envelope),
+        super::openapi::AudioRefusals,
     )
 )]
 pub async fn transcribe(
@@ -67,14 +60,7 @@ pub async fn transcribe(
                 (String = "application/x-subrip"),
                 (String = "text/vtt"),
             )),
-        (status = 400, description = "A missing or unknown parameter, a value it cannot take, or a parameter the model cannot honour (`param` names it)", body = super::error::Envelope),
-        (status = 404, description = "No such model for this tenant (`model_not_found`)", body = super::error::Envelope),
-        (status = 409, description = "The job was cancelled before it finished (`job_cancelled`)", body = super::error::Envelope),
-        (status = 413, description = "The file, a text field or the audio's length is over its limit", body = super::error::Envelope),
-        (status = 415, description = "The file is empty or not audio that decodes", body = super::error::Envelope),
-        (status = 429, description = "The queue is full, a tenant quota is used up, or too many anonymous requests", body = super::error::Envelope),
-        (status = 503, description = "The model's plugin is quarantined, the database is unavailable, or too many connections", body = super::error::Envelope),
-        (status = 500, description = "The job failed or timed out in the plugin or the server (the code says how)", body = super::error::Envelope),
+        super::openapi::AudioRefusals,
     )
 )]
 pub async fn translate(
