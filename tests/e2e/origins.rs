@@ -154,6 +154,8 @@ fn declared_routes() -> BTreeSet<String> {
 
 fn collect_routes(file: &Path, found: &mut BTreeSet<String>) {
     let text = std::fs::read_to_string(file).expect("a source file");
+    // A file's unit tests (its `#[cfg(test)]` module, last by convention) serve nothing.
+    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
     for (at, _) in text.match_indices(".route(") {
         let rest = text[at + ".route(".len()..].trim_start();
         if let Some(literal) = rest.strip_prefix('"')

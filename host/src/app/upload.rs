@@ -163,9 +163,15 @@ impl From<UploadError> for ApiError {
 }
 
 fn multipart_error(e: MultipartError) -> UploadError {
-    let text = e.body_text();
-    if let Some(at) = text.find(crate::http::body::TOO_SLOW) {
-        return UploadError::TooSlow(text[at..].to_owned());
+    // A paced body's cut-off sits deep in the source chain (multer only says "failed to
+    // read stream").
+    let mut source: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(error) = source {
+        let text = error.to_string();
+        if let Some(at) = text.find(crate::http::body::TOO_SLOW) {
+            return UploadError::TooSlow(text[at..].to_owned());
+        }
+        source = error.source();
     }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         UploadError::BodyTooLarge(e.to_string())
