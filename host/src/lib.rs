@@ -5,11 +5,14 @@
 //! ([`jobs`]), run by a plugin in its own store ([`runtime`]), stored once
 //! ([`storage`]), and read back as exports ([`export`]) and over HTTP: the JSON API
 //! ([`api`]) and the pages ([`web`]), put together by [`app`], which holds what they share.
+//! Beside the data path, [`authoring`] holds the plugin author's tools (scaffold, build,
+//! validate).
 
 pub mod api;
 pub mod app;
 pub mod audio;
 pub mod auth;
+pub mod authoring;
 pub mod config;
 pub mod digest;
 pub mod export;

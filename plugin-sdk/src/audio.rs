@@ -2,10 +2,17 @@
 
 use crate::bindings::sandscribe::plugin::audio::Audio;
 
+/// The most samples one [`AudioInput::read`] returns (2^20, about 65 s at 16 kHz): the
+/// host's cap per call.
+pub const MAX_READ_FRAMES: u32 = 1 << 20;
+
 /// The job's audio: mono f32 at the sample rate the plugin asked for, held by the host.
 ///
 /// Read it in windows with [`AudioInput::read`] or [`AudioInput::chunks`]; only
-/// [`AudioInput::read_all`] copies the whole file into plugin memory.
+/// [`AudioInput::read_all`] copies the whole file into plugin memory. One read returns at
+/// most [`MAX_READ_FRAMES`] samples, whatever `count` asks for (the host caps it, so one
+/// call cannot make it copy a whole file into the sandbox); `chunks` and `read_all` stay
+/// under the cap.
 pub struct AudioInput<'a> {
     inner: &'a Audio,
     frames: u64,
@@ -42,7 +49,8 @@ impl<'a> AudioInput<'a> {
         frames * 1000 / u64::from(self.sample_rate.max(1))
     }
 
-    /// Up to `count` samples from `offset`; shorter at the end of the audio.
+    /// Up to `count` samples from `offset`; shorter at the end of the audio, and never
+    /// more than [`MAX_READ_FRAMES`].
     pub fn read(&self, offset: u64, count: u32) -> Vec<f32> {
         self.inner.read(offset, count)
     }
@@ -56,9 +64,10 @@ impl<'a> AudioInput<'a> {
         out
     }
 
-    /// Successive chunks of at most `size` samples, each with its start offset.
+    /// Successive chunks of at most `size` samples (and at most [`MAX_READ_FRAMES`]),
+    /// each with its start offset.
     pub fn chunks(&self, size: u32) -> impl Iterator<Item = Chunk> + '_ {
-        let size = size.max(1);
+        let size = size.clamp(1, MAX_READ_FRAMES);
         let mut offset = 0u64;
         std::iter::from_fn(move || {
             if offset >= self.frames {

@@ -1,17 +1,19 @@
 //! Write a sandscribe transcription plugin as a trait impl.
 //!
 //! A plugin is a WebAssembly component built for `wasm32-wasip2` against the WIT package
-//! `sandscribe:plugin@0.2.0` (`wit/v0.2.0/` in the repository). This crate generates
-//! the bindings, so an author implements [`Transcriber`] and adds one
-//! [`export_plugin!`] line; no WIT glue by hand. Heavy math (matrix products, attention,
+//! `sandscribe:plugin@0.2.0` (vendored in this crate's `wit/`, a copy of `wit/v0.2.0/` in
+//! the repository). This crate generates the bindings, so an author implements
+//! [`Transcriber`] and adds one [`export_plugin!`] line; no WIT glue by hand. It
+//! re-exports [`serde`], so a plugin needs no serde dependency of its own, and installs a
+//! panic hook that reports where a panic happened (see the author's guide, `README.md`). Heavy math (matrix products, attention,
 //! convolutions) can run natively in the host through [`compute`], which also runs
 //! in-process when the plugin is compiled natively for its unit tests.
 //!
 //! ```ignore
 //! use sandscribe_plugin_sdk::prelude::*;
 //!
-//! #[derive(serde::Deserialize, Default)]
-//! #[serde(default, deny_unknown_fields)]
+//! #[derive(Deserialize, Default)]
+//! #[serde(crate = "sandscribe_plugin_sdk::serde", default, deny_unknown_fields)]
 //! struct Config { uppercase: bool }
 //!
 //! struct Shout;
@@ -42,13 +44,19 @@ pub mod accuracy;
 mod audio;
 pub mod compute;
 mod info;
+#[doc(hidden)]
+pub mod panic;
 mod reporting;
+
+/// Serde, for the plugin's `Config`: derive with
+/// `#[serde(crate = "sandscribe_plugin_sdk::serde")]` and no serde dependency is needed.
+pub use serde;
 
 /// Bindings generated from `wit/`. Plugins normally use the re-exports and the prelude.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.2.0",
+        path: "wit",
         world: "transcriber",
         pub_export_macro: true,
         export_macro_name: "__export_transcriber",
@@ -56,20 +64,23 @@ pub mod bindings {
     });
 }
 
-pub use audio::AudioInput;
+pub use audio::{AudioInput, Chunk, MAX_READ_FRAMES};
 pub use bindings::sandscribe::plugin::host::LogLevel;
 pub use bindings::sandscribe::plugin::types::{
     Capabilities, PluginError, PluginInfo, Segment, Transcript, Word,
 };
 pub use info::parse_config;
-pub use reporting::{debug, emit_segment, error, info, is_cancelled, log, progress, warn};
+pub use reporting::{
+    check_cancelled, debug, emit_segment, error, info, is_cancelled, log, progress, warn,
+};
 
-/// Everything a plugin usually needs.
+/// Everything a plugin usually needs, serde's `Deserialize` included.
 pub mod prelude {
     pub use crate::{
         AudioInput, Capabilities, LogLevel, PluginError, PluginInfo, Segment, Transcriber,
-        Transcript, Word, emit_segment, export_plugin, is_cancelled, progress,
+        Transcript, Word, check_cancelled, emit_segment, export_plugin, is_cancelled, progress,
     };
+    pub use serde::Deserialize;
 }
 
 /// What a plugin implements.
@@ -82,7 +93,7 @@ pub trait Transcriber {
     fn info() -> PluginInfo;
 
     /// Transcribe the whole audio. Report progress with [`progress`], emit each segment
-    /// with [`emit_segment`] as soon as it is final, and check [`is_cancelled`] between
+    /// with [`emit_segment`] as soon as it is final, and call [`check_cancelled`] between
     /// units of work.
     fn transcribe(audio: &AudioInput<'_>, config: Self::Config) -> Result<Transcript, PluginError>;
 }
@@ -100,6 +111,7 @@ macro_rules! export_plugin {
 
         impl $crate::bindings::Guest for __SandscribeExports {
             fn info() -> $crate::PluginInfo {
+                $crate::panic::install_hook();
                 <$plugin as $crate::Transcriber>::info()
             }
 
@@ -107,6 +119,7 @@ macro_rules! export_plugin {
                 input: &$crate::bindings::sandscribe::plugin::audio::Audio,
                 config_json: ::std::string::String,
             ) -> ::std::result::Result<$crate::Transcript, $crate::PluginError> {
+                $crate::panic::install_hook();
                 let config = $crate::parse_config::<<$plugin as $crate::Transcriber>::Config>(
                     &config_json,
                 )?;
@@ -121,4 +134,62 @@ macro_rules! export_plugin {
             __SandscribeExports with_types_in $crate::bindings
         );
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The WIT package this SDK builds against, from its vendored copy.
+    fn vendored_package_version() -> String {
+        let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit/plugin.wit");
+        let text = std::fs::read_to_string(&wit).expect("the vendored WIT is in the crate");
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("package sandscribe:plugin@"))
+            .and_then(|rest| rest.strip_suffix(';'))
+            .expect("plugin.wit declares its package")
+            .to_owned()
+    }
+
+    #[test]
+    fn the_vendored_wit_is_identical_to_the_repositorys_frozen_copy() {
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let version = vendored_package_version();
+        let frozen = sdk.join(format!("../wit/v{version}"));
+        let names = |dir: &Path| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+                .map(|e| {
+                    e.expect("a folder entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names(&sdk.join("wit")),
+            names(&frozen),
+            "plugin-sdk/wit/ must hold exactly the files of wit/v{version}/"
+        );
+        for name in names(&frozen) {
+            let ours = std::fs::read(sdk.join("wit").join(&name)).expect("vendored file");
+            let theirs = std::fs::read(frozen.join(&name)).expect("frozen file");
+            assert!(
+                ours == theirs,
+                "plugin-sdk/wit/{name} differs from wit/v{version}/{name}; copy it again (the frozen WIT is the source of truth)"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sdk_version_follows_the_wit_package_it_builds_against() {
+        let major_minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+        assert_eq!(
+            major_minor(env!("CARGO_PKG_VERSION")),
+            major_minor(&vendored_package_version())
+        );
+    }
 }

@@ -4,6 +4,7 @@
 //! port, its own data folder), so the tests run in parallel. Build the server and the
 //! fixtures first with `cargo xtask setup`; run with `cargo test --release -p sandscribe-e2e`.
 
+mod author_tools;
 mod bad_input;
 mod cluster;
 mod compute;
@@ -19,6 +20,7 @@ mod logins;
 mod origins;
 mod plugins;
 mod pocketsphinx;
+mod python_plugin;
 mod queue;
 mod restart;
 mod results;

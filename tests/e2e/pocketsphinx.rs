@@ -10,10 +10,11 @@
 //! `cargo xtask setup` builds the plugin and installs it with the en-us model into
 //! `plugins/pocketsphinx-en-us/`; the clips come from the same pocketsphinx sdist.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sandscribe_e2e::{Server, ServerOptions, SseEvent};
+use sandscribe_e2e::{Server, ServerOptions};
+
+use crate::whisper::{clip, reference, transcribe_with};
 use sandscribe_plugin_sdk::accuracy::word_error_rate as wer;
 use serde_json::{Value, json};
 
@@ -37,38 +38,9 @@ fn server() -> Server {
     )
 }
 
-fn speech(name: &str) -> PathBuf {
-    sandscribe_e2e::speech_dir().join(name)
-}
-
-fn clip(name: &str) -> Vec<u8> {
-    std::fs::read(speech(&format!("{name}.wav"))).expect("clip")
-}
-
-fn reference(name: &str) -> String {
-    std::fs::read_to_string(speech(&format!("{name}.txt"))).expect("reference text")
-}
-
 /// Submits a clip and follows its events to the end; returns (final job, live segments).
 fn transcribe(server: &Server, name: &str, config: &Value) -> (Value, Vec<Value>) {
-    let id = server.submit_ok(PLUGIN, &clip(name), &format!("{name}.wav"), config);
-    let events: Vec<SseEvent> = server
-        .events_within(&id, None, Duration::from_secs(300))
-        .to_end();
-    let last = events.last().expect("some events");
-    assert_eq!(
-        last.event,
-        "done",
-        "job {id} did not complete: {:#}\n{}",
-        last.data,
-        server.log_tail()
-    );
-    let live = events
-        .iter()
-        .filter(|e| e.event == "segment")
-        .map(|e| e.data["segment"].clone())
-        .collect();
-    (server.job(&id), live)
+    transcribe_with(server, PLUGIN, &clip(name), &format!("{name}.wav"), config)
 }
 
 fn segments(job: &Value) -> Vec<Value> {

@@ -15,16 +15,16 @@ use sandscribe_plugin_sdk::accuracy::word_error_rate as wer;
 use serde_json::{Value, json};
 
 /// The highest word error rate a clip may have.
-const MAX_WER: f64 = 0.15;
+pub(crate) const MAX_WER: f64 = 0.15;
 
 /// The default English model. It mishears one phrase of clip 0880 ("ill disposed" →
 /// "old-sposed", 2 of 8 words), so it is held to `MAX_WER` over all clips and to
 /// `TINY_MAX_CLIP_WER` per clip; Whisper base is held to `MAX_WER` per clip.
 const PLUGIN: &str = "whisper-tiny-en";
 const BASE: &str = "whisper-base";
-const TINY_MAX_CLIP_WER: f64 = 0.25;
+pub(crate) const TINY_MAX_CLIP_WER: f64 = 0.25;
 
-const CLIPS: [&str; 4] = [
+pub(crate) const CLIPS: [&str; 4] = [
     "goforward",
     "librivox-0870",
     "librivox-0880",
@@ -53,7 +53,7 @@ fn transcribe(server: &Server, audio: &[u8], name: &str, config: &Value) -> (Val
     transcribe_with(server, PLUGIN, audio, name, config)
 }
 
-fn transcribe_with(
+pub(crate) fn transcribe_with(
     server: &Server,
     plugin: &str,
     audio: &[u8],
@@ -81,7 +81,7 @@ fn transcribe_with(
 }
 
 /// Checks segment times and that live segments equal the final ones; returns the text.
-fn check_segments(job: &Value, live: &[Value]) -> String {
+pub(crate) fn check_segments(job: &Value, live: &[Value]) -> String {
     let duration = job["duration_ms"].as_u64().expect("duration");
     let segments = job["result"]["transcript"]["segments"]
         .as_array()
@@ -109,17 +109,17 @@ fn check_segments(job: &Value, live: &[Value]) -> String {
         .join(" ")
 }
 
-fn reference(name: &str) -> String {
+pub(crate) fn reference(name: &str) -> String {
     std::fs::read_to_string(speech_dir().join(format!("{name}.txt"))).expect("reference text")
 }
 
-fn clip(name: &str) -> Vec<u8> {
+pub(crate) fn clip(name: &str) -> Vec<u8> {
     std::fs::read(speech_dir().join(format!("{name}.wav"))).expect("clip")
 }
 
 /// Transcribes every clip with `plugin` and `config`; returns (clip, WER, text) and the
 /// totals.
-fn word_error_rates(
+pub(crate) fn word_error_rates(
     server: &Server,
     plugin: &str,
     config: &Value,
@@ -186,15 +186,22 @@ fn samples(wav: &[u8]) -> Vec<i16> {
         .collect()
 }
 
-#[test]
-fn whisper_long_audio_is_transcribed_across_windows_in_order() {
-    let server = whisper_server();
-    let names = [
-        "librivox-0870",
-        "librivox-0880",
-        "librivox-0890",
-        "goforward",
-    ];
+/// Fails unless the last segment of `job` ends after 40 s (a long clip's second window).
+pub(crate) fn assert_reaches_past_40_s(job: &Value, plugin: &str) {
+    let last_end = job["result"]["transcript"]["segments"]
+        .as_array()
+        .and_then(|segments| segments.last())
+        .and_then(|s| s["end_ms"].as_u64())
+        .unwrap_or(0);
+    assert!(
+        last_end > 40_000,
+        "{plugin}: the transcript should reach past 40 s, ends at {last_end} ms"
+    );
+}
+
+/// The clips `names` twice over, 1.5 s of silence after each (more than 45 s, so more
+/// than one 30 s window), and their reference text.
+pub(crate) fn long_clip(names: &[&str]) -> (Vec<i16>, String) {
     let gap = vec![0i16; 16_000 * 3 / 2];
     let mut pcm = Vec::new();
     let mut reference_text = String::new();
@@ -210,20 +217,26 @@ fn whisper_long_audio_is_transcribed_across_windows_in_order() {
         pcm.len() > 16_000 * 45,
         "the long clip should last more than 45 s"
     );
+    (pcm, reference_text)
+}
+
+#[test]
+fn whisper_long_audio_is_transcribed_across_windows_in_order() {
+    let server = whisper_server();
+    let names = [
+        "librivox-0870",
+        "librivox-0880",
+        "librivox-0890",
+        "goforward",
+    ];
+    let (pcm, reference_text) = long_clip(&names);
     let audio = sandscribe_e2e::wav(&pcm, 16_000);
     let (job, live) = transcribe(&server, &audio, "long.wav", &json!({}));
     let text = check_segments(&job, &live);
     let segments = job["result"]["transcript"]["segments"]
         .as_array()
         .expect("segments");
-    let last_end = segments
-        .last()
-        .and_then(|s| s["end_ms"].as_u64())
-        .unwrap_or(0);
-    assert!(
-        last_end > 40_000,
-        "the transcript should reach past 40 s, ends at {last_end} ms"
-    );
+    assert_reaches_past_40_s(&job, PLUGIN);
     let rate = wer(&reference_text, &text);
     eprintln!(
         "long clip ({} s): WER {rate:.3}, {} segments",

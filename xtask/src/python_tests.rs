@@ -11,20 +11,20 @@
 //!
 //! then runs `pytest tests/openai`.
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::cmd;
 use crate::setup::Paths;
+use crate::venv;
 
-/// A copy of the inputs an install step used, kept next to what it installed.
+/// The copy of `tests/openai/requirements.txt` the venv was last installed from.
 const STAMP: &str = ".sandscribe-installed";
 
 pub fn run(paths: &Paths) -> Result<(), String> {
     let root = &paths.root;
     let tests = root.join("tests/openai");
     let venv = root.join("target/venv");
-    ensure_venv(&venv, &tests.join("requirements.txt"))?;
+    venv::ensure(&venv, &tests.join("requirements.txt"), STAMP)?;
     cmd::npm_ci(&tests)?;
 
     let samples = root.join("target/export-samples");
@@ -37,7 +37,7 @@ pub fn run(paths: &Paths) -> Result<(), String> {
         .arg(&samples);
     cmd::run(&mut write_samples)?;
 
-    let mut pytest = Command::new(python(&venv));
+    let mut pytest = Command::new(venv::python(&venv));
     pytest
         .args(["-m", "pytest", "-p", "no:cacheprovider", "-q"])
         .arg(&tests)
@@ -49,48 +49,4 @@ pub fn run(paths: &Paths) -> Result<(), String> {
         .env("SANDSCRIBE_PLUGINS", &paths.plugins)
         .env("SANDSCRIBE_EXPORT_SAMPLES", &samples);
     cmd::run(&mut pytest)
-}
-
-/// The virtualenv's Python.
-fn python(venv: &Path) -> std::path::PathBuf {
-    if cfg!(windows) {
-        venv.join("Scripts/python.exe")
-    } else {
-        venv.join("bin/python")
-    }
-}
-
-/// Creates the virtualenv and installs the requirements, unless it already has exactly
-/// these requirements installed.
-fn ensure_venv(venv: &Path, requirements: &Path) -> Result<(), String> {
-    let wanted = read(requirements)?;
-    let stamp = venv.join(STAMP);
-    if python(venv).is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
-        return Ok(());
-    }
-    if !python(venv).is_file() {
-        let system_python = if cfg!(windows) { "python" } else { "python3" };
-        cmd::run(Command::new(system_python).arg("-m").arg("venv").arg(venv))?;
-    }
-    cmd::run(
-        Command::new(python(venv))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(requirements),
-    )?;
-    write(&stamp, &wanted)
-}
-
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

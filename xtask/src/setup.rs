@@ -130,6 +130,7 @@ pub fn setup(options: &Options) -> Result<Paths, String> {
             &dir.join("plugin.wasm"),
         )?;
     }
+    crate::setup_python::setup(&paths, &downloads)?;
     assets::install_speech(&downloads, &paths.speech)?;
     setup_c::install_pocketsphinx(&root, &downloads, &paths.plugins)?;
 

@@ -1,6 +1,8 @@
 //! Command-line interface.
 
 mod cluster;
+mod plugin;
+mod plugins;
 mod serve;
 mod transcribe;
 
@@ -64,10 +66,15 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Transcribe one file and print the result.
     Transcribe(transcribe::TranscribeArgs),
-    /// Inspect the installed plugins.
+    /// Write and build a plugin: `plugin new`, `plugin build`.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
+    },
+    /// Inspect plugins: `plugins list`, `plugins inspect FILE`, `plugins validate DIR`.
     Plugins {
         #[command(subcommand)]
-        command: PluginsCommand,
+        command: plugins::PluginsCommand,
     },
     /// Inspect the nodes sharing the configured PostgreSQL database.
     Cluster {
@@ -82,27 +89,32 @@ enum ClusterCommand {
     Status(cluster::StatusArgs),
 }
 
-#[derive(Subcommand)]
-enum PluginsCommand {
-    /// List loaded plugins and the ones that failed, with the reason.
-    List(Common),
+/// The log filter when `RUST_LOG` sets none. The server logs what it does; the tools
+/// print their findings themselves, so their log shows only warnings, without the
+/// loader's lines about plugins that failed or have schema warnings, which they print.
+fn log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Serve(_) | Command::Transcribe(_) | Command::Cluster { .. } => "info",
+        Command::Plugin { .. } | Command::Plugins { .. } => {
+            "warn,sandscribe::runtime::plugin=error"
+        }
+    }
 }
 
 pub fn main() -> ExitCode {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(&cli.command))),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Transcribe(args) => transcribe::run(args),
-        Command::Plugins {
-            command: PluginsCommand::List(common),
-        } => list_plugins(&common),
+        Command::Plugin { command } => plugin::run(command),
+        Command::Plugins { command } => plugins::run(command),
         Command::Cluster {
             command: ClusterCommand::Status(args),
         } => cluster::status(args),
@@ -114,24 +126,4 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn list_plugins(common: &Common) -> anyhow::Result<ExitCode> {
-    let config = common.load()?;
-    let runtime = sandscribe::runtime::Runtime::new(&config.limits, &config.cache_dir())?;
-    let registry = runtime.load_plugins(&config.plugins_dir);
-    for plugin in registry.plugins() {
-        let m = &plugin.meta;
-        println!(
-            "{:<20} {:<10} {} — {}",
-            m.id, m.version, m.name, m.description
-        );
-    }
-    for failure in registry.failures() {
-        println!("{:<20} FAILED     {}", failure.id, failure.reason);
-    }
-    if registry.plugins().is_empty() && registry.failures().is_empty() {
-        println!("no plugins in {}", config.plugins_dir.display());
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,7 @@
 //! `sandscribe transcribe FILE --plugin ID`: one file, no server; result on stdout,
-//! progress on stderr. Uses the same runtime, validation and writers as the server.
+//! progress on stderr (with `--verbose`, the plugin's whole log, its progress and its
+//! live segments as they come). Uses the same runtime, validation and writers as the
+//! server.
 
 use std::num::NonZeroU64;
 use std::path::PathBuf;
@@ -36,8 +38,9 @@ pub struct TranscribeArgs {
     /// Subtitles: maximum lines per cue.
     #[arg(long)]
     max_lines_per_cue: Option<usize>,
-    /// Print one JSON line of measurements (times, peak memory, fuel, when each stage
-    /// began) to stderr at the end; `cargo xtask bench` reads it.
+    /// Print one JSON line of measurements (times, peak memory, fuel, the plugin's load
+    /// time and whether its compiled code came from the cache, the job's instantiation
+    /// time, when each stage began) to stderr at the end; `cargo xtask bench` reads it.
     #[arg(long)]
     stats: bool,
     /// Run metered with this much fuel (about one unit per WebAssembly instruction);
@@ -45,6 +48,10 @@ pub struct TranscribeArgs {
     /// are slower but burn the same fuel every time.
     #[arg(long, value_name = "UNITS")]
     fuel: Option<NonZeroU64>,
+    /// Stream the plugin's log lines (every level), progress and live segments to stderr
+    /// as they come, instead of a progress bar.
+    #[arg(long, short)]
+    verbose: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -54,6 +61,17 @@ struct BarReporter {
     bar: ProgressBar,
     started: Instant,
     stages: Mutex<Vec<(String, u64)>>,
+    /// `--verbose`: every event is a line on stderr (and the bar is hidden).
+    verbose: bool,
+    /// The last progress line printed in verbose mode: (tenth reached, stage).
+    shown: Mutex<(u32, String)>,
+}
+
+impl BarReporter {
+    /// A line on stderr, stamped with the time since the start.
+    fn say(&self, line: &str) {
+        eprintln!("[{:>7.3} s] {line}", self.started.elapsed().as_secs_f64());
+    }
 }
 
 impl JobReporter for BarReporter {
@@ -65,12 +83,33 @@ impl JobReporter for BarReporter {
         {
             stages.push((stage.to_owned(), self.started.elapsed().as_millis() as u64));
         }
+        // Verbose: a line per new stage and per tenth of the way, not per call.
+        if self.verbose
+            && let Ok(mut shown) = self.shown.lock()
+        {
+            let tenth = (fraction * 10.0) as u32;
+            if tenth != shown.0 || stage != shown.1 {
+                *shown = (tenth, stage.to_owned());
+                self.say(&format!("progress {:>3.0}% {stage}", fraction * 100.0));
+            }
+        }
     }
 
-    fn segment(&self, _segment: Segment) {}
+    fn segment(&self, segment: Segment) {
+        if self.verbose {
+            self.say(&format!(
+                "segment  {:.2}–{:.2} s {}",
+                segment.start_ms as f64 / 1000.0,
+                segment.end_ms as f64 / 1000.0,
+                segment.text
+            ));
+        }
+    }
 
     fn log(&self, level: LogLevel, line: &str) {
-        if matches!(level, LogLevel::Warn | LogLevel::Error) {
+        if self.verbose {
+            self.say(&format!("log {:<5} {line}", level.as_str()));
+        } else if matches!(level, LogLevel::Warn | LogLevel::Error) {
             self.bar.println(format!("plugin: {line}"));
         }
     }
@@ -104,7 +143,11 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
     let audio = sandscribe::audio::decode_file_at(&args.file, &limits, plugin.meta.sample_rate)
         .with_context(|| format!("cannot decode {}", args.file.display()))?;
 
-    let bar = ProgressBar::new(1000);
+    let bar = if args.verbose {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1000)
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -113,6 +156,8 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
         bar: bar.clone(),
         started: Instant::now(),
         stages: Mutex::default(),
+        verbose: args.verbose,
+        shown: Mutex::new((u32::MAX, String::new())),
     });
     let started_at = OffsetDateTime::now_utc();
     let outcome = runtime.transcribe(
@@ -162,6 +207,9 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
                 "wall_ms": outcome.usage.wall_ms,
                 "peak_memory_bytes": outcome.usage.peak_memory_bytes,
                 "fuel_consumed": outcome.usage.fuel_consumed,
+                "instantiate_us": outcome.usage.instantiate_us,
+                "plugin_load_ms": plugin.load_time.as_millis() as u64,
+                "plugin_from_cache": plugin.from_cache,
                 "stages": stages,
             })
         );

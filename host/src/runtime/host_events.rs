@@ -28,10 +28,9 @@ impl JobContext {
         };
         match self.output.take(segment.text.len() as u64) {
             Ok(()) => self.reporter.segment(segment),
-            Err(true) => self.log.line(
-                LogLevel::Warn,
-                "live segments exceeded the job's output limit; further ones are not shown",
-            ),
+            Err(true) => self
+                .log
+                .line(LogLevel::Warn, super::output::OUTPUT_LIMIT_REACHED),
             Err(false) => {}
         }
     }

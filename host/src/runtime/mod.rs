@@ -13,11 +13,14 @@ mod engine;
 mod health;
 mod host_audio;
 mod host_events;
+mod inspect;
 mod limiter;
 mod manifest;
 mod output;
+mod panic_report;
 mod plugin;
 mod run;
+mod schema_check;
 mod store;
 mod ticker;
 pub mod validate;
@@ -32,9 +35,16 @@ pub use compute::WeightsCache;
 pub use config_schema::{ConfigProblem, ConfigSchema};
 pub use contract::LogLevel;
 pub use health::{PluginHealth, Quarantine};
+pub use host_audio::MAX_READ_FRAMES;
+pub use inspect::{ComponentEntry, Inspection};
 pub use manifest::Manifest;
-pub use plugin::{Capabilities, LoadError, LoadFailure, LoadedPlugin, PluginMeta, PluginRegistry};
+pub use output::{LOG_LIMIT_REACHED, OUTPUT_LIMIT_REACHED};
+pub use plugin::{
+    Capabilities, LoadError, LoadFailure, LoadedPlugin, PluginMeta, PluginRegistry, is_plugin_id,
+    join_issues,
+};
 pub use run::{PluginErrorKind, ResourceUse, RunError, RunOutcome};
+pub use schema_check::{SchemaIssue, SchemaReport, check as check_schema};
 pub use store::CancelFlag;
 
 use crate::audio::Audio;
@@ -152,6 +162,12 @@ impl Runtime {
     /// Loads every plugin folder under `dir`; failures are kept with their reasons.
     pub fn load_plugins(&self, dir: &Path) -> PluginRegistry {
         plugin::load_all(&self.plain, &self.limits, &self.weights, dir)
+    }
+
+    /// Looks inside one component without installing it (see [`Inspection`]): `info()`
+    /// runs under the server's limits with `assets` granted read-only, as at load time.
+    pub fn inspect(&self, bytes: &[u8], assets: Option<&Path>) -> Inspection {
+        inspect::inspect(&self.plain, &self.limits, bytes, assets)
     }
 
     /// Loads a single plugin folder.

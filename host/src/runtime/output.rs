@@ -9,6 +9,7 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use super::panic_report::PanicWatch;
 use super::{JobReporter, LogLevel};
 
 /// A running total against a cap.
@@ -53,7 +54,17 @@ pub struct LogSink {
     reporter: Arc<dyn JobReporter>,
     /// The last few lines, to explain a crash (a Rust panic message lands on stderr).
     recent: Arc<Mutex<std::collections::VecDeque<String>>>,
+    /// The last panic the plugin reported, seen even past the budget.
+    panic: Arc<Mutex<PanicWatch>>,
 }
+
+/// What the log says, once, when a job's log budget runs out.
+pub const LOG_LIMIT_REACHED: &str =
+    "log output exceeded the job's byte limit; further lines are dropped";
+
+/// What the log says, once, when a job's live segments pass its output budget.
+pub const OUTPUT_LIMIT_REACHED: &str =
+    "live segments exceeded the job's output limit; further ones are not shown";
 
 /// How many recent lines a crash report quotes.
 const RECENT_LINES: usize = 2;
@@ -64,6 +75,7 @@ impl LogSink {
             budget: Arc::new(Mutex::new(Budget::new(limit))),
             reporter,
             recent: Arc::default(),
+            panic: Arc::default(),
         }
     }
 
@@ -77,16 +89,16 @@ impl LogSink {
             }
             recent.push_back(crate::runtime::validate::truncate_chars(line, 300).to_owned());
         }
+        if let Ok(mut panic) = self.panic.lock() {
+            panic.observe(line);
+        }
         let verdict = match self.budget.lock() {
             Ok(mut budget) => budget.take(line.len() as u64),
             Err(_) => Err(false),
         };
         match verdict {
             Ok(()) => self.reporter.log(level, line),
-            Err(true) => self.reporter.log(
-                LogLevel::Warn,
-                "log output exceeded the job's byte limit; further lines are dropped",
-            ),
+            Err(true) => self.reporter.log(LogLevel::Warn, LOG_LIMIT_REACHED),
             Err(false) => {}
         }
     }
@@ -97,6 +109,11 @@ impl LogSink {
             .lock()
             .map(|r| r.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The last panic the plugin reported (see [`PanicWatch`]).
+    pub fn panic_report(&self) -> Option<String> {
+        self.panic.lock().ok()?.report().map(str::to_owned)
     }
 
     pub fn used(&self) -> u64 {

@@ -20,6 +20,7 @@ use super::config_schema::{ConfigProblem, ConfigSchema};
 use super::contract::RawInfo;
 use super::engine::PluginEngine;
 use super::manifest::Manifest;
+use super::schema_check::{self, SchemaIssue};
 use super::store::{CancelFlag, JobContext};
 use super::{JobLimits, JobReporter, NullReporter};
 use crate::config::Limits;
@@ -73,6 +74,8 @@ pub struct LoadedPlugin {
     pub(super) weights: Arc<PluginWeights>,
     /// Crash history and quarantine of this loaded version.
     pub health: super::health::PluginHealth,
+    /// What the schema check found that does not refuse the plugin (unknown keywords).
+    pub schema_warnings: Vec<SchemaIssue>,
 }
 
 impl LoadedPlugin {
@@ -153,13 +156,14 @@ impl LoadedPlugin {
             metered: std::sync::Mutex::default(),
             weights: WeightsCache::new(0).for_plugin("", None),
             health: super::health::PluginHealth::default(),
+            schema_warnings: Vec::new(),
         }
     }
 }
 
 /// Links a component against the host interfaces of its WIT version, ready for fast
 /// instantiation.
-fn prepare(
+pub(super) fn prepare(
     engine: &PluginEngine,
     component: &Component,
     version: WitVersion,
@@ -176,6 +180,10 @@ fn prepare(
 pub enum LoadError {
     #[error("no plugin.wasm in {0}")]
     MissingWasm(PathBuf),
+    #[error(
+        "the file is not WebAssembly (it does not start with \"\\0asm\"); a plugin is the .wasm component a wasm32-wasip2 build produces"
+    )]
+    NotWebAssembly,
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
     #[error("{0}")]
@@ -185,7 +193,7 @@ pub enum LoadError {
     )]
     HashMismatch { expected: String, actual: String },
     #[error(
-        "plugin.wasm is a core WebAssembly module, not a component; build it for wasm32-wasip2"
+        "the file is a core WebAssembly module, not a component; build it for wasm32-wasip2 (wasm32-wasip1 and wasm32-unknown-unknown make core modules)"
     )]
     CoreModule,
     #[error("plugin.wasm is not a valid WebAssembly component: {0}")]
@@ -204,8 +212,23 @@ pub enum LoadError {
     Info(String),
     #[error("the plugin's info() is not acceptable: {0}")]
     BadInfo(String),
+    #[error(
+        "the plugin's config-schema has {} problem(s); fix them and rebuild: {}",
+        .0.len(),
+        join_issues(.0)
+    )]
+    BadSchema(Vec<SchemaIssue>),
     #[error("{0} changed since the plugin was loaded; reload the plugin")]
     ChangedOnDisk(PathBuf),
+}
+
+/// `path: message; path: message`, for one-line reasons.
+pub fn join_issues(issues: &[SchemaIssue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A plugin folder that did not load, and why.
@@ -367,6 +390,17 @@ pub(super) fn load_all(
     registry
 }
 
+/// Whether `id` is a plugin id as the WIT describes it: 1 to 64 lower-case ASCII letters,
+/// digits and '-', starting with a letter or digit. The loader does not enforce it (older
+/// plugins may not follow it); the author tools do, since an id names a folder they write.
+pub fn is_plugin_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// Loads one plugin folder, compiled for the plain engine.
 pub(super) fn load_one(
     engine: &PluginEngine,
@@ -395,9 +429,7 @@ pub(super) fn load_one(
             actual: sha256,
         });
     }
-    if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
-        return Err(LoadError::CoreModule);
-    }
+    check_header(&bytes)?;
     let (component, from_cache) = engine
         .cache
         .load(&engine.engine, &bytes, &sha256)
@@ -405,10 +437,12 @@ pub(super) fn load_one(
     let version = check_contract(&engine.engine, &component)?;
     let pre = prepare(engine, &component, version)?;
     let info = call_info(&engine.engine, &pre, assets.as_deref(), &limits)?;
-    let meta = check_info(info, folder, version)?;
-    let config = ConfigSchema::new(&meta.config_schema).map_err(|e| {
-        LoadError::BadInfo(format!("config-schema is not a valid JSON Schema: {e}"))
-    })?;
+    let meta = check_info(info, version)?;
+    check_folder_name(&meta, folder)?;
+    let (config, schema_warnings) = check_schema(&meta)?;
+    for warning in &schema_warnings {
+        tracing::warn!(plugin = %meta.id, "config-schema {warning}");
+    }
     let weights = weights.for_plugin(&sha256, assets.as_deref());
     Ok(LoadedPlugin {
         meta,
@@ -423,13 +457,44 @@ pub(super) fn load_one(
         metered: std::sync::Mutex::default(),
         health: super::health::PluginHealth::default(),
         weights,
+        schema_warnings,
     })
+}
+
+/// Refuses what is not a component before compiling it: a file that is not WebAssembly
+/// at all, or a core module (what `wasm32-wasip1` and `wasm32-unknown-unknown` give).
+pub(super) fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.len() < 8 || bytes[..4] != *b"\0asm" {
+        return Err(LoadError::NotWebAssembly);
+    }
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(LoadError::CoreModule);
+    }
+    Ok(())
+}
+
+/// Checks the plugin's config-schema (see [`schema_check`]) and compiles it; the
+/// warnings are returned for the operator.
+pub(super) fn check_schema(
+    meta: &PluginMeta,
+) -> Result<(ConfigSchema, Vec<SchemaIssue>), LoadError> {
+    let report = schema_check::check(&meta.config_schema);
+    if !report.errors.is_empty() {
+        return Err(LoadError::BadSchema(report.errors));
+    }
+    let config = ConfigSchema::new(&meta.config_schema).map_err(|e| {
+        LoadError::BadInfo(format!("config-schema is not a valid JSON Schema: {e}"))
+    })?;
+    Ok((config, report.warnings))
 }
 
 /// Finds the WIT version of our imports and checks the presence of the exports, so a
 /// wrong plugin gets a precise reason instead of a linker message. A plugin that imports
 /// none of our interfaces runs as the latest version.
-fn check_contract(engine: &Engine, component: &Component) -> Result<WitVersion, LoadError> {
+pub(super) fn check_contract(
+    engine: &Engine,
+    component: &Component,
+) -> Result<WitVersion, LoadError> {
     let ty = component.component_type();
     let version = imported_version(engine, component)
         .map_err(|found| LoadError::WitVersion {
@@ -448,7 +513,7 @@ fn check_contract(engine: &Engine, component: &Component) -> Result<WitVersion, 
     Ok(version)
 }
 
-fn call_info(
+pub(super) fn call_info(
     engine: &Engine,
     pre: &PluginPre,
     assets: Option<&Path>,
@@ -473,21 +538,23 @@ fn call_info(
         .map_err(|e| LoadError::Info(super::run::describe_trap(&store, &e)))
 }
 
-fn check_info(
-    info: RawInfo,
-    folder: &Path,
-    wit_version: WitVersion,
-) -> Result<PluginMeta, LoadError> {
+/// The folder a plugin is installed in must be named after its id.
+fn check_folder_name(meta: &PluginMeta, folder: &Path) -> Result<(), LoadError> {
     let folder_name = folder
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if info.id != folder_name {
+    if meta.id != folder_name {
         return Err(LoadError::BadInfo(format!(
             "the plugin calls itself \"{}\" but is installed in the folder \"{folder_name}\"; the folder name must equal the id",
-            info.id
+            meta.id
         )));
     }
+    Ok(())
+}
+
+/// Checks what `info()` returned, wherever the plugin is installed.
+pub(super) fn check_info(info: RawInfo, wit_version: WitVersion) -> Result<PluginMeta, LoadError> {
     if !(1000..=192_000).contains(&info.sample_rate) {
         return Err(LoadError::BadInfo(format!(
             "sample-rate {} Hz is outside 1000..=192000",

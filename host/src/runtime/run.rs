@@ -37,6 +37,11 @@ pub struct ResourceUse {
     /// the job's own: linear memory and host tensors).
     #[serde(default)]
     pub shared_weights_bytes: u64,
+    /// Microseconds to instantiate the component for this job from its `InstancePre`
+    /// (part of `wall_ms`): small for a Rust plugin, and what a large component (a Python
+    /// one holds a whole interpreter's heap) pays on every job.
+    #[serde(default)]
+    pub instantiate_us: u64,
 }
 
 /// The kind of error a plugin reported itself (the WIT `plugin-error` variant).
@@ -171,13 +176,16 @@ fn classify(store: &Store<JobContext>, error: &wasmtime::Error, limits: &JobLimi
     RunError::Trap(describe_trap(store, error))
 }
 
-/// A one-line description of a trap, with the plugin's last stderr line (a Rust panic
-/// message lands there) when there is one.
+/// A one-line description of a trap: where the plugin panicked when it reported a panic
+/// (the SDK's hook logs it; see `panic_report`), else its last output lines.
 pub(super) fn describe_trap(store: &Store<JobContext>, error: &wasmtime::Error) -> String {
     let what = match error.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
         None => error.to_string(),
     };
+    if let Some(panic) = store.data().log.panic_report() {
+        return format!("{panic} ({what})");
+    }
     match store.data().log.last_lines() {
         lines if lines.is_empty() => what,
         lines => format!("{what} (last output: {})", lines.join(" / ")),
@@ -250,7 +258,14 @@ pub(super) fn transcribe(
             usage,
         };
     }
-    let result = run_in_store(&mut store, pre, audio, config_json, &limits);
+    let result = run_in_store(
+        &mut store,
+        pre,
+        audio,
+        config_json,
+        &limits,
+        &mut usage.instantiate_us,
+    );
     // `get_fuel` only fails on an engine without fuel, where `fuel` is `None`.
     usage.fuel_consumed = fuel.and_then(|fuel| Some(fuel.saturating_sub(store.get_fuel().ok()?)));
     let data = store.data();
@@ -268,10 +283,13 @@ fn run_in_store(
     audio: &Audio,
     config_json: &str,
     limits: &JobLimits,
+    instantiate_us: &mut u64,
 ) -> Result<Transcript, RunError> {
+    let started = Instant::now();
     let instance = pre
         .instantiate(&mut *store)
         .map_err(|e| classify(store, &e, limits))?;
+    *instantiate_us = started.elapsed().as_micros() as u64;
     let handle = store
         .data_mut()
         .table
@@ -298,6 +316,13 @@ fn run_in_store(
                 PluginFailure::BadConfig(m) => (PluginErrorKind::BadConfig, m),
                 PluginFailure::UnsupportedAudio(m) => (PluginErrorKind::UnsupportedAudio, m),
                 PluginFailure::Internal(m) => (PluginErrorKind::Internal, m),
+                // The hint also turns true at the deadline: a plugin that stopped for
+                // it ran out of time rather than being cancelled.
+                PluginFailure::Cancelled if Instant::now() >= store.data().deadline => {
+                    return Err(RunError::TimedOut {
+                        seconds: limits.time.as_secs(),
+                    });
+                }
                 PluginFailure::Cancelled => return Err(RunError::Cancelled),
             };
             Err(RunError::Plugin {

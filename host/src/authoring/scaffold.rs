@@ -1,0 +1,268 @@
+//! `sandscribe plugin new NAME`: a plugin folder that builds and runs as it is.
+//!
+//! The templates are embedded in the binary (`templates/<language>/`), so a scaffold
+//! needs nothing but the binary. Each template has `{{placeholders}}` for the plugin's
+//! id, name, crate name and the SDK dependency line.
+
+use std::path::{Path, PathBuf};
+
+use super::PluginLanguage;
+use crate::runtime::is_plugin_id;
+
+/// One file of a template: where it goes in the new folder, and its text.
+struct TemplateFile {
+    path: &'static str,
+    text: &'static str,
+}
+
+/// The Rust template: a small energy-based voice-activity plugin.
+const RUST_TEMPLATE: &[TemplateFile] = &[
+    TemplateFile {
+        path: "Cargo.toml",
+        text: include_str!("templates/rust/Cargo.toml"),
+    },
+    TemplateFile {
+        path: "src/lib.rs",
+        text: include_str!("templates/rust/src/lib.rs"),
+    },
+    TemplateFile {
+        path: "plugin.toml",
+        text: include_str!("templates/rust/plugin.toml"),
+    },
+    TemplateFile {
+        path: "README.md",
+        text: include_str!("templates/rust/README.md"),
+    },
+    TemplateFile {
+        path: ".gitignore",
+        text: include_str!("templates/rust/gitignore"),
+    },
+];
+
+/// Where the scaffold's SDK dependency points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SdkSource {
+    /// A local checkout of `plugin-sdk/` (an absolute path).
+    Path(PathBuf),
+    /// The published crate, by version requirement.
+    Registry(String),
+}
+
+impl SdkSource {
+    /// The SDK of the source tree this binary was built from, when it is still there;
+    /// else the published crate of the same minor version.
+    pub fn default_for_this_build() -> Self {
+        let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
+        match built_from.canonicalize() {
+            Ok(path) if path.join("Cargo.toml").is_file() => Self::Path(path),
+            _ => Self::Registry("0.2".to_owned()),
+        }
+    }
+
+    /// The right-hand side of the `sandscribe-plugin-sdk = ...` line.
+    fn dependency(&self) -> String {
+        match self {
+            // A TOML basic string: backslashes (Windows paths) and quotes escaped.
+            Self::Path(path) => {
+                let text = path.display().to_string();
+                format!(
+                    "{{ path = \"{}\" }}",
+                    text.replace('\\', "\\\\").replace('"', "\\\"")
+                )
+            }
+            Self::Registry(version) => format!("\"{version}\""),
+        }
+    }
+}
+
+/// What to make.
+#[derive(Debug, Clone)]
+pub struct ScaffoldRequest {
+    /// The plugin id, which names the folder, the crate and the plugin.
+    pub id: String,
+    pub language: PluginLanguage,
+    /// The folder the plugin's folder is made in.
+    pub parent: PathBuf,
+    pub sdk: SdkSource,
+}
+
+/// Why no scaffold was made.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    #[error(
+        "\"{0}\" cannot be a plugin id: use 1 to 64 lower-case letters, digits and '-', starting with a letter or digit (e.g. \"my-vad\")"
+    )]
+    BadId(String),
+    #[error("{0} already exists; pick another name or --dir, or remove it")]
+    Exists(PathBuf),
+    #[error(
+        "{language} templates come with the {language} SDK, not with this build; see {guide} in the sandscribe repository",
+        guide = .language.guide()
+    )]
+    NoTemplate { language: PluginLanguage },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Writes a new plugin folder `<parent>/<id>/` and returns its path and the files made.
+pub fn create(request: &ScaffoldRequest) -> Result<(PathBuf, Vec<PathBuf>), ScaffoldError> {
+    if !is_plugin_id(&request.id) {
+        return Err(ScaffoldError::BadId(request.id.clone()));
+    }
+    let template = match request.language {
+        PluginLanguage::Rust => RUST_TEMPLATE,
+        language @ (PluginLanguage::Python | PluginLanguage::C) => {
+            return Err(ScaffoldError::NoTemplate { language });
+        }
+    };
+    let root = request.parent.join(&request.id);
+    if root.exists() {
+        return Err(ScaffoldError::Exists(root));
+    }
+    let mut written = Vec::new();
+    for file in template {
+        let path = root.join(file.path);
+        let write = |source| ScaffoldError::Write {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(write)?;
+        }
+        std::fs::write(&path, render(file.text, request)).map_err(write)?;
+        written.push(path);
+    }
+    Ok((root, written))
+}
+
+/// Fills a template's placeholders.
+fn render(text: &str, request: &ScaffoldRequest) -> String {
+    text.replace("{{id}}", &request.id)
+        .replace("{{crate_name}}", &request.id)
+        .replace("{{name}}", &display_name(&request.id))
+        .replace("{{sdk_dependency}}", &request.sdk.dependency())
+}
+
+/// "my-vad" → "My Vad": the human-readable name `info()` starts with.
+fn display_name(id: &str) -> String {
+    id.split('-')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_uppercase().chain(chars).collect::<String>()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(parent: &Path, id: &str) -> ScaffoldRequest {
+        ScaffoldRequest {
+            id: id.to_owned(),
+            language: PluginLanguage::Rust,
+            parent: parent.to_owned(),
+            sdk: SdkSource::Path(PathBuf::from("/opt/sandscribe/plugin-sdk")),
+        }
+    }
+
+    #[test]
+    fn the_rust_scaffold_fills_every_placeholder() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let (root, files) = create(&request(dir.path(), "my-vad")).expect("scaffold");
+        assert_eq!(root, dir.path().join("my-vad"));
+        assert_eq!(files.len(), RUST_TEMPLATE.len());
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("written");
+            assert!(
+                !text.contains("{{"),
+                "{} keeps a placeholder",
+                file.display()
+            );
+        }
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+        let parsed: toml::Table = toml::from_str(&manifest).expect("Cargo.toml is TOML");
+        assert_eq!(parsed["package"]["name"].as_str(), Some("my-vad"));
+        assert_eq!(
+            parsed["dependencies"]["sandscribe-plugin-sdk"]["path"].as_str(),
+            Some("/opt/sandscribe/plugin-sdk")
+        );
+        assert_eq!(
+            parsed["lib"]["crate-type"].as_array().map(Vec::len),
+            Some(1)
+        );
+        let lib = std::fs::read_to_string(root.join("src/lib.rs")).expect("lib.rs");
+        assert!(
+            lib.contains(r#"PluginInfo::new("my-vad", "My Vad""#),
+            "{lib}"
+        );
+        let plugin_toml = std::fs::read_to_string(root.join("plugin.toml")).expect("plugin.toml");
+        crate::runtime::Manifest::read(&root).expect("plugin.toml is a valid manifest");
+        assert!(plugin_toml.contains("[limits]"));
+    }
+
+    #[test]
+    fn the_embedded_schema_passes_the_hosts_schema_check() {
+        let lib = include_str!("templates/rust/src/lib.rs");
+        let schema = lib
+            .split_once("r#\"")
+            .and_then(|(_, rest)| rest.split_once("\"#"))
+            .map(|(schema, _)| schema)
+            .expect("the template has a raw-string schema");
+        let schema: serde_json::Value = serde_json::from_str(schema).expect("JSON");
+        assert_eq!(
+            crate::runtime::check_schema(&schema),
+            crate::runtime::SchemaReport::default()
+        );
+    }
+
+    #[test]
+    fn an_existing_folder_is_left_alone() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir(dir.path().join("taken")).expect("folder");
+        let err = create(&request(dir.path(), "taken")).expect_err("refused");
+        assert!(matches!(err, ScaffoldError::Exists(_)), "{err}");
+    }
+
+    #[test]
+    fn a_name_that_is_no_id_is_refused() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        for bad in ["My Plugin", "../escape", "", "-dash", "UPPER"] {
+            let err = create(&request(dir.path(), bad)).expect_err("refused");
+            assert!(matches!(err, ScaffoldError::BadId(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn python_and_c_point_to_their_own_guides() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut python = request(dir.path(), "py-vad");
+        python.language = PluginLanguage::Python;
+        let err = create(&python).expect_err("no template here");
+        assert!(
+            err.to_string().contains("plugin-sdk/python/README.md"),
+            "{err}"
+        );
+        assert!(!dir.path().join("py-vad").exists());
+    }
+
+    #[test]
+    fn sdk_paths_are_escaped_for_toml() {
+        let sdk = SdkSource::Path(PathBuf::from(r#"C:\sdk "x""#));
+        assert_eq!(sdk.dependency(), r#"{ path = "C:\\sdk \"x\"" }"#);
+        assert_eq!(SdkSource::Registry("0.2".into()).dependency(), "\"0.2\"");
+    }
+
+    #[test]
+    fn display_names_are_capitalised_words() {
+        assert_eq!(display_name("my-vad"), "My Vad");
+        assert_eq!(display_name("vad2"), "Vad2");
+    }
+}
