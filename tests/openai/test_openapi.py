@@ -18,7 +18,7 @@ its exports are really read and checked, not only their 404s.
 
 The budget: SCHEMATHESIS_MAX_EXAMPLES examples per operation (default 200, about 5,000
 requests a run) and a fixed seed (SCHEMATHESIS_SEED), so CI sees the same requests each
-run; each run takes about 100 s on two cores, this module about 3.5 minutes. Schemathesis
+run; each run takes about a minute on two cores, this module about two. Schemathesis
 tests 20 of the document's 21 operations: it leaves out the document's own URL, which it
 loads the document from (the first test checks that one).
 """
