@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A finished transcript: the full text plus timed segments.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transcript {
     /// The whole text, as the plugin reported it.
     pub text: String,
@@ -19,7 +19,7 @@ pub struct Transcript {
 }
 
 /// One timed piece of the transcript.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Segment {
     /// Start, in milliseconds from the start of the audio.
     pub start_ms: u64,
@@ -47,7 +47,7 @@ impl Segment {
 }
 
 /// One timed word inside a segment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Word {
     pub text: String,
     pub start_ms: u64,

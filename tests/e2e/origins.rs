@@ -34,6 +34,7 @@ enum Auth {
 const ROUTES: &[(&str, &str, Auth)] = &[
     ("GET", "/healthz", Auth::Open),
     ("GET", "/metrics", Auth::Metrics),
+    ("GET", "/api/openapi.json", Auth::Open),
     ("GET", "/api/plugins", Auth::Tenant),
     ("GET", "/api/plugins/{id}", Auth::Tenant),
     ("POST", "/api/admin/plugins/{id}/reload", Auth::Admin),

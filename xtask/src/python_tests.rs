@@ -1,7 +1,8 @@
 //! The OpenAI-compatible API's tests: pytest with OpenAI's own Python client against the
 //! real server, and the subtitle validators (PyPI `srt`, npm `webvtt-parser`); and the
 //! webhooks' signatures, verified by Standard Webhooks' own library (PyPI
-//! `standardwebhooks`).
+//! `standardwebhooks`); and the OpenAPI document, by `openapi-spec-validator` and
+//! Schemathesis (PyPI) against the real server.
 //!
 //! Prepares, each step skipped when already done with the same inputs:
 //! - `target/venv`: a virtualenv with `tests/openai/requirements.txt` installed;

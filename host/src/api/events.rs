@@ -21,10 +21,26 @@ use crate::app::AppState;
 use crate::app::lookup::find_job;
 use crate::jobs::{EventKind, JobEvent};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Same as the `Last-Event-ID` header, for clients that cannot set headers.
     after: Option<u64>,
+}
+
+/// The `Last-Event-ID` header: the id of an event this stream sent, if given. Anything
+/// else is a 400, as a bad `?after=` is, rather than a silent replay from the start (an
+/// empty one too: browsers send the header only when they have an id).
+fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let text = value.to_str().map(str::trim).unwrap_or("?");
+    text.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::bad_request(format!(
+            "Last-Event-ID {text:?} is not the id of an event (a number this stream sent)"
+        ))
+    })
 }
 
 fn to_sse(event: &JobEvent) -> Event {
@@ -35,6 +51,20 @@ fn to_sse(event: &JobEvent) -> Event {
         .data(data)
 }
 
+#[utoipa::path(
+    get, path = "/api/jobs/{id}/events", operation_id = "follow_job_events", tag = "jobs",
+    params(
+        ("id" = String, Path, format = Uuid, description = "The job id (a malformed one is simply not found)"),
+        EventsQuery,
+        ("last-event-id" = Option<u64>, Header, description = "Resume after this event (the `id` of the last one received)"),
+    ),
+    responses(
+        (status = 200, description = crate::api::openapi::EVENTS_DESCRIPTION,
+            content((crate::api::openapi::JobEventMessage = "text/event-stream"))),
+        (status = 400, description = "`after` or `Last-Event-ID` is not an event id (`invalid_query`, `bad_request`)", body = crate::app::ApiErrorEnvelope),
+        (status = 404, description = "No such job for this tenant", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn stream(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -43,12 +73,7 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = parse_id(&id)?;
-    let after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .or(query.after)
-        .unwrap_or(0);
+    let after = last_event_id(&headers)?.or(query.after).unwrap_or(0);
     let tenant = caller.tenant;
     let events = state.tracker.follow(&tenant, id, after).await;
     // A job the tracker no longer holds (e.g. after a restart) but storage does: its
@@ -88,4 +113,29 @@ pub async fn stream(
             .interval(state.heartbeat())
             .text("heartbeat"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("last-event-id", value.parse().expect("a header value"));
+        headers
+    }
+
+    #[test]
+    fn last_event_id_is_an_event_number_if_given() {
+        assert_eq!(last_event_id(&HeaderMap::new()).ok(), Some(None));
+        assert_eq!(last_event_id(&with(" 7 ")).ok(), Some(Some(7)));
+        for bad in ["9tHV", "", "null", "-1"] {
+            let refused = last_event_id(&with(bad)).expect_err("not an id");
+            assert_eq!(
+                refused.status,
+                axum::http::StatusCode::BAD_REQUEST,
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -17,12 +17,27 @@ use crate::app::lookup::find_job;
 use crate::app::submit::submit_upload;
 use crate::app::upload;
 use crate::jobs::{CancelError, JobRequest, JobSnapshot};
+use crate::webhooks::store::DeliveryView;
 
 /// Parses a job id from the path; a malformed id is simply not found.
 pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     crate::app::extract::parse_id(id).ok_or_else(|| ApiError::not_found("job"))
 }
 
+#[utoipa::path(
+    post, path = "/api/jobs", operation_id = "submit_job", tag = "jobs",
+    request_body(content = crate::api::openapi::JobForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Queued; `Location` names the job", body = JobSnapshot,
+            headers(("location" = String, description = "`/api/jobs/{id}`"))),
+        (status = 400, description = "No `plugin` or `file` field, a malformed form, or `config` not a JSON object matching the plugin's schema (`invalid_config` lists the fields)", body = crate::app::ApiErrorEnvelope),
+        (status = 404, description = "No such plugin for this tenant (`unknown_plugin`)", body = crate::app::ApiErrorEnvelope),
+        (status = 413, description = "The file, a text field or the audio's length is over its limit", body = crate::app::ApiErrorEnvelope),
+        (status = 415, description = "The file is empty or not audio that decodes (`undecodable_audio`)", body = crate::app::ApiErrorEnvelope),
+        (status = 429, description = "The queue is full, a tenant quota is used up (the message says which and when it frees), or too many anonymous requests", body = crate::app::ApiErrorEnvelope),
+        (status = 503, description = "The plugin is quarantined after repeated crashes, or the database is unavailable (`Retry-After`)", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn submit(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -74,15 +89,38 @@ pub async fn submit(
     ))
 }
 
-pub async fn list_active(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "jobs": state.tracker.active(&caller.tenant).await }))
+/// `GET /api/jobs`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ActiveJobs {
+    /// The caller's queued and running jobs.
+    pub jobs: Vec<JobSnapshot>,
+}
+
+#[utoipa::path(
+    get, path = "/api/jobs", operation_id = "list_active_jobs", tag = "jobs",
+    responses((status = 200, description = "The caller's queued and running jobs", body = ActiveJobs))
+)]
+pub async fn list_active(State(state): State<Arc<AppState>>, caller: Caller) -> Json<ActiveJobs> {
+    Json(ActiveJobs {
+        jobs: state.tracker.active(&caller.tenant).await,
+    })
 }
 
 /// `POST /api/jobs/{id}/resubmit`: runs an interrupted job again from its kept upload,
 /// with the same plugin and configuration. Answers 202 with the new job.
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/resubmit", operation_id = "resubmit_job", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "The job id (a malformed one is simply not found)")),
+    responses(
+        (status = 202, description = "The new job", body = JobSnapshot,
+            headers(("location" = String, description = "`/api/jobs/{id}` of the new job"))),
+        (status = 400, description = "The plugin no longer takes the job's configuration (`invalid_config`)", body = crate::app::ApiErrorEnvelope),
+        (status = 404, description = "No such job, or its plugin is no longer loaded", body = crate::app::ApiErrorEnvelope),
+        (status = 409, description = "The job is not `interrupted` (`not_interrupted`)", body = crate::app::ApiErrorEnvelope),
+        (status = 410, description = "The job's audio is no longer kept (`upload_gone`)", body = crate::app::ApiErrorEnvelope),
+        (status = 429, description = "The queue is full or a tenant quota is used up", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn resubmit(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -145,6 +183,14 @@ pub async fn resubmit(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/api/jobs/{id}", operation_id = "get_job", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "The job id (a malformed one is simply not found)")),
+    responses(
+        (status = 200, description = "The job: status, progress, times, error, resource use, and the result once completed", body = JobSnapshot),
+        (status = 404, description = "No such job for this tenant", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -154,13 +200,30 @@ pub async fn get_one(
     Ok(Json(find_job(&state, id, &caller.tenant).await?))
 }
 
+/// The answer of `GET /api/jobs/{id}/deliveries`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JobDeliveries {
+    pub job_id: Uuid,
+    /// Where the job's terminal event is sent, if anywhere.
+    pub callback_url: Option<String>,
+    pub deliveries: Vec<DeliveryView>,
+}
+
 /// `GET /api/jobs/{id}/deliveries`: the job's webhook deliveries, each with its state,
 /// its next try and every attempt. Another tenant's job is not found.
+#[utoipa::path(
+    get, path = "/api/jobs/{id}/deliveries", operation_id = "get_job_deliveries", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "The job id (a malformed one is simply not found)")),
+    responses(
+        (status = 200, description = "The job's webhook deliveries and their attempts", body = JobDeliveries),
+        (status = 404, description = "No such job for this tenant", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn deliveries(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<JobDeliveries>, ApiError> {
     let id = parse_id(&id)?;
     let job = find_job(&state, id, &caller.tenant).await?;
     let found = state
@@ -168,17 +231,25 @@ pub async fn deliveries(
         .deliveries(&caller.tenant, id)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let deliveries: Vec<serde_json::Value> = found
-        .iter()
-        .map(|(delivery, attempts)| crate::webhooks::store::delivery_json(delivery, attempts))
-        .collect();
-    Ok(Json(serde_json::json!({
-        "job_id": job.id,
-        "callback_url": job.callback_url,
-        "deliveries": deliveries,
-    })))
+    Ok(Json(JobDeliveries {
+        job_id: job.id,
+        callback_url: job.callback_url,
+        deliveries: found
+            .iter()
+            .map(|(delivery, attempts)| DeliveryView::new(delivery, attempts))
+            .collect(),
+    }))
 }
 
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/cancel", operation_id = "cancel_job", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "The job id (a malformed one is simply not found)")),
+    responses(
+        (status = 200, description = "The job, once stopped", body = JobSnapshot),
+        (status = 404, description = "No such job for this tenant", body = crate::app::ApiErrorEnvelope),
+        (status = 409, description = "The job already finished (`already_finished`)", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     caller: Caller,

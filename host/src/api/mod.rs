@@ -10,6 +10,7 @@ pub mod caller;
 pub mod events;
 pub mod jobs;
 pub mod openai;
+pub mod openapi;
 pub mod plugins;
 pub mod results;
 
@@ -37,6 +38,7 @@ pub fn router(state: &AppState) -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(plugins::healthz))
         .route("/metrics", get(plugins::metrics))
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/plugins", get(plugins::list))
         .route("/api/plugins/{id}", get(plugins::get_one))
         .route("/api/admin/plugins/{id}/reload", post(plugins::reload))

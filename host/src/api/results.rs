@@ -16,11 +16,17 @@ use crate::app::lookup::{blocking, load_result};
 use crate::export::{self, ExportFormat, SubtitleOptions};
 use crate::storage::{ResultPage, ResultQuery, StoredResult};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Full-text search over the transcripts' text and file names.
     q: Option<String>,
+    /// Zero-based page number.
     #[serde(default)]
+    #[param(format = Int64, maximum = 4294967295_u32)]
     page: u32,
+    /// Results per page: 20 by default, at most 200 (more asks for 200).
+    #[param(format = Int64, maximum = 4294967295_u32)]
     per_page: Option<u32>,
 }
 
@@ -28,6 +34,14 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     crate::app::extract::parse_id(id).ok_or_else(|| ApiError::not_found("result"))
 }
 
+#[utoipa::path(
+    get, path = "/api/results", operation_id = "list_results", tag = "results",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of the tenant's stored results, newest first", body = ResultPage),
+        (status = 400, description = "A query parameter that is not what it should be (`invalid_query`)", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -43,6 +57,14 @@ pub async fn list(
     Ok(Json(blocking(move || store.list(&query)).await?))
 }
 
+#[utoipa::path(
+    get, path = "/api/results/{id}", operation_id = "get_result", tag = "results",
+    params(("id" = String, Path, format = Uuid, description = "The result id, which is its job's (a malformed one is simply not found)")),
+    responses(
+        (status = 200, description = "The stored result with its transcript", body = StoredResult),
+        (status = 404, description = "No such result for this tenant", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -53,6 +75,14 @@ pub async fn get_one(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/api/results/{id}", operation_id = "delete_result", tag = "results",
+    params(("id" = String, Path, format = Uuid, description = "The result id, which is its job's (a malformed one is simply not found)")),
+    responses(
+        (status = 204, description = "Deleted, with its kept audio"),
+        (status = 404, description = "No such result for this tenant", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -81,13 +111,35 @@ fn remove_kept_audio(state: &AppState, id: Uuid) {
 /// The export's query string. The subtitle options are spelled out rather than
 /// `#[serde(flatten)]`ed: flattening makes every query value a string, so a number
 /// such as `max_chars_per_line=42` would be refused.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
+    /// `txt` (the default), `srt`, `vtt` or `json`.
+    #[param(value_type = Option<crate::api::openapi::ExportFormatName>)]
     format: Option<String>,
-    max_chars_per_line: Option<usize>,
-    max_lines_per_cue: Option<usize>,
+    /// Subtitles: split cues so no line is longer (at word boundaries).
+    #[param(format = Int64, maximum = 4294967295_u32)]
+    max_chars_per_line: Option<u32>,
+    /// Subtitles: at most this many lines per cue.
+    #[param(format = Int64, maximum = 4294967295_u32)]
+    max_lines_per_cue: Option<u32>,
 }
 
+#[utoipa::path(
+    get, path = "/api/results/{id}/export", operation_id = "export_result", tag = "results",
+    params(("id" = String, Path, format = Uuid, description = "The result id, which is its job's (a malformed one is simply not found)"), ExportQuery),
+    responses(
+        (status = 200, description = "The export, as an attachment (`Content-Disposition`)",
+            content(
+                (String = "text/plain"),
+                (String = "application/x-subrip"),
+                (String = "text/vtt"),
+                (StoredResult = "application/json"),
+            )),
+        (status = 400, description = "An unknown `format`, or a query parameter that is not what it should be", body = crate::app::ApiErrorEnvelope),
+        (status = 404, description = "No such result for this tenant", body = crate::app::ApiErrorEnvelope),
+    )
+)]
 pub async fn export(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -102,8 +154,8 @@ pub async fn export(
         .map_err(|e: export::ExportError| ApiError::bad_request(e.to_string()))?;
     let result = load_result(&state, parse_id(&id)?, &caller.tenant).await?;
     let options = SubtitleOptions {
-        max_chars_per_line: query.max_chars_per_line,
-        max_lines_per_cue: query.max_lines_per_cue,
+        max_chars_per_line: query.max_chars_per_line.map(widen),
+        max_lines_per_cue: query.max_lines_per_cue.map(widen),
     };
     let body = export::render(&result, format, &options);
     let stem = std::path::Path::new(&result.file_name)
@@ -128,6 +180,11 @@ pub async fn export(
         ],
         body,
     ))
+}
+
+/// A query number as a count (a `u32` always fits on the platforms we build for).
+fn widen(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

@@ -96,16 +96,24 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// The JSON body of every error of the JSON API (`/api/*`, `/metrics`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiErrorEnvelope)]
+pub struct Envelope<'a> {
+    #[schema(inline)]
     error: Body<'a>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiErrorBody)]
+pub struct Body<'a> {
+    /// What went wrong and what to do about it, for a person.
     message: &'a str,
+    /// A stable name for the error, for programs (`not_found`, `invalid_config`, ...).
     code: &'a str,
+    /// For `invalid_config`: each field and what is wrong with it.
     #[serde(skip_serializing_if = "<[ConfigProblem]>::is_empty")]
+    #[schema(value_type = Vec<ConfigProblem>, required = false)]
     fields: &'a [ConfigProblem],
 }
 

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
-pub use error::ApiError;
+pub use error::{ApiError, Envelope as ApiErrorEnvelope};
 pub use state::AppState;
 
 /// The whole app: the JSON API, `/v1`, the pages, behind the request guard and with

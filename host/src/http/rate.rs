@@ -99,6 +99,10 @@ pub async fn limit(
             ),
         );
         error.retry_after = Some(seconds);
+        // OpenAI's clients read their own envelope (and retry a 429 by themselves).
+        if request.uri().path().starts_with("/v1/") {
+            return crate::api::openai::OpenAiError::from(error).into_response();
+        }
         return error.into_response();
     }
     next.run(request).await

@@ -13,7 +13,7 @@ use crate::transcript::Segment;
 /// One event of a job's log. `seq` starts at 1 and has no gaps; it is the SSE event id.
 /// With several nodes the log lives in the database as each event's [`EventKind`] JSON,
 /// so events read back from there (on any node) are the ones the running node wrote.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobEvent {
     pub seq: u64,
     #[serde(flatten)]
@@ -21,7 +21,7 @@ pub struct JobEvent {
 }
 
 /// What happened. The SSE event name is the `type`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     Status {
@@ -40,6 +40,7 @@ pub enum EventKind {
     },
     Log {
         #[serde(deserialize_with = "log_level")]
+        #[schema(value_type = String)]
         level: Cow<'static, str>,
         message: String,
     },

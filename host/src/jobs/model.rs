@@ -11,7 +11,7 @@ use crate::runtime::{LoadedPlugin, PluginErrorKind, ResourceUse, RunError};
 use crate::storage::StoredResult;
 
 /// Where a job is in its life: queued → running → one of the four terminal states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Queued,
@@ -44,7 +44,7 @@ impl JobStatus {
 }
 
 /// The typed reason a job failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The plugin trapped (a panic, an unreachable instruction, ...).
@@ -74,7 +74,7 @@ pub enum FailureKind {
 }
 
 /// A failure: its kind and a message a person understands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobError {
     pub kind: FailureKind,
     pub message: String,
@@ -133,7 +133,7 @@ pub struct JobRequest {
 }
 
 /// Which plugin a job runs, as shown to clients.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PluginRef {
     pub id: String,
     pub name: String,
@@ -141,12 +141,14 @@ pub struct PluginRef {
 }
 
 /// A job as the APIs show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobSnapshot {
     pub id: Uuid,
     pub status: JobStatus,
     pub plugin: PluginRef,
     pub file_name: String,
+    /// The plugin configuration the job runs with (after defaults were applied).
+    #[schema(value_type = Object)]
     pub config: serde_json::Value,
     /// Length of the audio in milliseconds.
     pub duration_ms: u64,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// One problem with a configuration object: where (JSON pointer) and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConfigProblem {
     /// JSON pointer of the offending field, e.g. `/window_ms` (empty for the whole object).
     pub field: String,

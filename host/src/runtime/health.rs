@@ -30,7 +30,7 @@ pub struct PluginHealth {
 }
 
 /// Why and how long a plugin is refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Quarantine {
     /// Seconds until new jobs are accepted again.
     pub retry_after_seconds: u64,

@@ -27,7 +27,7 @@ use crate::config::Limits;
 use crate::digest::sha256_hex;
 
 /// What the host knows about a plugin, from its `info()`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginMeta {
     pub id: String,
     pub name: String,
@@ -36,12 +36,14 @@ pub struct PluginMeta {
     pub languages: Vec<String>,
     pub sample_rate: u32,
     pub capabilities: Capabilities,
+    /// The JSON Schema a job's `config` must match.
+    #[schema(value_type = Object)]
     pub config_schema: serde_json::Value,
     /// The version of `sandscribe:plugin` the plugin was built against.
     pub wit_version: WitVersion,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Capabilities {
     pub segment_timestamps: bool,
     pub word_timestamps: bool,
@@ -230,9 +232,10 @@ pub fn join_issues(issues: &[SchemaIssue]) -> String {
 }
 
 /// A plugin folder that did not load, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LoadFailure {
     pub id: String,
+    #[schema(value_type = String)]
     pub path: PathBuf,
     pub reason: String,
 }

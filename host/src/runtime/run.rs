@@ -19,7 +19,7 @@ use crate::audio::Audio;
 use crate::transcript::Transcript;
 
 /// What a job used, recorded for every finished job.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ResourceUse {
     pub wall_ms: u64,
     /// Highest total linear memory of the job's store.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::transcript::Transcript;
 
 /// A finished job's result, stored exactly once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredResult {
     /// The id of the job that produced it (results and jobs share ids).
     pub id: Uuid,
@@ -19,6 +19,7 @@ pub struct StoredResult {
     pub plugin_name: String,
     pub plugin_version: String,
     /// The plugin configuration the job ran with (after defaults were applied).
+    #[schema(value_type = Object)]
     pub config: serde_json::Value,
     pub transcript: Transcript,
     /// Length of the audio, in milliseconds.
@@ -45,7 +46,7 @@ pub struct ResultQuery {
 }
 
 /// One row of the history list: everything but the segments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResultSummary {
     pub id: Uuid,
     pub file_name: String,
@@ -62,7 +63,7 @@ pub struct ResultSummary {
 }
 
 /// A page of the history list, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResultPage {
     pub items: Vec<ResultSummary>,
     pub page: u32,

@@ -44,7 +44,7 @@ const SCHEMA: &str = "
 ";
 
 /// Where a delivery is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Waiting for its (next) try.
@@ -390,33 +390,61 @@ fn read_attempt(row: &crate::storage::Row) -> Result<Attempt, RowsError> {
     })
 }
 
-/// A delivery and its attempts as `GET /api/jobs/{id}/deliveries` shows them.
-pub fn delivery_json(delivery: &Delivery, attempts: &[Attempt]) -> serde_json::Value {
-    let attempts: Vec<serde_json::Value> = attempts
-        .iter()
-        .map(|a| {
-            serde_json::json!({
-                "attempt": a.attempt,
-                "at": rfc3339(a.at_ms),
-                "status": a.status,
-                "latency_ms": a.latency_ms,
-                "error": a.error,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "id": delivery.id,
-        "type": delivery.event_type,
-        "url": delivery.url,
-        "state": delivery.state,
-        "attempts": attempts,
-        "next_attempt_at": delivery
-            .next_attempt_ms
-            .filter(|_| delivery.state == DeliveryState::Pending)
-            .map(rfc3339),
-        "last_error": delivery.last_error,
-        "created_at": rfc3339(delivery.created_at_ms),
-    })
+/// One delivery as `GET /api/jobs/{id}/deliveries` shows it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    /// The event type sent (`job.done`, `job.failed`, ...).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub url: String,
+    pub state: DeliveryState,
+    /// Every try so far, oldest first.
+    pub attempts: Vec<AttemptView>,
+    /// When the next try is due (RFC 3339), while the delivery is pending.
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// One try of a delivery.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    pub attempt: u32,
+    /// When the try began (RFC 3339).
+    pub at: String,
+    /// The receiver's HTTP status; none when it could not be reached.
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+impl DeliveryView {
+    pub fn new(delivery: &Delivery, attempts: &[Attempt]) -> Self {
+        Self {
+            id: delivery.id.clone(),
+            event_type: delivery.event_type.clone(),
+            url: delivery.url.clone(),
+            state: delivery.state,
+            attempts: attempts
+                .iter()
+                .map(|a| AttemptView {
+                    attempt: a.attempt,
+                    at: rfc3339(a.at_ms),
+                    status: a.status,
+                    latency_ms: a.latency_ms,
+                    error: a.error.clone(),
+                })
+                .collect(),
+            next_attempt_at: delivery
+                .next_attempt_ms
+                .filter(|_| delivery.state == DeliveryState::Pending)
+                .map(rfc3339),
+            last_error: delivery.last_error.clone(),
+            created_at: rfc3339(delivery.created_at_ms),
+        }
+    }
 }
 
 fn rfc3339(ms: i64) -> String {

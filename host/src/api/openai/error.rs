@@ -108,23 +108,36 @@ impl From<ApiError> for OpenAiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// The JSON body of every error of `/v1`, as OpenAI's clients read it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OpenAiErrorEnvelope)]
+pub struct Envelope<'a> {
+    #[schema(inline)]
     error: Body<'a>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OpenAiErrorBody)]
+pub struct Body<'a> {
     message: &'a str,
+    /// `invalid_request_error` for a 4xx, `server_error` for a 5xx.
     #[serde(rename = "type")]
     kind: &'a str,
+    /// The request parameter the error is about (`model`, `file`, ...), or null.
+    #[schema(required = true)]
     param: Option<&'a str>,
+    /// Sandscribe's stable code (`model_not_found` where OpenAI has its own name).
     code: &'a str,
 }
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
         let mut response = (self.error.status, axum::Json(self.envelope())).into_response();
+        if let Some(seconds) = self.error.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         if !self.retry {
             response
                 .headers_mut()

@@ -27,6 +27,7 @@
 //! | `disconnect.rs` | cancelling the job of a client that went away |
 //! | `models.rs` | `/v1/models` |
 //! | `error.rs` | the error envelope |
+//! | `openapi.rs` | `/v1`'s part of the OpenAPI document |
 
 mod auth;
 mod disconnect;
@@ -34,6 +35,7 @@ mod error;
 mod form;
 mod languages;
 mod models;
+mod openapi;
 mod response;
 mod stream;
 mod transcriptions;
@@ -46,6 +48,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use error::OpenAiError;
+pub use openapi::OpenAiDoc;
 
 use crate::app::AppState;
 

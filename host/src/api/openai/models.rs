@@ -14,9 +14,11 @@ use crate::app::AppState;
 use crate::runtime::LoadedPlugin;
 
 /// One model in OpenAI's shape.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Model {
+    /// The plugin id.
     pub id: String,
+    /// Always `model`.
     pub object: &'static str,
     /// When the plugin was installed (its `plugin.wasm` last changed), in Unix seconds.
     pub created: u64,
@@ -39,12 +41,17 @@ impl Model {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ModelList {
+    /// Always `list`.
     object: &'static str,
     data: Vec<Model>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/models", operation_id = "list_models", tag = "openai",
+    responses((status = 200, description = "The loaded plugins this tenant may use, as models", body = ModelList))
+)]
 pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Json<ModelList> {
     Json(ModelList {
         object: "list",
@@ -58,6 +65,14 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Json<Mo
     })
 }
 
+#[utoipa::path(
+    get, path = "/v1/models/{id}", operation_id = "get_model", tag = "openai",
+    params(("id" = String, Path, description = "The model id: a plugin id")),
+    responses(
+        (status = 200, description = "The model", body = Model),
+        (status = 404, description = "No such model for this tenant (`model_not_found`)", body = super::error::Envelope),
+    )
+)]
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -54,15 +54,21 @@ pub fn render(request: &TranscriptionRequest, result: &StoredResult) -> Response
     }
 }
 
-#[derive(Serialize)]
-struct Simple {
+/// `response_format=json`. Strict (no other properties), so it is told apart from
+/// [`Verbose`] in the OpenAPI document's `oneOf`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = TranscriptionJson)]
+pub(super) struct Simple {
     text: String,
     usage: Usage,
 }
 
 /// Billing-style usage as OpenAI reports it for Whisper: the audio's whole seconds.
-#[derive(Serialize)]
-struct Usage {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TranscriptionUsage)]
+pub(super) struct Usage {
+    /// Always `duration`.
     #[serde(rename = "type")]
     kind: &'static str,
     seconds: u64,
@@ -77,8 +83,10 @@ impl Usage {
     }
 }
 
-#[derive(Serialize)]
-struct Verbose {
+/// `response_format=verbose_json`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TranscriptionVerboseJson)]
+pub(super) struct Verbose {
     task: &'static str,
     language: String,
     duration: f64,
@@ -90,8 +98,8 @@ struct Verbose {
     usage: Usage,
 }
 
-#[derive(Debug, PartialEq, Serialize)]
-struct VerboseSegment {
+#[derive(Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub(super) struct VerboseSegment {
     id: usize,
     seek: u64,
     start: f64,
@@ -104,8 +112,8 @@ struct VerboseSegment {
     no_speech_prob: f64,
 }
 
-#[derive(Debug, PartialEq, Serialize)]
-struct VerboseWord {
+#[derive(Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub(super) struct VerboseWord {
     word: String,
     start: f64,
     end: f64,

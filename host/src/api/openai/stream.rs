@@ -83,8 +83,10 @@ fn finish(text: &mut StreamedText, outcome: Result<Arc<StoredResult>, OpenAiErro
 }
 
 /// `transcript.text.delta` and `transcript.text.done`, fields in OpenAI's order.
-#[derive(Serialize)]
-struct TextEvent<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TranscriptTextEvent)]
+pub(super) struct TextEvent<'a> {
+    /// `transcript.text.delta` or `transcript.text.done`.
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

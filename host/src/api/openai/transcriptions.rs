@@ -24,6 +24,22 @@ use crate::app::AppState;
 use crate::app::submit::submit_upload;
 use crate::app::upload;
 
+#[utoipa::path(
+    post, path = "/v1/audio/transcriptions", operation_id = "create_transcription", tag = "openai",
+    request_body(content = super::openapi::TranscriptionForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = super::openapi::TRANSCRIPTION_DESCRIPTION,
+            headers(("x-request-id" = String, description = "The job's id (see `/api/jobs/{id}`)")),
+            content(
+                (super::openapi::TranscriptionAnswer = "application/json"),
+                (String = "text/plain"),
+                (String = "application/x-subrip"),
+                (String = "text/vtt"),
+                (super::openapi::TranscriptStreamMessage = "text/event-stream"),
+            )),
+        super::openapi::AudioRefusals,
+    )
+)]
 pub async fn transcribe(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -32,6 +48,21 @@ pub async fn transcribe(
     handle(state, caller, multipart, Task::Transcribe).await
 }
 
+#[utoipa::path(
+    post, path = "/v1/audio/translations", operation_id = "create_translation", tag = "openai",
+    request_body(content = super::openapi::TranslationForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The English translation in the requested `response_format`",
+            headers(("x-request-id" = String, description = "The job's id (see `/api/jobs/{id}`)")),
+            content(
+                (super::openapi::TranscriptionAnswer = "application/json"),
+                (String = "text/plain"),
+                (String = "application/x-subrip"),
+                (String = "text/vtt"),
+            )),
+        super::openapi::AudioRefusals,
+    )
+)]
 pub async fn translate(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -18,7 +18,9 @@ use super::host_audio::AudioResource;
 use super::store::JobContext;
 
 /// A version of the contract this host serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema,
+)]
 pub enum WitVersion {
     #[serde(rename = "0.1.0")]
     V0_1,

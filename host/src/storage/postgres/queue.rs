@@ -105,7 +105,7 @@ pub struct Reaped {
 }
 
 /// One node as the cluster sees it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct NodeRow {
     pub id: String,
     #[serde(with = "time::serde::rfc3339")]
