@@ -182,13 +182,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_rust_scaffold_fills_every_placeholder() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let (root, files) = create(&request(dir.path(), "my-vad")).expect("scaffold");
-        assert_eq!(root, dir.path().join("my-vad"));
-        assert_eq!(files.len(), RUST_TEMPLATE.len());
-        for file in &files {
+    fn assert_no_placeholders(files: &[PathBuf]) {
+        for file in files {
             let text = std::fs::read_to_string(file).expect("written");
             assert!(
                 !text.contains("{{"),
@@ -196,6 +191,15 @@ mod tests {
                 file.display()
             );
         }
+    }
+
+    #[test]
+    fn the_rust_scaffold_fills_every_placeholder() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let (root, files) = create(&request(dir.path(), "my-vad")).expect("scaffold");
+        assert_eq!(root, dir.path().join("my-vad"));
+        assert_eq!(files.len(), RUST_TEMPLATE.len());
+        assert_no_placeholders(&files);
         let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
         let parsed: toml::Table = toml::from_str(&manifest).expect("Cargo.toml is TOML");
         assert_eq!(parsed["package"]["name"].as_str(), Some("my-vad"));
@@ -278,14 +282,7 @@ mod tests {
         python.language = PluginLanguage::Python;
         let (root, files) = create(&python).expect("scaffold");
         assert_eq!(files.len(), PYTHON_TEMPLATE.len());
-        for file in &files {
-            let text = std::fs::read_to_string(file).expect("written");
-            assert!(
-                !text.contains("{{"),
-                "{} keeps a placeholder",
-                file.display()
-            );
-        }
+        assert_no_placeholders(&files);
         let plugin = std::fs::read_to_string(root.join("plugin.py")).expect("plugin.py");
         assert!(
             plugin.contains("\"py-vad\",\n            \"Py Vad\","),
