@@ -6,7 +6,8 @@
 //! server does not serve, a plugin under another name, one that panics in `info()`) with
 //! the reason and a non-zero exit; schema mistakes are reported each with its JSON path;
 //! a panic is reported with where it happened; `plugins list` and `transcribe --verbose`
-//! say what an author needs to see.
+//! say what an author needs to see. `plugin new --lang python` makes the same detector in
+//! Python, which `plugin build` builds with componentize-py and a server runs alike.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -263,6 +264,36 @@ fn install_fixture(root: &Path, fixture: &str, as_id: &str) -> PathBuf {
     folder
 }
 
+/// A server with `plugins` runs the template `id` on three tones with silence between
+/// them: three segments, one per tone.
+fn transcribes_one_segment_per_tone(plugins: &Path, id: &str) {
+    let rate = 16_000;
+    let silence = vec![0_i16; rate as usize];
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        samples.extend(sine(1_000, rate, 0.5));
+        samples.extend(&silence);
+    }
+    let server = Server::start(ServerOptions::new().plugins_dir(plugins.to_owned()));
+    let job = server.run_job(id, &wav(&samples, rate), &json!({}));
+    assert_eq!(job["status"], "completed", "{job:#}");
+    let texts: Vec<&str> = job["result"]["transcript"]["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| s["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "[speech 0.0–1.0 s]",
+            "[speech 2.0–3.0 s]",
+            "[speech 4.0–5.0 s]"
+        ],
+        "{job:#}"
+    );
+}
+
 #[test]
 fn the_rust_template_builds_outside_the_workspace_validates_and_transcribes_each_tone() {
     let scaffold = template();
@@ -286,32 +317,70 @@ fn the_rust_template_builds_outside_the_workspace_validates_and_transcribes_each
         "validation passed",
     ]);
 
-    // Three tones with silence between them: three segments, one per tone.
-    let rate = 16_000;
-    let silence = vec![0_i16; rate as usize];
-    let mut samples = Vec::new();
-    for _ in 0..3 {
-        samples.extend(sine(1_000, rate, 0.5));
-        samples.extend(&silence);
-    }
-    let server = Server::start(ServerOptions::new().plugins_dir(scaffold.plugins()));
-    let job = server.run_job(&scaffold.id, &wav(&samples, rate), &json!({}));
-    assert_eq!(job["status"], "completed", "{job:#}");
-    let texts: Vec<&str> = job["result"]["transcript"]["segments"]
-        .as_array()
-        .expect("segments")
-        .iter()
-        .map(|s| s["text"].as_str().expect("text"))
-        .collect();
-    assert_eq!(
-        texts,
+    transcribes_one_segment_per_tone(&scaffold.plugins(), &scaffold.id);
+}
+
+#[test]
+fn the_python_template_builds_validates_and_transcribes_each_tone() {
+    let dir = tempfile::Builder::new()
+        .prefix("sandscribe-author-py-")
+        .tempdir()
+        .expect("a temporary folder");
+    let root = dir.path();
+    let id = "py-tone-vad";
+    sandscribe(
+        root,
         [
-            "[speech 0.0–1.0 s]",
-            "[speech 2.0–3.0 s]",
-            "[speech 4.0–5.0 s]"
+            OsStr::new("plugin"),
+            OsStr::new("new"),
+            OsStr::new(id),
+            OsStr::new("--lang"),
+            OsStr::new("python"),
+            OsStr::new("--dir"),
+            root.as_os_str(),
         ],
-        "{job:#}"
+    )
+    .assert_ok("plugin new --lang python");
+    let source = root.join(id);
+    assert!(source.join("plugin.py").is_file());
+    assert!(source.join("plugin.toml").is_file());
+
+    // The Python: SANDSCRIBE_PYTHON if the caller set one, else the source tree's
+    // target/venv, found by the binary itself.
+    let plugins = root.join("plugins");
+    let built = tool(
+        root,
+        &[
+            OsStr::new("plugin"),
+            OsStr::new("build"),
+            source.as_os_str(),
+            OsStr::new("--plugins"),
+            plugins.as_os_str(),
+        ],
     );
+    built
+        .assert_ok("plugin build of the Python template")
+        .assert_stdout(&[&format!("built {id} 0.1.0 (Python, WIT 0.2.0)")]);
+    let installed = plugins.join(id);
+    assert!(installed.join("plugin.wasm").is_file());
+    assert!(installed.join("plugin.toml").is_file());
+    assert!(
+        !installed.join(".plugin.wasm.partial").exists(),
+        "plugin.wasm is written atomically"
+    );
+
+    validate(root, &installed)
+        .assert_ok("plugins validate of the Python template")
+        .assert_stdout(&[
+            &format!("PASS  loads as the server loads it: {id} 0.1.0 (WIT 0.2.0)"),
+            "PASS  config-schema: valid, defaults valid, no unknown keywords",
+            "PASS  smoke job on generated",
+            "[speech 0.5–1.5 s]",
+            "[speech 2.5–3.5 s]",
+            "validation passed",
+        ]);
+
+    transcribes_one_segment_per_tone(&plugins, id);
 }
 
 #[test]

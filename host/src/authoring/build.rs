@@ -1,7 +1,8 @@
 //! `sandscribe plugin build DIR`: from a plugin's sources to an installed
 //! `plugins/<id>/` (`plugin.wasm`, its `plugin.toml` and its assets folder).
 //!
-//! The language's own step makes the component (Rust: cargo, see `cargo.rs`); the rest is
+//! The language's own step makes the component (Rust: cargo, see `cargo.rs`; Python: the
+//! SDK's `build.py`, see `python.rs`); the rest is
 //! the same for every language: the component is inspected as the loader would (so a
 //! build that is no valid plugin fails here, not at the server), its id is taken from its
 //! `info()`, and it is installed with `plugin.wasm` written atomically, so a server
@@ -10,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::language::{LanguageError, PluginLanguage};
+use super::python::PythonToolchain;
 use crate::runtime::{Inspection, LoadError, Manifest, Runtime, is_plugin_id};
 
 /// What to build, and where to install it.
@@ -19,6 +21,8 @@ pub struct BuildRequest {
     pub source: PathBuf,
     /// The plugins folder the build is installed into (as `<id>/`).
     pub plugins_dir: PathBuf,
+    /// The Python and Python SDK a Python plugin is built with.
+    pub python: PythonToolchain,
 }
 
 /// A build installed.
@@ -64,6 +68,25 @@ pub enum BuildError {
         "cargo build failed ({0}); see its messages above. If it says the wasm32-wasip2 target is not installed, run `rustup target add wasm32-wasip2`"
     )]
     CargoFailed(String),
+    #[error(
+        "the Python SDK's build.py is not in {0}; pass --python-sdk with a sandscribe checkout's plugin-sdk/python"
+    )]
+    NoPythonSdk(PathBuf),
+    #[error(
+        "cannot run {python} ({reason}); install Python 3, or pass --python (or set SANDSCRIBE_PYTHON) to one that has componentize-py"
+    )]
+    PythonMissing { python: PathBuf, reason: String },
+    #[error(
+        "{python} has no componentize-py; install the pinned version with `{python} -m pip install -r {requirements}` (in a sandscribe checkout, `cargo xtask setup` makes target/venv with it), or pass --python (or set SANDSCRIBE_PYTHON) to a Python that has it",
+        python = .python.display(),
+        requirements = .requirements.display()
+    )]
+    NoComponentizePy {
+        python: PathBuf,
+        requirements: PathBuf,
+    },
+    #[error("build.py failed ({0}); see its messages above")]
+    PythonFailed(String),
     #[error("cargo built the crate but reported no .wasm component for it")]
     NoArtifact,
     #[error("the build produced {artifact}, but it is not a valid plugin: {problem}")]
@@ -102,8 +125,9 @@ pub fn build(runtime: &Runtime, request: &BuildRequest) -> Result<Built, BuildEr
     let language = PluginLanguage::detect(source)?;
     let artifact = match language {
         PluginLanguage::Rust => super::cargo::build(source)?,
+        PluginLanguage::Python => super::python::build(source, &request.python)?,
         // The extension point: each language's step returns the component it made.
-        PluginLanguage::Python | PluginLanguage::C => {
+        PluginLanguage::C => {
             return Err(BuildError::Unsupported { language });
         }
     };
@@ -193,28 +217,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn python_and_c_builds_say_they_are_not_supported_yet() {
+    fn c_builds_say_they_are_not_supported_yet() {
         let runtime_dir = tempfile::tempdir().expect("a temporary folder");
         let runtime =
             Runtime::new(&crate::config::Limits::default(), runtime_dir.path()).expect("a runtime");
-        for (file, language) in [("plugin.py", "Python"), ("vad.c", "C")] {
-            let source = tempfile::tempdir().expect("a temporary folder");
-            std::fs::write(source.path().join(file), "").expect("source");
-            std::fs::write(source.path().join("build.sh"), "").expect("build script");
-            let err = build(
-                &runtime,
-                &BuildRequest {
-                    source: source.path().to_owned(),
-                    plugins_dir: source.path().join("plugins"),
+        let source = tempfile::tempdir().expect("a temporary folder");
+        std::fs::write(source.path().join("vad.c"), "").expect("source");
+        std::fs::write(source.path().join("build.sh"), "").expect("build script");
+        let err = build(
+            &runtime,
+            &BuildRequest {
+                source: source.path().to_owned(),
+                plugins_dir: source.path().join("plugins"),
+                python: PythonToolchain::default(),
+            },
+        )
+        .expect_err("not supported yet");
+        let text = err.to_string();
+        assert!(
+            text.contains("building C plugins is not yet supported"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_python_build_without_componentize_py_says_what_to_install() {
+        let runtime_dir = tempfile::tempdir().expect("a temporary folder");
+        let runtime =
+            Runtime::new(&crate::config::Limits::default(), runtime_dir.path()).expect("a runtime");
+        let source = tempfile::tempdir().expect("a temporary folder");
+        std::fs::write(source.path().join("plugin.py"), "").expect("source");
+        let err = build(
+            &runtime,
+            &BuildRequest {
+                source: source.path().to_owned(),
+                plugins_dir: source.path().join("plugins"),
+                python: PythonToolchain {
+                    python: Some(PathBuf::from("false")),
+                    sdk: None,
                 },
-            )
-            .expect_err("not supported yet");
-            let text = err.to_string();
-            assert!(
-                text.contains(&format!("building {language} plugins is not yet supported")),
-                "{text}"
-            );
-        }
+            },
+        )
+        .expect_err("no componentize-py");
+        assert!(matches!(err, BuildError::NoComponentizePy { .. }), "{err}");
+        assert!(!source.path().join("plugins").exists());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub enum LanguageError {
         source: std::io::Error,
     },
     #[error(
-        "{0} holds no plugin sources: expected a Cargo.toml (Rust), a plugin.py (Python), or C sources with a build script ({scripts}); `sandscribe plugin new NAME --lang rust` makes one",
+        "{0} holds no plugin sources: expected a Cargo.toml (Rust), a plugin.py (Python), or C sources with a build script ({scripts}); `sandscribe plugin new NAME --lang rust` (or `--lang python`) makes one",
         scripts = C_BUILD_SCRIPTS.join(", ")
     )]
     Unknown(std::path::PathBuf),
@@ -69,7 +69,7 @@ impl PluginLanguage {
     pub fn guide(self) -> &'static str {
         match self {
             Self::Rust => "plugin-sdk/README.md",
-            Self::Python => "plugin-sdk/python/README.md",
+            Self::Python => "plugin-sdk/README.md (its Python section)",
             Self::C => "example-plugins/pocketsphinx/README.md",
         }
     }

@@ -5,13 +5,16 @@
 //! needs the loader's own checks.
 //!
 //! Each step knows the plugin's language ([`PluginLanguage`], detected from the files in
-//! its folder). Rust is built here; the Python and C arms are the extension point for
-//! their toolchains and answer "not yet supported by this build" until they land.
+//! its folder). Rust (cargo) and Python (the Python SDK's `build.py`) are built here; the
+//! C arm is the extension point for its toolchain and answers "not yet supported by this
+//! build" until it lands.
 
 pub mod build;
 mod cargo;
 mod language;
+mod python;
 pub mod scaffold;
 pub mod validate;
 
 pub use language::{LanguageError, PluginLanguage};
+pub use python::PythonToolchain;

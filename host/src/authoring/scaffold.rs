@@ -15,31 +15,39 @@ struct TemplateFile {
     text: &'static str,
 }
 
+/// `template!("rust", "src/lib.rs")`: the embedded file `templates/rust/src/lib.rs`, made
+/// as `src/lib.rs`; a third argument names the file made when it differs.
+macro_rules! template {
+    ($language:literal, $file:literal) => {
+        template!($language, $file, $file)
+    };
+    ($language:literal, $file:literal, $made_as:literal) => {
+        TemplateFile {
+            path: $made_as,
+            text: include_str!(concat!("templates/", $language, "/", $file)),
+        }
+    };
+}
+
 /// The Rust template: a small energy-based voice-activity plugin.
 const RUST_TEMPLATE: &[TemplateFile] = &[
-    TemplateFile {
-        path: "Cargo.toml",
-        text: include_str!("templates/rust/Cargo.toml"),
-    },
-    TemplateFile {
-        path: "src/lib.rs",
-        text: include_str!("templates/rust/src/lib.rs"),
-    },
-    TemplateFile {
-        path: "plugin.toml",
-        text: include_str!("templates/rust/plugin.toml"),
-    },
-    TemplateFile {
-        path: "README.md",
-        text: include_str!("templates/rust/README.md"),
-    },
-    TemplateFile {
-        path: ".gitignore",
-        text: include_str!("templates/rust/gitignore"),
-    },
+    template!("rust", "Cargo.toml"),
+    template!("rust", "src/lib.rs"),
+    template!("rust", "plugin.toml"),
+    template!("rust", "README.md"),
+    template!("rust", "gitignore", ".gitignore"),
 ];
 
-/// Where the scaffold's SDK dependency points.
+/// The Python template: the same detector, with the Python SDK's helpers.
+const PYTHON_TEMPLATE: &[TemplateFile] = &[
+    template!("python", "plugin.py"),
+    template!("python", "plugin.toml"),
+    template!("python", "README.md"),
+    template!("python", "gitignore", ".gitignore"),
+];
+
+/// Where the scaffold's SDK dependency points (Rust; a Python plugin names no SDK, the
+/// build brings it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SdkSource {
     /// A local checkout of `plugin-sdk/` (an absolute path).
@@ -114,7 +122,8 @@ pub fn create(request: &ScaffoldRequest) -> Result<(PathBuf, Vec<PathBuf>), Scaf
     }
     let template = match request.language {
         PluginLanguage::Rust => RUST_TEMPLATE,
-        language @ (PluginLanguage::Python | PluginLanguage::C) => {
+        PluginLanguage::Python => PYTHON_TEMPLATE,
+        language @ PluginLanguage::C => {
             return Err(ScaffoldError::NoTemplate { language });
         }
     };
@@ -173,13 +182,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_rust_scaffold_fills_every_placeholder() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let (root, files) = create(&request(dir.path(), "my-vad")).expect("scaffold");
-        assert_eq!(root, dir.path().join("my-vad"));
-        assert_eq!(files.len(), RUST_TEMPLATE.len());
-        for file in &files {
+    fn assert_no_placeholders(files: &[PathBuf]) {
+        for file in files {
             let text = std::fs::read_to_string(file).expect("written");
             assert!(
                 !text.contains("{{"),
@@ -187,6 +191,15 @@ mod tests {
                 file.display()
             );
         }
+    }
+
+    #[test]
+    fn the_rust_scaffold_fills_every_placeholder() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let (root, files) = create(&request(dir.path(), "my-vad")).expect("scaffold");
+        assert_eq!(root, dir.path().join("my-vad"));
+        assert_eq!(files.len(), RUST_TEMPLATE.len());
+        assert_no_placeholders(&files);
         let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
         let parsed: toml::Table = toml::from_str(&manifest).expect("Cargo.toml is TOML");
         assert_eq!(parsed["package"]["name"].as_str(), Some("my-vad"));
@@ -209,14 +222,22 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_schema_passes_the_hosts_schema_check() {
-        let lib = include_str!("templates/rust/src/lib.rs");
-        let schema = lib
+    fn the_embedded_schemas_pass_the_hosts_schema_check() {
+        let rust = include_str!("templates/rust/src/lib.rs")
             .split_once("r#\"")
             .and_then(|(_, rest)| rest.split_once("\"#"))
             .map(|(schema, _)| schema)
-            .expect("the template has a raw-string schema");
-        let schema: serde_json::Value = serde_json::from_str(schema).expect("JSON");
+            .expect("the Rust template has a raw-string schema");
+        let python = include_str!("templates/python/plugin.py")
+            .split_once("SCHEMA = \"\"\"")
+            .and_then(|(_, rest)| rest.split_once("\"\"\""))
+            .map(|(schema, _)| schema)
+            .expect("the Python template has a triple-quoted schema");
+        assert_eq!(
+            rust, python,
+            "the two templates take the same configuration"
+        );
+        let schema: serde_json::Value = serde_json::from_str(rust).expect("JSON");
         assert_eq!(
             crate::runtime::check_schema(&schema),
             crate::runtime::SchemaReport::default()
@@ -241,16 +262,37 @@ mod tests {
     }
 
     #[test]
-    fn python_and_c_point_to_their_own_guides() {
+    fn c_points_to_its_own_guide() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut c = request(dir.path(), "c-vad");
+        c.language = PluginLanguage::C;
+        let err = create(&c).expect_err("no template here");
+        assert!(
+            err.to_string()
+                .contains("example-plugins/pocketsphinx/README.md"),
+            "{err}"
+        );
+        assert!(!dir.path().join("c-vad").exists());
+    }
+
+    #[test]
+    fn the_python_scaffold_fills_every_placeholder() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let mut python = request(dir.path(), "py-vad");
         python.language = PluginLanguage::Python;
-        let err = create(&python).expect_err("no template here");
+        let (root, files) = create(&python).expect("scaffold");
+        assert_eq!(files.len(), PYTHON_TEMPLATE.len());
+        assert_no_placeholders(&files);
+        let plugin = std::fs::read_to_string(root.join("plugin.py")).expect("plugin.py");
         assert!(
-            err.to_string().contains("plugin-sdk/python/README.md"),
-            "{err}"
+            plugin.contains("\"py-vad\",\n            \"Py Vad\","),
+            "{plugin}"
         );
-        assert!(!dir.path().join("py-vad").exists());
+        assert_eq!(
+            PluginLanguage::detect(&root).ok(),
+            Some(PluginLanguage::Python)
+        );
+        crate::runtime::Manifest::read(&root).expect("plugin.toml is a valid manifest");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use sandscribe::authoring::PythonToolchain;
 use sandscribe::authoring::build::{self, BuildRequest};
 use sandscribe::runtime::Runtime;
 
@@ -11,9 +12,18 @@ use crate::cli::plugins::{human_bytes, millis};
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
-    /// The plugin's source folder (a Cargo crate for Rust).
+    /// The plugin's source folder (a Cargo crate for Rust, a folder with plugin.py for
+    /// Python).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Python: the Python with componentize-py to build with (default: the source tree's
+    /// target/venv, else python3).
+    #[arg(long, env = "SANDSCRIBE_PYTHON", value_name = "PYTHON")]
+    python: Option<PathBuf>,
+    /// Python: the Python SDK, a checkout's plugin-sdk/python (default: the one this
+    /// binary was built from).
+    #[arg(long, value_name = "PATH")]
+    python_sdk: Option<PathBuf>,
     /// `--plugins` is where it is installed (default: the config's plugins folder).
     #[command(flatten)]
     common: Common,
@@ -27,6 +37,10 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         &BuildRequest {
             source: args.dir,
             plugins_dir: config.plugins_dir.clone(),
+            python: PythonToolchain {
+                python: args.python,
+                sdk: args.python_sdk,
+            },
         },
     )?;
     let found = &built.inspection;

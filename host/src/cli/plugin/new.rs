@@ -16,8 +16,8 @@ pub struct NewArgs {
     /// The folder to make `NAME/` in.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
-    /// A local `plugin-sdk/` to depend on (default: the one this binary was built from,
-    /// else the published crate).
+    /// Rust: a local `plugin-sdk/` to depend on (default: the one this binary was built
+    /// from, else the published crate).
     #[arg(long, value_name = "PATH")]
     sdk: Option<PathBuf>,
 }
@@ -34,9 +34,13 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         sdk: sdk.clone(),
     };
     let (root, files) = scaffold::create(&request)?;
-    let sdk = match &sdk {
-        SdkSource::Path(path) => path.display().to_string(),
-        SdkSource::Registry(version) => format!("sandscribe-plugin-sdk {version} from crates.io"),
+    let sdk = match (&request.language, &sdk) {
+        // A Python plugin names no SDK: `plugin build` bundles the Python SDK.
+        (PluginLanguage::Python, _) => "plugin-sdk/python, bundled by `plugin build`".to_owned(),
+        (_, SdkSource::Path(path)) => path.display().to_string(),
+        (_, SdkSource::Registry(version)) => {
+            format!("sandscribe-plugin-sdk {version} from crates.io")
+        }
     };
     println!(
         "created {} ({} plugin, SDK: {sdk})",
