@@ -14,9 +14,15 @@ pub const MAX_READ_FRAMES: u32 = 1 << 20;
 /// call cannot make it copy a whole file into the sandbox); `chunks` and `read_all` stay
 /// under the cap.
 pub struct AudioInput<'a> {
-    inner: &'a Audio,
+    source: Source<'a>,
     frames: u64,
     sample_rate: u32,
+}
+
+/// Where the samples are: with the host, or (for native unit tests) in memory.
+enum Source<'a> {
+    Host(&'a Audio),
+    Memory(&'a [f32]),
 }
 
 impl<'a> AudioInput<'a> {
@@ -25,7 +31,17 @@ impl<'a> AudioInput<'a> {
         Self {
             frames: inner.frames(),
             sample_rate: inner.sample_rate(),
-            inner,
+            source: Source::Host(inner),
+        }
+    }
+
+    /// Audio held in memory, read under the same cap as the host's: for unit tests of a
+    /// plugin's `transcribe` (see [`crate::mock::MockHost`]).
+    pub fn from_samples(samples: &'a [f32], sample_rate: u32) -> Self {
+        Self {
+            frames: samples.len() as u64,
+            sample_rate,
+            source: Source::Memory(samples),
         }
     }
 
@@ -52,7 +68,16 @@ impl<'a> AudioInput<'a> {
     /// Up to `count` samples from `offset`; shorter at the end of the audio, and never
     /// more than [`MAX_READ_FRAMES`].
     pub fn read(&self, offset: u64, count: u32) -> Vec<f32> {
-        self.inner.read(offset, count)
+        match self.source {
+            Source::Host(audio) => audio.read(offset, count),
+            Source::Memory(samples) => {
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(samples.len());
+                let count = count.min(MAX_READ_FRAMES) as usize;
+                samples[start..samples.len().min(start + count)].to_vec()
+            }
+        }
     }
 
     /// The whole audio in one vector. Prefer [`AudioInput::chunks`] for long files.

@@ -44,6 +44,8 @@ pub mod accuracy;
 mod audio;
 pub mod compute;
 mod info;
+#[cfg(not(target_family = "wasm"))]
+pub mod mock;
 #[doc(hidden)]
 pub mod panic;
 mod reporting;

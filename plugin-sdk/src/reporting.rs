@@ -13,7 +13,12 @@
 //! [`check_cancelled`]) only let a plugin stop sooner and cleaner, at a point of its
 //! choosing; they turn true for a cancel and when the time limit has passed.
 
+// In WebAssembly the calls go to the host; natively (a plugin's unit tests) to the mock
+// host of the current thread, which records them.
+#[cfg(target_family = "wasm")]
 use crate::bindings::sandscribe::plugin::host;
+#[cfg(not(target_family = "wasm"))]
+use crate::mock::host;
 use crate::{LogLevel, PluginError, Segment};
 
 /// Reports progress (`fraction` is clamped to 0..=1) with a short stage text.

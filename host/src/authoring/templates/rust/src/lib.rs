@@ -192,6 +192,33 @@ mod tests {
         assert_eq!(stretches(&format!("{}##{}", ".".repeat(20), ".".repeat(20))), []);
     }
 
+    /// The whole plugin under the SDK's mock host: no WebAssembly, no server.
+    #[test]
+    fn transcribe_finds_each_burst_and_shows_it_live() {
+        let rate = 16_000usize;
+        let mut audio = Vec::new();
+        for _ in 0..2 {
+            audio.extend(std::iter::repeat_n(0.0f32, rate / 2));
+            audio.extend((0..rate / 2).map(|i| 0.5 * (i as f32 * 0.1).sin()));
+        }
+        audio.extend(std::iter::repeat_n(0.0f32, rate / 2));
+        let run = sandscribe_plugin_sdk::mock::MockHost::new().transcribe::<Plugin>(
+            &audio,
+            rate as u32,
+            "{}",
+        );
+        let transcript = run.result.expect("a transcript");
+        let times: Vec<(u64, u64)> = transcript
+            .segments
+            .iter()
+            .map(|s| (s.start_ms, s.end_ms))
+            .collect();
+        assert_eq!(times, [(500, 1000), (1500, 2000)]);
+        let live: Vec<&str> = run.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(live, ["[speech 0.5–1.0 s]", "[speech 1.5–2.0 s]"]);
+        assert!(run.progress.last().is_some_and(|(done, _)| *done == 1.0));
+    }
+
     #[test]
     fn the_label_shows_seconds() {
         assert_eq!(label(1200, 3400), "[speech 1.2–3.4 s]");
