@@ -19,10 +19,20 @@ use crate::app::ApiError;
 /// Addresses remembered at most; past it, full buckets (idle clients) are forgotten.
 const MAX_CLIENTS: usize = 100_000;
 
+/// The least time between two sweeps of full buckets: a sweep walks every bucket, so
+/// with the map full of busy clients it must not run on every request.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// The buckets of every client address seen lately.
 pub struct RateLimit {
     per_minute: u32,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<Buckets>,
+}
+
+#[derive(Default)]
+struct Buckets {
+    by_client: HashMap<IpAddr, Bucket>,
+    swept: Option<Instant>,
 }
 
 #[derive(Clone, Copy)]
@@ -43,13 +53,17 @@ impl RateLimit {
     pub fn take(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
         let capacity = f64::from(self.per_minute);
         let per_second = capacity / 60.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_CLIENTS {
-            buckets.retain(|_, b| {
-                b.tokens + per_second * now.duration_since(b.at).as_secs_f64() < capacity
+        let mut guard = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let Buckets { by_client, swept } = &mut *guard;
+        if by_client.len() >= MAX_CLIENTS
+            && swept.is_none_or(|at| now.saturating_duration_since(at) >= SWEEP_EVERY)
+        {
+            by_client.retain(|_, b| {
+                b.tokens + per_second * now.saturating_duration_since(b.at).as_secs_f64() < capacity
             });
+            *swept = Some(now);
         }
-        let bucket = buckets.entry(client).or_insert(Bucket {
+        let bucket = by_client.entry(client).or_insert(Bucket {
             tokens: capacity,
             at: now,
         });
