@@ -32,6 +32,9 @@ pub struct Segment {
     /// Word timings, when the engine provides them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub words: Vec<Word>,
+    /// Who spoke it (a label such as `SPEAKER_1`), when a diarizer or the engine knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
 }
 
 impl Segment {
@@ -54,4 +57,7 @@ pub struct Word {
     pub end_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,
+    /// Who said it, when known (see [`Segment::speaker`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
 }

@@ -173,6 +173,7 @@ mod tests {
                 start_ms: 500 + index * 1_000,
                 end_ms: 1_200 + index * 1_000,
                 confidence: None,
+                speaker: None,
             })
             .collect();
         assert_eq!(

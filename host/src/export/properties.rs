@@ -16,6 +16,7 @@ fn segments() -> impl Strategy<Value = Vec<Segment>> {
             text,
             confidence: None,
             words: Vec::new(),
+            speaker: None,
         }),
         0..20,
     )

@@ -119,6 +119,7 @@ mod tests {
             start_ms,
             end_ms,
             confidence: None,
+            speaker: None,
         }
     }
 

@@ -249,7 +249,9 @@ mod tests {
                         start_ms: 0,
                         end_ms: 500,
                         confidence: None,
+                        speaker: None,
                     }],
+                    speaker: None,
                 },
                 Segment {
                     start_ms: 1_250,
@@ -257,6 +259,7 @@ mod tests {
                     text: "Bye.".into(),
                     confidence: Some(0.0),
                     words: vec![],
+                    speaker: None,
                 },
             ],
         }

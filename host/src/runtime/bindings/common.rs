@@ -78,8 +78,10 @@ macro_rules! shared_contract {
                         start_ms: w.start_ms,
                         end_ms: w.end_ms,
                         confidence: w.confidence,
+                        speaker: None,
                     })
                     .collect(),
+                speaker: None,
             }
         }
 
