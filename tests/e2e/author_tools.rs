@@ -6,8 +6,9 @@
 //! server does not serve, a plugin under another name, one that panics in `info()`) with
 //! the reason and a non-zero exit; schema mistakes are reported each with its JSON path;
 //! a panic is reported with where it happened; `plugins list` and `transcribe --verbose`
-//! say what an author needs to see. `plugin new --lang python` makes the same detector in
-//! Python, which `plugin build` builds with componentize-py and a server runs alike.
+//! say what an author needs to see. `plugin new --lang python` (and `--lang c`) makes the
+//! same detector in Python (C), which `plugin build` builds with componentize-py (clang and
+//! wasi-libc) and a server runs alike.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -320,14 +321,20 @@ fn the_rust_template_builds_outside_the_workspace_validates_and_transcribes_each
     transcribes_one_segment_per_tone(&scaffold.plugins(), &scaffold.id);
 }
 
-#[test]
-fn the_python_template_builds_validates_and_transcribes_each_tone() {
+/// `plugin new --lang LANG`, `plugin build` without extra options, `plugins validate`,
+/// and a server run of the result: what the README promises for every template but Rust's
+/// (whose own test also builds it outside the workspace).
+fn template_builds_validates_and_transcribes_each_tone(
+    lang: &str,
+    language: &str,
+    id: &str,
+    made: &[&str],
+) {
     let dir = tempfile::Builder::new()
-        .prefix("sandscribe-author-py-")
+        .prefix(&format!("sandscribe-author-{lang}-"))
         .tempdir()
         .expect("a temporary folder");
     let root = dir.path();
-    let id = "py-tone-vad";
     sandscribe(
         root,
         [
@@ -335,18 +342,19 @@ fn the_python_template_builds_validates_and_transcribes_each_tone() {
             OsStr::new("new"),
             OsStr::new(id),
             OsStr::new("--lang"),
-            OsStr::new("python"),
+            OsStr::new(lang),
             OsStr::new("--dir"),
             root.as_os_str(),
         ],
     )
-    .assert_ok("plugin new --lang python");
+    .assert_ok(&format!("plugin new --lang {lang}"));
     let source = root.join(id);
-    assert!(source.join("plugin.py").is_file());
-    assert!(source.join("plugin.toml").is_file());
+    for file in made.iter().chain(&["plugin.toml"]) {
+        assert!(source.join(file).is_file(), "the scaffold has {file}");
+    }
 
-    // The Python: SANDSCRIBE_PYTHON if the caller set one, else the source tree's
-    // target/venv, found by the binary itself.
+    // Python: SANDSCRIBE_PYTHON if the caller set one, else the source tree's target/venv,
+    // found by the binary itself. C: SANDSCRIBE_CLANG, else Debian's clang-19.
     let plugins = root.join("plugins");
     let built = tool(
         root,
@@ -359,8 +367,8 @@ fn the_python_template_builds_validates_and_transcribes_each_tone() {
         ],
     );
     built
-        .assert_ok("plugin build of the Python template")
-        .assert_stdout(&[&format!("built {id} 0.1.0 (Python, WIT 0.2.0)")]);
+        .assert_ok(&format!("plugin build of the {language} template"))
+        .assert_stdout(&[&format!("built {id} 0.1.0 ({language}, WIT 0.2.0)")]);
     let installed = plugins.join(id);
     assert!(installed.join("plugin.wasm").is_file());
     assert!(installed.join("plugin.toml").is_file());
@@ -370,7 +378,7 @@ fn the_python_template_builds_validates_and_transcribes_each_tone() {
     );
 
     validate(root, &installed)
-        .assert_ok("plugins validate of the Python template")
+        .assert_ok(&format!("plugins validate of the {language} template"))
         .assert_stdout(&[
             &format!("PASS  loads as the server loads it: {id} 0.1.0 (WIT 0.2.0)"),
             "PASS  config-schema: valid, defaults valid, no unknown keywords",
@@ -381,6 +389,52 @@ fn the_python_template_builds_validates_and_transcribes_each_tone() {
         ]);
 
     transcribes_one_segment_per_tone(&plugins, id);
+}
+
+#[test]
+fn the_python_template_builds_validates_and_transcribes_each_tone() {
+    template_builds_validates_and_transcribes_each_tone(
+        "python",
+        "Python",
+        "py-tone-vad",
+        &["plugin.py"],
+    );
+}
+
+#[test]
+fn the_c_template_builds_validates_and_transcribes_each_tone() {
+    template_builds_validates_and_transcribes_each_tone(
+        "c",
+        "C",
+        "c-tone-vad",
+        &["plugin.c", "schema.json"],
+    );
+}
+
+#[test]
+fn plugin_build_shows_the_c_compilers_error_and_installs_nothing() {
+    let dir = tempfile::Builder::new()
+        .prefix("sandscribe-author-c-bad-")
+        .tempdir()
+        .expect("a temporary folder");
+    let root = dir.path();
+    let source = root.join("broken");
+    std::fs::create_dir_all(&source).expect("folder");
+    std::fs::write(source.join("plugin.c"), "int broken( {\n").expect("write");
+    let plugins = root.join("plugins");
+    tool(
+        root,
+        &[
+            OsStr::new("plugin"),
+            OsStr::new("build"),
+            source.as_os_str(),
+            OsStr::new("--plugins"),
+            plugins.as_os_str(),
+        ],
+    )
+    .assert_failed("plugin build of a C file that does not compile")
+    .assert_stderr(&["failed on", "plugin.c", "error:"]);
+    assert!(!plugins.exists(), "nothing installed");
 }
 
 #[test]

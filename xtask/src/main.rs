@@ -83,6 +83,10 @@ fn test(args: &[String]) -> Result<(), String> {
         "-p",
         "sandscribe-plugin-sdk",
         "-p",
+        "sandscribe-cbuild",
+        "-p",
+        "energy-vad",
+        "-p",
         "sandscribe-e2e",
     ]);
     unit.env("SANDSCRIBE_SPEECH_DIR", &paths.speech)

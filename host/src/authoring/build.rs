@@ -2,7 +2,7 @@
 //! `plugins/<id>/` (`plugin.wasm`, its `plugin.toml` and its assets folder).
 //!
 //! The language's own step makes the component (Rust: cargo, see `cargo.rs`; Python: the
-//! SDK's `build.py`, see `python.rs`); the rest is
+//! SDK's `build.py`, see `python.rs`; C: clang and wasi-libc, see `c.rs`); the rest is
 //! the same for every language: the component is inspected as the loader would (so a
 //! build that is no valid plugin fails here, not at the server), its id is taken from its
 //! `info()`, and it is installed with `plugin.wasm` written atomically, so a server
@@ -47,11 +47,8 @@ pub struct Built {
 pub enum BuildError {
     #[error(transparent)]
     Language(#[from] LanguageError),
-    #[error(
-        "building {language} plugins is not yet supported by this build of sandscribe; see {guide}",
-        guide = .language.guide()
-    )]
-    Unsupported { language: PluginLanguage },
+    #[error(transparent)]
+    C(sandscribe_cbuild::CBuildError),
     #[error("cannot run cargo ({0}); install Rust from https://rustup.rs")]
     CargoMissing(std::io::Error),
     #[error("{0}")]
@@ -126,10 +123,7 @@ pub fn build(runtime: &Runtime, request: &BuildRequest) -> Result<Built, BuildEr
     let artifact = match language {
         PluginLanguage::Rust => super::cargo::build(source)?,
         PluginLanguage::Python => super::python::build(source, &request.python)?,
-        // The extension point: each language's step returns the component it made.
-        PluginLanguage::C => {
-            return Err(BuildError::Unsupported { language });
-        }
+        PluginLanguage::C => super::c::build(source)?,
     };
     let bytes = std::fs::read(&artifact).map_err(io("read", &artifact))?;
     let manifest = Manifest::read(source).map_err(BuildError::Manifest)?;
@@ -217,13 +211,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn c_builds_say_they_are_not_supported_yet() {
+    fn a_c_plugin_missing_its_exports_fails_to_link_with_the_missing_symbol() {
         let runtime_dir = tempfile::tempdir().expect("a temporary folder");
         let runtime =
             Runtime::new(&crate::config::Limits::default(), runtime_dir.path()).expect("a runtime");
         let source = tempfile::tempdir().expect("a temporary folder");
-        std::fs::write(source.path().join("vad.c"), "").expect("source");
-        std::fs::write(source.path().join("build.sh"), "").expect("build script");
+        // Compiles, but defines none of the exports the bindings call.
+        std::fs::write(source.path().join("vad.c"), "int unused;\n").expect("source");
         let err = build(
             &runtime,
             &BuildRequest {
@@ -232,12 +226,13 @@ mod tests {
                 python: PythonToolchain::default(),
             },
         )
-        .expect_err("not supported yet");
+        .expect_err("no exports");
         let text = err.to_string();
         assert!(
-            text.contains("building C plugins is not yet supported"),
+            text.contains("exports_transcriber_info") || text.contains("toolchain"),
             "{text}"
         );
+        assert!(!source.path().join("plugins").exists(), "nothing installed");
     }
 
     #[test]

@@ -9,12 +9,9 @@ pub enum PluginLanguage {
     Rust,
     /// A `plugin.py` componentized with the Python SDK.
     Python,
-    /// C sources (`*.c`) with a build script (`build.sh`, `Makefile` or `CMakeLists.txt`).
+    /// C sources (`*.c`) compiled with clang for WASI (see `c.rs`).
     C,
 }
-
-/// Build scripts that make a folder of C sources a C plugin.
-const C_BUILD_SCRIPTS: [&str; 3] = ["build.sh", "Makefile", "CMakeLists.txt"];
 
 /// Why a folder's language could not be told.
 #[derive(Debug, thiserror::Error)]
@@ -25,15 +22,14 @@ pub enum LanguageError {
         source: std::io::Error,
     },
     #[error(
-        "{0} holds no plugin sources: expected a Cargo.toml (Rust), a plugin.py (Python), or C sources with a build script ({scripts}); `sandscribe plugin new NAME --lang rust` (or `--lang python`) makes one",
-        scripts = C_BUILD_SCRIPTS.join(", ")
+        "{0} holds no plugin sources: expected a Cargo.toml (Rust), a plugin.py (Python) or .c files (C); `sandscribe plugin new NAME --lang rust` (or `--lang python`, `--lang c`) makes one"
     )]
     Unknown(std::path::PathBuf),
 }
 
 impl PluginLanguage {
     /// The language of the plugin in `dir`: `Cargo.toml` means Rust, `plugin.py` Python,
-    /// and `*.c` files beside a build script C, in that order.
+    /// and `*.c` files C, in that order.
     pub fn detect(dir: &Path) -> Result<Self, LanguageError> {
         if dir.join("Cargo.toml").is_file() {
             return Ok(Self::Rust);
@@ -49,8 +45,7 @@ impl PluginLanguage {
             .map_err(read)?
             .filter_map(Result::ok)
             .any(|e| e.path().extension().is_some_and(|x| x == "c"));
-        let has_build_script = C_BUILD_SCRIPTS.iter().any(|s| dir.join(s).is_file());
-        if has_c_sources && has_build_script {
+        if has_c_sources {
             return Ok(Self::C);
         }
         Err(LanguageError::Unknown(dir.to_owned()))
@@ -70,7 +65,7 @@ impl PluginLanguage {
         match self {
             Self::Rust => "plugin-sdk/README.md",
             Self::Python => "plugin-sdk/README.md (its Python section)",
-            Self::C => "example-plugins/pocketsphinx/README.md",
+            Self::C => "plugin-sdk/README.md (its C section)",
         }
     }
 }
@@ -98,7 +93,7 @@ mod tests {
         let detect = |files: &[&str]| PluginLanguage::detect(folder(files).path()).ok();
         assert_eq!(detect(&["Cargo.toml"]), Some(PluginLanguage::Rust));
         assert_eq!(detect(&["plugin.py"]), Some(PluginLanguage::Python));
-        assert_eq!(detect(&["vad.c", "build.sh"]), Some(PluginLanguage::C));
+        assert_eq!(detect(&["vad.c"]), Some(PluginLanguage::C));
         assert_eq!(detect(&["vad.c", "Makefile"]), Some(PluginLanguage::C));
         // Cargo.toml wins: a Rust crate may carry C sources of its own.
         assert_eq!(
@@ -108,8 +103,8 @@ mod tests {
     }
 
     #[test]
-    fn c_sources_without_a_build_script_are_no_plugin() {
-        let dir = folder(&["vad.c"]);
+    fn a_folder_without_sources_is_no_plugin() {
+        let dir = folder(&["README.md", "vad.h"]);
         let err = PluginLanguage::detect(dir.path()).expect_err("not a plugin");
         assert!(err.to_string().contains("plugin new"), "{err}");
     }

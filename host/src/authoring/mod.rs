@@ -5,11 +5,11 @@
 //! needs the loader's own checks.
 //!
 //! Each step knows the plugin's language ([`PluginLanguage`], detected from the files in
-//! its folder). Rust (cargo) and Python (the Python SDK's `build.py`) are built here; the
-//! C arm is the extension point for its toolchain and answers "not yet supported by this
-//! build" until it lands.
+//! its folder): Rust with cargo, Python with the Python SDK's `build.py`, C with clang and
+//! wasi-libc (`sandscribe-cbuild`, the route PocketSphinx is built with).
 
 pub mod build;
+mod c;
 mod cargo;
 mod language;
 mod python;

@@ -2,7 +2,10 @@
 //!
 //! The templates are embedded in the binary (`templates/<language>/`), so a scaffold
 //! needs nothing but the binary. Each template has `{{placeholders}}` for the plugin's
-//! id, name, crate name and the SDK dependency line.
+//! id, name, crate name and the SDK dependency line. The Rust template's code is the
+//! guide's example plugin itself (`example-plugins/energy-vad/src/lib.rs`, which takes its
+//! id from the crate's name), so the example and the scaffold cannot drift apart; its
+//! name, [`EXAMPLE_NAME`], becomes the new plugin's.
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +35,10 @@ macro_rules! template {
 /// The Rust template: a small energy-based voice-activity plugin.
 const RUST_TEMPLATE: &[TemplateFile] = &[
     template!("rust", "Cargo.toml"),
-    template!("rust", "src/lib.rs"),
+    TemplateFile {
+        path: "src/lib.rs",
+        text: include_str!("../../../example-plugins/energy-vad/src/lib.rs"),
+    },
     template!("rust", "plugin.toml"),
     template!("rust", "README.md"),
     template!("rust", "gitignore", ".gitignore"),
@@ -44,6 +50,15 @@ const PYTHON_TEMPLATE: &[TemplateFile] = &[
     template!("python", "plugin.toml"),
     template!("python", "README.md"),
     template!("python", "gitignore", ".gitignore"),
+];
+
+/// The C template: the same detector on the generated C bindings.
+const C_TEMPLATE: &[TemplateFile] = &[
+    template!("c", "plugin.c"),
+    template!("c", "schema.json"),
+    template!("c", "plugin.toml"),
+    template!("c", "README.md"),
+    template!("c", "gitignore", ".gitignore"),
 ];
 
 /// Where the scaffold's SDK dependency points (Rust; a Python plugin names no SDK, the
@@ -103,11 +118,6 @@ pub enum ScaffoldError {
     BadId(String),
     #[error("{0} already exists; pick another name or --dir, or remove it")]
     Exists(PathBuf),
-    #[error(
-        "{language} templates come with the {language} SDK, not with this build; see {guide} in the sandscribe repository",
-        guide = .language.guide()
-    )]
-    NoTemplate { language: PluginLanguage },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -123,9 +133,7 @@ pub fn create(request: &ScaffoldRequest) -> Result<(PathBuf, Vec<PathBuf>), Scaf
     let template = match request.language {
         PluginLanguage::Rust => RUST_TEMPLATE,
         PluginLanguage::Python => PYTHON_TEMPLATE,
-        language @ PluginLanguage::C => {
-            return Err(ScaffoldError::NoTemplate { language });
-        }
+        PluginLanguage::C => C_TEMPLATE,
     };
     let root = request.parent.join(&request.id);
     if root.exists() {
@@ -147,9 +155,13 @@ pub fn create(request: &ScaffoldRequest) -> Result<(PathBuf, Vec<PathBuf>), Scaf
     Ok((root, written))
 }
 
+/// The display name of the example the Rust template's code is (see the module's doc).
+const EXAMPLE_NAME: &str = "Energy VAD";
+
 /// Fills a template's placeholders.
 fn render(text: &str, request: &ScaffoldRequest) -> String {
-    text.replace("{{id}}", &request.id)
+    text.replace(EXAMPLE_NAME, "{{name}}")
+        .replace("{{id}}", &request.id)
         .replace("{{crate_name}}", &request.id)
         .replace("{{name}}", &display_name(&request.id))
         .replace("{{sdk_dependency}}", &request.sdk.dependency())
@@ -213,7 +225,7 @@ mod tests {
         );
         let lib = std::fs::read_to_string(root.join("src/lib.rs")).expect("lib.rs");
         assert!(
-            lib.contains(r#"PluginInfo::new("my-vad", "My Vad""#),
+            lib.contains(r#"PluginInfo::new(env!("CARGO_PKG_NAME"), "My Vad""#),
             "{lib}"
         );
         let plugin_toml = std::fs::read_to_string(root.join("plugin.toml")).expect("plugin.toml");
@@ -223,7 +235,7 @@ mod tests {
 
     #[test]
     fn the_embedded_schemas_pass_the_hosts_schema_check() {
-        let rust = include_str!("templates/rust/src/lib.rs")
+        let rust = include_str!("../../../example-plugins/energy-vad/src/lib.rs")
             .split_once("r#\"")
             .and_then(|(_, rest)| rest.split_once("\"#"))
             .map(|(schema, _)| schema)
@@ -233,9 +245,12 @@ mod tests {
             .and_then(|(_, rest)| rest.split_once("\"\"\""))
             .map(|(schema, _)| schema)
             .expect("the Python template has a triple-quoted schema");
+        assert_eq!(rust, python, "the templates take the same configuration");
+        let c = include_str!("templates/c/schema.json");
         assert_eq!(
-            rust, python,
-            "the two templates take the same configuration"
+            c.trim(),
+            rust.trim(),
+            "the templates take the same configuration"
         );
         let schema: serde_json::Value = serde_json::from_str(rust).expect("JSON");
         assert_eq!(
@@ -262,17 +277,18 @@ mod tests {
     }
 
     #[test]
-    fn c_points_to_its_own_guide() {
+    fn the_c_scaffold_fills_every_placeholder() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let mut c = request(dir.path(), "c-vad");
         c.language = PluginLanguage::C;
-        let err = create(&c).expect_err("no template here");
-        assert!(
-            err.to_string()
-                .contains("example-plugins/pocketsphinx/README.md"),
-            "{err}"
-        );
-        assert!(!dir.path().join("c-vad").exists());
+        let (root, files) = create(&c).expect("scaffold");
+        assert_eq!(files.len(), C_TEMPLATE.len());
+        assert_no_placeholders(&files);
+        let plugin = std::fs::read_to_string(root.join("plugin.c")).expect("plugin.c");
+        assert!(plugin.contains("#define PLUGIN_ID \"c-vad\""), "{plugin}");
+        assert!(plugin.contains("owned_string(\"C Vad\")"), "{plugin}");
+        assert_eq!(PluginLanguage::detect(&root).ok(), Some(PluginLanguage::C));
+        crate::runtime::Manifest::read(&root).expect("plugin.toml is a valid manifest");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! {{name}}: an energy-based voice-activity detector as a sandscribe plugin. It emits one
+//! Energy VAD: an energy-based voice-activity detector as a sandscribe plugin. It emits one
 //! segment per stretch of speech, with text like "[speech 1.2–3.4 s]".
 
 use sandscribe_plugin_sdk::prelude::*;
@@ -54,13 +54,18 @@ impl Transcriber for Plugin {
     type Config = Config;
 
     fn info() -> PluginInfo {
-        PluginInfo::new("{{id}}", "{{name}}", env!("CARGO_PKG_VERSION"), 16_000)
-            .description("Finds the stretches of speech in the audio by their energy.")
-            .capabilities(Capabilities {
-                segment_timestamps: true,
-                ..Capabilities::none()
-            })
-            .config_schema(SCHEMA)
+        PluginInfo::new(
+            env!("CARGO_PKG_NAME"),
+            "Energy VAD",
+            env!("CARGO_PKG_VERSION"),
+            16_000,
+        )
+        .description("Finds the stretches of speech in the audio by their energy.")
+        .capabilities(Capabilities {
+            segment_timestamps: true,
+            ..Capabilities::none()
+        })
+        .config_schema(SCHEMA)
     }
 
     fn transcribe(audio: &AudioInput<'_>, config: Config) -> Result<Transcript, PluginError> {
@@ -189,7 +194,10 @@ mod tests {
 
     #[test]
     fn a_click_is_not_speech() {
-        assert_eq!(stretches(&format!("{}##{}", ".".repeat(20), ".".repeat(20))), []);
+        assert_eq!(
+            stretches(&format!("{}##{}", ".".repeat(20), ".".repeat(20))),
+            []
+        );
     }
 
     /// The whole plugin under the SDK's mock host: no WebAssembly, no server.
