@@ -34,6 +34,7 @@ fn timed_segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
             start_ms: start_ms + span * index / count,
             end_ms: start_ms + span * (index + 1) / count,
             confidence: None,
+            speaker: None,
         })
         .collect();
     segment
@@ -224,6 +225,7 @@ fn stored(case: &Case) -> StoredResult {
         created_at: OffsetDateTime::UNIX_EPOCH,
         started_at: OffsetDateTime::UNIX_EPOCH,
         finished_at: OffsetDateTime::UNIX_EPOCH,
+        diarization: None,
     }
 }
 

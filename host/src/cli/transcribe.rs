@@ -188,6 +188,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
         created_at: started_at,
         started_at,
         finished_at: OffsetDateTime::now_utc(),
+        diarization: None,
     };
     let options = SubtitleOptions {
         max_chars_per_line: args.max_chars_per_line,

@@ -124,6 +124,7 @@ fn result_of(entry: &JobEntry, transcript: Transcript) -> StoredResult {
         created_at: s.created_at,
         started_at: s.started_at.unwrap_or_else(OffsetDateTime::now_utc),
         finished_at: OffsetDateTime::now_utc(),
+        diarization: None,
     }
 }
 

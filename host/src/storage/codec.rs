@@ -13,6 +13,8 @@ use super::{StorageError, StoredResult};
 pub(super) struct EncodedResult {
     pub config: String,
     pub segments: String,
+    /// The diarization record as JSON, `None` when the job named no diarizer.
+    pub diarization: Option<String>,
     pub duration_ms: i64,
     pub created_at: String,
     pub created_at_ms: i64,
@@ -26,6 +28,12 @@ impl EncodedResult {
             .map_err(|e| StorageError::Invalid(format!("config: {e}")))?;
         let segments = serde_json::to_string(&result.transcript.segments)
             .map_err(|e| StorageError::Invalid(format!("segments: {e}")))?;
+        let diarization = result
+            .diarization
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StorageError::Invalid(format!("diarization: {e}")))?;
         let duration_ms = i64::try_from(result.duration_ms).map_err(|_| {
             StorageError::Invalid(format!("duration {} ms is too long", result.duration_ms))
         })?;
@@ -39,6 +47,7 @@ impl EncodedResult {
         Ok(Self {
             config,
             segments,
+            diarization,
             duration_ms,
             created_at: format_time("created_at", result.created_at)?,
             created_at_ms,

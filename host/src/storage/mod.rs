@@ -79,6 +79,15 @@ pub trait ResultStore: Send + Sync {
     /// One page of the tenant's results, newest first, optionally narrowed by full-text search.
     fn list(&self, query: &ResultQuery) -> Result<ResultPage, StorageError>;
 
+    /// Replaces the names people gave the speakers of the tenant's result `id`; false
+    /// when there is no such result or it has no diarization.
+    fn set_speaker_names(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        names: &std::collections::BTreeMap<String, String>,
+    ) -> Result<bool, StorageError>;
+
     /// True if something was deleted; another tenant's result is left alone.
     fn delete(&self, tenant: &str, id: Uuid) -> Result<bool, StorageError>;
 

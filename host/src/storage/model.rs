@@ -1,5 +1,7 @@
 //! What the result store keeps and how it is queried.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -30,6 +32,56 @@ pub struct StoredResult {
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
+    /// Who spoke when, when the job named a diarizer (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diarization: Option<Diarization>,
+}
+
+/// The diarization stage of a result: which diarizer ran, how it went, the speakers it
+/// found and the names people gave them. A failed stage keeps the transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Diarization {
+    /// The diarizer plugin's id.
+    pub diarizer: String,
+    pub state: DiarizationState,
+    /// Why the stage failed (state `failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The diarizer's speaker labels ("SPEAKER_1", ...), in order of first appearance.
+    #[serde(default)]
+    pub speakers: Vec<String>,
+    /// Names people gave to labels ("SPEAKER_1" → "Interviewer"); every export uses them.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
+}
+
+/// How a result's diarization stage ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiarizationState {
+    Done,
+    Failed,
+}
+
+impl Diarization {
+    /// The name a person reads for `label`: the one given to it, else "Speaker N" for the
+    /// diarizer's `SPEAKER_N`, else the label itself.
+    pub fn display_name(&self, label: &str) -> String {
+        if let Some(name) = self.names.get(label) {
+            return name.clone();
+        }
+        default_speaker_name(label)
+    }
+}
+
+/// "Speaker 2" for the label `SPEAKER_2`; any other label as it is.
+pub fn default_speaker_name(label: &str) -> String {
+    match label.strip_prefix("SPEAKER_") {
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("Speaker {n}")
+        }
+        _ => label.to_owned(),
+    }
 }
 
 /// A page request for the history list.

@@ -73,6 +73,10 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE INDEX jobs_status ON jobs (status);
     "#,
+    // 3: the diarization stage of a result (JSON: diarizer, state, speakers, names).
+    r#"
+    ALTER TABLE results ADD COLUMN diarization TEXT;
+    "#,
 ];
 
 /// Brings the database up to the latest schema, each migration in its own transaction.

@@ -4,6 +4,7 @@
 //! queries, and callers run them off the async runtime. WAL mode still lets a second
 //! process (a backup, the `sqlite3` shell) read while the server writes.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -28,14 +29,18 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_PER_PAGE: u32 = 200;
 
 const GET: &str = "SELECT id, tenant, file_name, plugin_id, plugin_name, plugin_version, \
-     config, text, language, segments, duration_ms, created_at, started_at, finished_at \
-     FROM results WHERE id = ?1 AND tenant = ?2";
+     config, text, language, segments, duration_ms, created_at, started_at, finished_at, \
+     diarization FROM results WHERE id = ?1 AND tenant = ?2";
 
 const INSERT: &str = "INSERT INTO results (id, tenant, file_name, plugin_id, plugin_name, \
      plugin_version, config, text, language, segments, duration_ms, created_at, created_at_ms, \
-     started_at, finished_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+     started_at, finished_at, diarization) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
      ON CONFLICT (id) DO NOTHING";
+
+/// `json_set` changes only the names inside the diarization record.
+const SET_NAMES: &str = "UPDATE results SET diarization = json_set(diarization, '$.names', \
+     json(?3)) WHERE id = ?1 AND tenant = ?2 AND diarization IS NOT NULL";
 
 const DELETE: &str = "DELETE FROM results WHERE id = ?1 AND tenant = ?2";
 
@@ -132,6 +137,7 @@ impl ResultStore for SqliteStore {
             encoded.created_at_ms,
             encoded.started_at,
             encoded.finished_at,
+            encoded.diarization,
         ])?;
         if inserted == 0 {
             return Err(StorageError::Duplicate(result.id));
@@ -187,6 +193,22 @@ impl ResultStore for SqliteStore {
         })
     }
 
+    fn set_speaker_names(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        names: &BTreeMap<String, String>,
+    ) -> Result<bool, StorageError> {
+        let names = serde_json::to_string(names)
+            .map_err(|e| StorageError::Invalid(format!("speaker names: {e}")))?;
+        let updated = self.conn().prepare_cached(SET_NAMES)?.execute(params![
+            id.to_string(),
+            tenant,
+            names
+        ])?;
+        Ok(updated > 0)
+    }
+
     fn delete(&self, tenant: &str, id: Uuid) -> Result<bool, StorageError> {
         let conn = self.conn();
         let deleted = conn
@@ -211,6 +233,7 @@ fn read_result(row: &Row<'_>) -> Result<StoredResult, StorageError> {
     let id = read_id(row, 0)?;
     let config: String = row.get(6)?;
     let segments: String = row.get(9)?;
+    let diarization: Option<String> = row.get(14)?;
     Ok(StoredResult {
         id,
         tenant: row.get(1)?,
@@ -228,6 +251,9 @@ fn read_result(row: &Row<'_>) -> Result<StoredResult, StorageError> {
         created_at: read_time(row, id, 11, "created_at")?,
         started_at: read_time(row, id, 12, "started_at")?,
         finished_at: read_time(row, id, 13, "finished_at")?,
+        diarization: diarization
+            .map(|json| parse_json(id, "diarization", &json))
+            .transpose()?,
     })
 }
 

@@ -42,6 +42,7 @@ fn result(tenant: &str, file_name: &str, text: &str, created_at: OffsetDateTime)
         created_at,
         started_at: created_at + Duration::milliseconds(10),
         finished_at: created_at + Duration::seconds(3),
+        diarization: None,
     }
 }
 
@@ -458,4 +459,73 @@ fn the_store_can_be_shared_as_a_trait_object() {
         .expect("thread")
         .expect("insert");
     assert_eq!(store.get("default", stored.id).expect("get"), Some(stored));
+}
+
+/// A diarized result: speaker labels on its segments and the diarization record.
+pub(super) fn diarized(mut stored: StoredResult) -> StoredResult {
+    for (segment, label) in stored.transcript.segments.iter_mut().zip(["SPEAKER_1"]) {
+        segment.speaker = Some(label.into());
+    }
+    stored.diarization = Some(Diarization {
+        diarizer: "speakers".into(),
+        state: DiarizationState::Done,
+        error: None,
+        speakers: vec!["SPEAKER_1".into(), "SPEAKER_2".into()],
+        names: Default::default(),
+    });
+    stored
+}
+
+#[test]
+fn a_diarized_result_round_trips_and_keeps_renamed_speakers() {
+    let store = SqliteStore::open_in_memory().expect("open");
+    let stored = diarized(result("default", "talk.wav", "hello world", base_time()));
+    store.insert(&stored).expect("insert");
+    assert_eq!(
+        store.get("default", stored.id).expect("get"),
+        Some(stored.clone())
+    );
+
+    let names = std::collections::BTreeMap::from([("SPEAKER_2".into(), "Interviewer".into())]);
+    assert!(
+        !store
+            .set_speaker_names("other", stored.id, &names)
+            .expect("other tenant")
+    );
+    assert!(
+        store
+            .set_speaker_names("default", stored.id, &names)
+            .expect("rename")
+    );
+    let got = store
+        .get("default", stored.id)
+        .expect("get")
+        .expect("found");
+    let diarization = got.diarization.expect("still diarized");
+    assert_eq!(diarization.names, names);
+    assert_eq!(diarization.display_name("SPEAKER_2"), "Interviewer");
+    assert_eq!(diarization.display_name("SPEAKER_1"), "Speaker 1");
+    assert_eq!(
+        diarization.speakers.len(),
+        2,
+        "the rest of the record is kept"
+    );
+    assert_eq!(got.transcript, stored.transcript);
+
+    let plain = result("default", "plain.wav", "no speakers", base_time());
+    store.insert(&plain).expect("insert");
+    assert!(
+        !store
+            .set_speaker_names("default", plain.id, &names)
+            .expect("undiarized"),
+        "a result without diarization has no speakers to name"
+    );
+    assert_eq!(
+        store
+            .get("default", plain.id)
+            .expect("get")
+            .expect("found")
+            .diarization,
+        None
+    );
 }

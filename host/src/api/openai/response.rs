@@ -217,6 +217,7 @@ mod tests {
             created_at: OffsetDateTime::UNIX_EPOCH,
             started_at: OffsetDateTime::UNIX_EPOCH,
             finished_at: OffsetDateTime::UNIX_EPOCH,
+            diarization: None,
         }
     }
 

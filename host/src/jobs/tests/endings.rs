@@ -57,6 +57,15 @@ impl ResultStore for WatchedStore {
         self.inner.list(query)
     }
 
+    fn set_speaker_names(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        names: &std::collections::BTreeMap<String, String>,
+    ) -> Result<bool, StorageError> {
+        self.inner.set_speaker_names(tenant, id, names)
+    }
+
     fn delete(&self, tenant: &str, id: Uuid) -> Result<bool, StorageError> {
         self.inner.delete(tenant, id)
     }

@@ -138,6 +138,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (delivery_id, attempt)
     );
     "#,
+    // 3: the diarization stage of a result, as in SQLite's migration 3.
+    r#"
+    ALTER TABLE results ADD COLUMN diarization TEXT;
+    "#,
 ];
 
 /// Brings the database up to the latest schema, all pending migrations in one

@@ -18,13 +18,18 @@ const MAX_PER_PAGE: i64 = 200;
 
 const INSERT: &str = "INSERT INTO results (id, tenant, file_name, plugin_id, plugin_name, \
      plugin_version, config, text, language, segments, duration_ms, created_at, created_at_ms, \
-     started_at, finished_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     started_at, finished_at, diarization) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (id) DO NOTHING";
 
 const GET: &str = "SELECT id, tenant, file_name, plugin_id, plugin_name, plugin_version, \
-     config, text, language, segments, duration_ms, created_at, started_at, finished_at \
-     FROM results WHERE id = $1 AND tenant = $2";
+     config, text, language, segments, duration_ms, created_at, started_at, finished_at, \
+     diarization FROM results WHERE id = $1 AND tenant = $2";
+
+/// Changes only the names inside the diarization record.
+const SET_NAMES: &str = "UPDATE results SET diarization = \
+     jsonb_set(diarization::jsonb, '{names}', $3::text::jsonb)::text \
+     WHERE id = $1 AND tenant = $2 AND diarization IS NOT NULL";
 
 // $1 tenant, $2 limit, $3 offset, $4 preview length, $5 tsquery.
 const LIST_ALL: &str = "SELECT id, file_name, plugin_id, plugin_name, language, duration_ms, \
@@ -62,6 +67,7 @@ impl PgDatabase {
                     &encoded.created_at_ms,
                     &encoded.started_at,
                     &encoded.finished_at,
+                    &encoded.diarization,
                 ],
             )
             .await?;
@@ -143,6 +149,21 @@ impl ResultStore for PgDatabase {
         })
     }
 
+    fn set_speaker_names(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        names: &std::collections::BTreeMap<String, String>,
+    ) -> Result<bool, StorageError> {
+        let names = serde_json::to_string(names)
+            .map_err(|e| StorageError::Invalid(format!("speaker names: {e}")))?;
+        self.blocking(async {
+            let client = self.client().await?;
+            let updated = client.execute(SET_NAMES, &[&id, &tenant, &names]).await?;
+            Ok(updated > 0)
+        })
+    }
+
     fn delete(&self, tenant: &str, id: Uuid) -> Result<bool, StorageError> {
         self.blocking(async {
             let client = self.client().await?;
@@ -177,6 +198,7 @@ fn read_result(row: &Row) -> Result<StoredResult, StorageError> {
     let config: String = row.try_get(6)?;
     let segments: String = row.try_get(9)?;
     let duration_ms: i64 = row.try_get(10)?;
+    let diarization: Option<String> = row.try_get(14)?;
     Ok(StoredResult {
         id,
         tenant: row.try_get(1)?,
@@ -194,6 +216,9 @@ fn read_result(row: &Row) -> Result<StoredResult, StorageError> {
         created_at: parse_time(id, "created_at", row.try_get(11)?)?,
         started_at: parse_time(id, "started_at", row.try_get(12)?)?,
         finished_at: parse_time(id, "finished_at", row.try_get(13)?)?,
+        diarization: diarization
+            .map(|json| parse_json(id, "diarization", &json))
+            .transpose()?,
     })
 }
 

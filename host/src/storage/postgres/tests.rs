@@ -32,6 +32,7 @@ fn result(tenant: &str, file_name: &str, text: &str, at_s: i64) -> StoredResult 
         created_at,
         started_at: created_at + time::Duration::milliseconds(7),
         finished_at: created_at + time::Duration::seconds(2),
+        diarization: None,
     }
 }
 
@@ -398,4 +399,36 @@ async fn cancel_completion_and_expired_leases() {
         )),
         "interrupted"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diarized_result_round_trips_and_keeps_renamed_speakers() {
+    let server = sandscribe_e2e::Postgres::start();
+    let db = Arc::new(database(&server).await);
+    let store: Arc<dyn ResultStore> = db.clone();
+    let stored = crate::storage::tests::diarized(result("t", "talk.wav", "hello world", 0));
+    let expected = stored.clone();
+    let got = blocking(move || {
+        store.insert(&stored).expect("insert");
+        let names = std::collections::BTreeMap::from([("SPEAKER_1".into(), "Ann".into())]);
+        assert!(
+            !store
+                .set_speaker_names("u", stored.id, &names)
+                .expect("other tenant")
+        );
+        assert!(
+            store
+                .set_speaker_names("t", stored.id, &names)
+                .expect("rename")
+        );
+        store.get("t", stored.id).expect("get").expect("found")
+    })
+    .await;
+    let diarization = got.diarization.clone().expect("diarized");
+    assert_eq!(diarization.display_name("SPEAKER_1"), "Ann");
+    assert_eq!(
+        diarization.speakers,
+        expected.diarization.as_ref().unwrap().speakers
+    );
+    assert_eq!(got.transcript, expected.transcript);
 }
