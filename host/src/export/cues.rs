@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::layout::{self, Line};
+use super::speakers::Speakers;
 use super::timing::{self, PieceSize};
 use crate::transcript::Segment;
 
@@ -31,6 +32,8 @@ pub struct Cue {
     pub end_ms: u64,
     /// At least one line; no line is empty or contains a line break.
     pub lines: Vec<String>,
+    /// The name of who speaks, when the result is diarized ([`Speakers::name`]).
+    pub speaker: Option<String>,
 }
 
 impl Cue {
@@ -48,16 +51,32 @@ impl Cue {
 /// keep segment order) because WebVTT requires it and SRT players expect it, even if a
 /// plugin returned its segments out of order.
 pub fn cues(segments: &[Segment], options: &SubtitleOptions) -> Vec<Cue> {
-    let mut cues: Vec<Cue> = segments
+    speaker_cues(segments, &Speakers::NONE, options)
+}
+
+/// [`cues`] with speakers: segments are first split where the speaker changes
+/// ([`Speakers::turns`]), so one cue never holds two speakers, and each cue carries its
+/// speaker's name.
+pub fn speaker_cues(
+    segments: &[Segment],
+    speakers: &Speakers<'_>,
+    options: &SubtitleOptions,
+) -> Vec<Cue> {
+    let mut cues: Vec<Cue> = speakers
+        .turns(segments)
         .iter()
-        .flat_map(|segment| segment_cues(segment, options))
+        .flat_map(|segment| segment_cues(segment, speakers.name(segment), options))
         .collect();
     cues.sort_by_key(|cue| cue.start_ms);
     cues
 }
 
 /// The cues of one segment, in order, all inside the segment.
-fn segment_cues(segment: &Segment, options: &SubtitleOptions) -> Vec<Cue> {
+fn segment_cues(
+    segment: &Segment,
+    speaker: Option<String>,
+    options: &SubtitleOptions,
+) -> Vec<Cue> {
     let lines = layout::lines(&segment.text, options.max_chars_per_line);
     if lines.is_empty() {
         return Vec::new();
@@ -74,6 +93,7 @@ fn segment_cues(segment: &Segment, options: &SubtitleOptions) -> Vec<Cue> {
             start_ms,
             end_ms,
             lines: piece.iter().map(|line| line.join(" ")).collect(),
+            speaker: speaker.clone(),
         })
         .collect()
 }
@@ -95,6 +115,7 @@ mod tests {
             start_ms,
             end_ms,
             lines: lines.iter().map(|line| (*line).to_owned()).collect(),
+            speaker: None,
         }
     }
 

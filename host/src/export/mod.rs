@@ -19,6 +19,16 @@
 //! If a result has no segments but does have text, subtitles show that text as one cue
 //! over the whole audio rather than coming out empty.
 //!
+//! # Speakers
+//!
+//! When a result is diarized, every format names who speaks, with the names people gave
+//! the speakers or else "Speaker 1", "Speaker 2", ... ([`speakers::Speakers`], one piece
+//! of logic for all formats). A segment whose words belong to several speakers is split
+//! where the speaker changes, so no cue or line mixes two. WebVTT puts each cue in a
+//! voice span (`<v Speaker 1>Hello.`); SRT and plain text start a cue or line with
+//! `Speaker 1: ` where the speaker changes. A result without diarization exports exactly
+//! as before.
+//!
 //! # JSON
 //!
 //! The JSON export is the stored result itself, pretty-printed; its shape is part of the
@@ -40,6 +50,8 @@
 //!       {
 //!         "start_ms": 0, "end_ms": 1200, "text": "Hello there.",
 //!         "confidence": 0.93,       // omitted when unknown
+//!         "speaker": "SPEAKER_1",   // the diarizer's label; omitted when unknown
+//!         "speaker_name": "Interviewer",  // its display name; only in diarized results
 //!         "words": [                // omitted when the engine gives no word timings
 //!           { "text": "Hello", "start_ms": 0, "end_ms": 500, "confidence": 0.95 }
 //!         ]
@@ -49,17 +61,27 @@
 //!   "duration_ms": 61000,           // length of the audio
 //!   "created_at": "2025-01-01T12:00:00Z",   // RFC 3339
 //!   "started_at": "2025-01-01T12:00:01Z",
-//!   "finished_at": "2025-01-01T12:00:09Z"
+//!   "finished_at": "2025-01-01T12:00:09Z",
+//!   "diarization": {                // omitted when the job named no diarizer
+//!     "diarizer": "pyannote", "state": "done",   // or "failed", with "error"
+//!     "speakers": ["SPEAKER_1", "SPEAKER_2"],    // in order of first appearance
+//!     "names": { "SPEAKER_1": "Interviewer" }    // names people gave
+//!   }
 //! }
 //! ```
+//!
+//! `speaker_name` is written only by the export (it is not stored): what the other
+//! formats show for the segment, so a consumer need not repeat the naming rule.
 
 mod cues;
 mod layout;
 #[cfg(test)]
 mod properties;
+mod speakers;
 mod srt;
 mod timestamp;
 mod timing;
+mod turns;
 mod txt;
 mod vtt;
 
@@ -71,7 +93,8 @@ use thiserror::Error;
 use crate::storage::StoredResult;
 use crate::transcript::Segment;
 
-pub use cues::{Cue, SubtitleOptions, cues};
+pub use cues::{Cue, SubtitleOptions, cues, speaker_cues};
+pub use speakers::Speakers;
 pub use srt::srt;
 pub use txt::txt;
 pub use vtt::vtt;
@@ -148,11 +171,17 @@ impl fmt::Display for ExportFormat {
 
 /// The result as a file in `format`; `options` only matter for SRT and WebVTT.
 pub fn render(result: &StoredResult, format: ExportFormat, options: &SubtitleOptions) -> String {
+    let speakers = Speakers::of(result);
+    let subtitle_cues = || speaker_cues(&subtitle_segments(result), &speakers, options);
     match format {
-        ExportFormat::Txt => txt(&result.transcript),
-        ExportFormat::Srt => srt(&subtitle_segments(result), options),
-        ExportFormat::Vtt => vtt(&subtitle_segments(result), options),
-        ExportFormat::Json => json(result),
+        ExportFormat::Txt => txt::write(
+            &result.transcript.segments,
+            &speakers,
+            &result.transcript.text,
+        ),
+        ExportFormat::Srt => srt::write(&subtitle_cues()),
+        ExportFormat::Vtt => vtt::write(&subtitle_cues()),
+        ExportFormat::Json => json(result, &speakers),
     }
 }
 
@@ -166,9 +195,28 @@ fn subtitle_segments(result: &StoredResult) -> Vec<Segment> {
     vec![Segment::new(0, result.duration_ms, transcript.text.clone())]
 }
 
-/// The stored result, pretty-printed, with a final newline.
-fn json(result: &StoredResult) -> String {
-    match serde_json::to_string_pretty(result) {
+/// The stored result, pretty-printed, with a final newline; in a diarized result each
+/// segment with a speaker also gets its `speaker_name`.
+fn json(result: &StoredResult, speakers: &Speakers<'_>) -> String {
+    let named = result
+        .transcript
+        .segments
+        .iter()
+        .any(|segment| speakers.name(segment).is_some());
+    let document = if named {
+        // Through the compact text rather than `to_value`, which would widen an `f32`
+        // confidence to a long `f64` (0.93 to 0.9300000071525574); the map keeps the
+        // field order (serde_json's `preserve_order`).
+        serde_json::to_string(result)
+            .and_then(|compact| serde_json::from_str::<serde_json::Value>(&compact))
+            .and_then(|mut value| {
+                name_speakers(&mut value, &result.transcript.segments, speakers);
+                serde_json::to_string_pretty(&value)
+            })
+    } else {
+        serde_json::to_string_pretty(result)
+    };
+    match document {
         Ok(mut json) => {
             json.push('\n');
             json
@@ -183,6 +231,25 @@ fn json(result: &StoredResult) -> String {
         }
     }
 }
+
+/// Adds `speaker_name` beside each serialized segment's `speaker`.
+fn name_speakers(value: &mut serde_json::Value, segments: &[Segment], speakers: &Speakers<'_>) {
+    let Some(serialized) = value
+        .pointer_mut("/transcript/segments")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    for (segment, serialized) in segments.iter().zip(serialized) {
+        if let (Some(name), Some(object)) = (speakers.name(segment), serialized.as_object_mut())
+        {
+            object.insert("speaker_name".to_owned(), name.into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod speaker_tests;
 
 #[cfg(test)]
 mod tests {

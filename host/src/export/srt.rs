@@ -2,8 +2,13 @@
 //!
 //! SRT has no escaping, so text goes out as it is; the only thing that could break a
 //! file is a blank line inside a cue, and [`cues`] never produces one.
+//!
+//! SRT has no notion of speakers either: a diarized result's cue starts with
+//! `Speaker 1: ` (the speaker's name) when the speaker changes, the first cue included,
+//! but not on every cue of the same speaker. The prefix is not counted against
+//! `max_chars_per_line`.
 
-use super::cues::{SubtitleOptions, cues};
+use super::cues::{Cue, SubtitleOptions, cues};
 use super::timestamp::srt_timestamp;
 use crate::transcript::Segment;
 
@@ -11,8 +16,14 @@ use crate::transcript::Segment;
 /// cues, `\n` line endings, no byte-order mark. No cues gives an empty file. As in WebVTT,
 /// a zero-length cue is stretched to 1 ms so that players show it.
 pub fn srt(segments: &[Segment], options: &SubtitleOptions) -> String {
+    write(&cues(segments, options))
+}
+
+/// The cues as an SRT file, each speaker named where the speaker changes.
+pub(super) fn write(cues: &[Cue]) -> String {
     let mut out = String::new();
-    for (index, cue) in cues(segments, options).iter().enumerate() {
+    let mut previous_speaker = None;
+    for (index, cue) in cues.iter().enumerate() {
         if index > 0 {
             out.push('\n');
         }
@@ -22,6 +33,14 @@ pub fn srt(segments: &[Segment], options: &SubtitleOptions) -> String {
             srt_timestamp(cue.start_ms),
             srt_timestamp(cue.shown_end_ms())
         ));
+        let speaker = cue.speaker.as_deref();
+        if let Some(name) = speaker
+            && speaker != previous_speaker
+        {
+            out.push_str(name);
+            out.push_str(": ");
+        }
+        previous_speaker = speaker;
         for line in &cue.lines {
             out.push_str(line);
             out.push('\n');

@@ -1,7 +1,12 @@
 //! Plain text: the transcript for reading, without timings.
+//!
+//! In a diarized result a line starts with `Speaker 1: ` (the speaker's name) where the
+//! speaker changes, the first line included, as a script would; the lines that follow
+//! by the same speaker carry no prefix.
 
 use super::layout;
-use crate::transcript::Transcript;
+use super::speakers::Speakers;
+use crate::transcript::{Segment, Transcript};
 
 /// One line per segment (its words, trimmed and with line breaks folded into spaces),
 /// `\n` after every line.
@@ -9,17 +14,32 @@ use crate::transcript::Transcript;
 /// When no segment has text, the transcript's own `text` is used instead, with its line
 /// breaks kept, so an engine that reports no segments still exports something.
 pub fn txt(transcript: &Transcript) -> String {
+    write(&transcript.segments, &Speakers::NONE, &transcript.text)
+}
+
+/// [`txt`] of `segments` (or, when none has text, of `text`), split and prefixed by
+/// speaker as `speakers` says.
+pub(super) fn write(segments: &[Segment], speakers: &Speakers<'_>, text: &str) -> String {
     let mut out = String::new();
-    for segment in &transcript.segments {
+    let mut previous_speaker = None;
+    for segment in speakers.turns(segments) {
         let line = layout::words(&segment.text).collect::<Vec<_>>().join(" ");
-        if !line.is_empty() {
-            out.push_str(&line);
-            out.push('\n');
+        if line.is_empty() {
+            continue;
         }
+        let speaker = speakers.name(&segment);
+        if let Some(name) = &speaker
+            && speaker != previous_speaker
+        {
+            out.push_str(name);
+            out.push_str(": ");
+        }
+        previous_speaker = speaker;
+        out.push_str(&line);
+        out.push('\n');
     }
     if out.is_empty() {
-        let text = transcript
-            .text
+        let text = text
             .trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         for line in text.lines() {
             out.push_str(line.trim_end());
@@ -32,7 +52,6 @@ pub fn txt(transcript: &Transcript) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcript::Segment;
 
     fn transcript(text: &str, segment_texts: &[&str]) -> Transcript {
         Transcript {

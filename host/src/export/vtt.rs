@@ -3,8 +3,15 @@
 //! Cue text is escaped (`&`, `<`, `>`) so that a transcript can neither inject markup
 //! into a browser's `<track>` nor end a cue early: with `>` escaped the text can never
 //! hold `-->`, which a parser would take for a timing line.
+//!
+//! A diarized result's cues are voice spans: every cue starts with `<v Speaker 1>`
+//! (the speaker's name), which players show and style per voice. The span covers the
+//! whole cue, so it needs no `</v>`. The name is escaped too: WebVTT's annotation text
+//! may not hold `&`, `>` or a line break raw (a `>` would end the tag and show the rest
+//! of the name as text); `<` is escaped as well, so no raw markup character is ever
+//! written. Names never hold line breaks ([`super::speakers::Speakers::name`]).
 
-use super::cues::{SubtitleOptions, cues};
+use super::cues::{Cue, SubtitleOptions, cues};
 use super::timestamp::vtt_timestamp;
 use crate::transcript::Segment;
 
@@ -13,13 +20,23 @@ use crate::transcript::Segment;
 /// Every cue ends after it starts (a zero-length cue is stretched to 1 ms, since
 /// parsers may drop it otherwise) and cue starts never decrease, as the format requires.
 pub fn vtt(segments: &[Segment], options: &SubtitleOptions) -> String {
+    write(&cues(segments, options))
+}
+
+/// The cues as a WebVTT file, each cue with a speaker in its voice span.
+pub(super) fn write(cues: &[Cue]) -> String {
     let mut out = String::from("WEBVTT\n");
-    for cue in cues(segments, options) {
+    for cue in cues {
         out.push_str(&format!(
             "\n{} --> {}\n",
             vtt_timestamp(cue.start_ms),
             vtt_timestamp(cue.shown_end_ms())
         ));
+        if let Some(name) = &cue.speaker {
+            out.push_str("<v ");
+            out.push_str(&escape(name));
+            out.push('>');
+        }
         for line in &cue.lines {
             out.push_str(&escape(line));
             out.push('\n');
@@ -28,7 +45,8 @@ pub fn vtt(segments: &[Segment], options: &SubtitleOptions) -> String {
     out
 }
 
-/// Escapes the characters WebVTT cue text gives a meaning to.
+/// Escapes the characters WebVTT cue text gives a meaning to; the same escapes make a
+/// voice span's annotation safe.
 fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
