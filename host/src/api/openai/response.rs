@@ -10,6 +10,11 @@
 //! so this is exact there). Unknown values are neutral: `tokens` is empty, `seek` is the
 //! segment's start in 10 ms frames (Whisper's unit), `compression_ratio`,
 //! `no_speech_prob` and an unknown `avg_logprob` are 0.
+//!
+//! One field is sandscribe's own: in a diarized result a segment has `speaker`, the
+//! name of who speaks it as every export writes it ("Interviewer", else "Speaker 1");
+//! it is absent otherwise, so OpenAI's clients, which ignore unknown fields, see
+//! OpenAI's shape.
 
 use axum::Json;
 use axum::http::header;
@@ -18,7 +23,7 @@ use serde::Serialize;
 
 use super::form::{ResponseFormat, TranscriptionRequest};
 use super::languages;
-use crate::export::{self, SubtitleOptions};
+use crate::export::{self, Speakers, SubtitleOptions};
 use crate::storage::StoredResult;
 use crate::transcript::{Segment, Transcript};
 
@@ -110,6 +115,9 @@ pub(super) struct VerboseSegment {
     avg_logprob: f64,
     compression_ratio: f64,
     no_speech_prob: f64,
+    /// sandscribe's extension: the display name of who speaks, in a diarized result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speaker: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -132,6 +140,7 @@ fn verbose(request: &TranscriptionRequest, result: &StoredResult) -> Verbose {
         .unwrap_or(0.0);
     // Segments by default; with explicit granularities, what was asked for.
     let want_segments = request.segment_timestamps || !request.word_timestamps;
+    let speakers = Speakers::of(result);
     Verbose {
         task: request.task.as_str(),
         language: language(result),
@@ -142,7 +151,11 @@ fn verbose(request: &TranscriptionRequest, result: &StoredResult) -> Verbose {
                 .segments
                 .iter()
                 .enumerate()
-                .map(|(id, segment)| verbose_segment(id, segment, temperature))
+                .map(|(id, segment)| {
+                    let mut verbose = verbose_segment(id, segment, temperature);
+                    verbose.speaker = speakers.name(segment);
+                    verbose
+                })
                 .collect()
         }),
         words: request.word_timestamps.then(|| words(&transcript.segments)),
@@ -165,6 +178,7 @@ fn verbose_segment(id: usize, segment: &Segment, temperature: f64) -> VerboseSeg
             .map_or(0.0, |c| f64::from(c).max(1e-10).ln()),
         compression_ratio: 0.0,
         no_speech_prob: 0.0,
+        speaker: None,
     }
 }
 
@@ -288,6 +302,26 @@ mod tests {
         let low = value["segments"][1]["avg_logprob"].as_f64().unwrap();
         assert!(low < -20.0, "{low}");
         assert_eq!(value["segments"][1]["seek"], 125);
+    }
+
+    #[test]
+    fn verbose_json_segments_name_their_speakers_when_diarized() {
+        let mut t = transcript();
+        t.segments[0].speaker = Some("SPEAKER_1".into());
+        t.segments[1].speaker = Some("SPEAKER_2".into());
+        let mut result = result(t, json!({}));
+        let plain = serde_json::to_value(verbose(&request(false), &result)).unwrap();
+        assert!(plain["segments"][0].get("speaker").is_none(), "{plain}");
+        result.diarization = Some(crate::storage::Diarization {
+            diarizer: "fakespeakers".into(),
+            state: crate::storage::DiarizationState::Done,
+            error: None,
+            speakers: vec!["SPEAKER_1".into(), "SPEAKER_2".into()],
+            names: [("SPEAKER_2".to_owned(), "Guest".to_owned())].into(),
+        });
+        let value = serde_json::to_value(verbose(&request(false), &result)).unwrap();
+        assert_eq!(value["segments"][0]["speaker"], "Speaker 1");
+        assert_eq!(value["segments"][1]["speaker"], "Guest");
     }
 
     #[test]
