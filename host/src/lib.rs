@@ -20,6 +20,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod runtime;
+pub mod speakers;
 pub mod storage;
 pub mod transcript;
 pub mod web;

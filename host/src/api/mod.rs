@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 pub use crate::app::ApiError;
 pub use crate::auth::Caller;
@@ -55,5 +55,6 @@ pub fn router(state: &AppState) -> Router<Arc<AppState>> {
             get(results::get_one).delete(results::delete),
         )
         .route("/api/results/{id}/export", get(results::export))
+        .route("/api/results/{id}/speakers", put(results::rename_speakers))
         .layer(DefaultBodyLimit::max(body_limit))
 }

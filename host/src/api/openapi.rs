@@ -62,6 +62,7 @@ use crate::app::AppState;
         crate::api::results::get_one,
         crate::api::results::delete,
         crate::api::results::export,
+        crate::api::results::rename_speakers,
     ),
     components(schemas(
         crate::jobs::JobEvent,
@@ -442,6 +443,7 @@ mod tests {
                 .get
                 .as_ref()
                 .or(item.post.as_ref())
+                .or(item.put.as_ref())
                 .or(item.delete.as_ref())
                 .expect("an operation");
             let statuses: Vec<&str> = operation

@@ -1,4 +1,5 @@
-//! `GET /api/results`, `GET|DELETE /api/results/{id}`, `GET /api/results/{id}/export`.
+//! `GET /api/results`, `GET|DELETE /api/results/{id}`, `GET /api/results/{id}/export`,
+//! `PUT /api/results/{id}/speakers`.
 
 use std::sync::Arc;
 
@@ -7,6 +8,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -106,6 +109,42 @@ fn remove_kept_audio(state: &AppState, id: Uuid) {
     {
         tracing::warn!(path = %path.display(), error = %e, "could not remove kept audio");
     }
+}
+
+/// `PUT /api/results/{id}/speakers`: names for the result's speaker labels.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpeakerNames {
+    /// Label (one of the result's `diarization.speakers`) → name: trimmed, 1 to 64
+    /// characters without control characters; an empty name removes the label's name.
+    /// Labels left out keep their names.
+    #[schema(example = json!({"SPEAKER_1": "Interviewer"}))]
+    names: BTreeMap<String, String>,
+}
+
+#[utoipa::path(
+    put, path = "/api/results/{id}/speakers", operation_id = "rename_speakers", tag = "results",
+    params(("id" = String, Path, format = Uuid, description = "The result id, which is its job's (a malformed one is simply not found)")),
+    request_body = SpeakerNames,
+    responses(
+        (status = 200, description = "The result with the new names; every export uses them", body = StoredResult),
+        (status = 400, description = "A label the result does not have (`unknown_speaker`), a name too long or with control characters (`invalid_speaker_name`), more names than speakers (`too_many_names`), or a body that is not `{\"names\": {...}}` (`invalid_body`)", body = crate::app::ApiErrorEnvelope),
+        (status = 404, description = "No such result for this tenant", body = crate::app::ApiErrorEnvelope),
+        (status = 409, description = "The result has no speakers to name (`not_diarized`): no diarizer ran, or it failed", body = crate::app::ApiErrorEnvelope),
+    )
+)]
+pub async fn rename_speakers(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<SpeakerNames>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<StoredResult>, ApiError> {
+    let id = parse_id(&id)?;
+    let Json(body) = body.map_err(|rejection| {
+        ApiError::new(rejection.status(), "invalid_body", rejection.body_text())
+    })?;
+    let result = crate::speakers::rename(&state, &caller.tenant, id, &body.names).await?;
+    Ok(Json(result))
 }
 
 /// The export's query string. The subtitle options are spelled out rather than
