@@ -60,6 +60,25 @@ impl From<NameError> for ApiError {
     }
 }
 
+/// Why [`rename`] did not rename: the names were refused (the form shows why beside
+/// them), or the result could not be read or written.
+#[derive(Debug, Clone, Error)]
+pub enum RenameError {
+    #[error(transparent)]
+    Refused(#[from] NameError),
+    #[error(transparent)]
+    Failed(#[from] ApiError),
+}
+
+impl From<RenameError> for ApiError {
+    fn from(error: RenameError) -> Self {
+        match error {
+            RenameError::Refused(error) => error.into(),
+            RenameError::Failed(error) => error,
+        }
+    }
+}
+
 /// The names `diarization` has after applying `submitted` (label → name), or why
 /// `submitted` is refused. Nothing is applied unless every entry is valid.
 pub fn apply_names(
@@ -120,7 +139,7 @@ pub async fn rename(
     tenant: &str,
     id: Uuid,
     submitted: &BTreeMap<String, String>,
-) -> Result<StoredResult, ApiError> {
+) -> Result<StoredResult, RenameError> {
     let mut result = load_result(state, id, tenant).await?;
     let names = apply_names(result.diarization.as_ref(), submitted)?;
     let store = state.store.clone();
@@ -129,7 +148,7 @@ pub async fn rename(
     let updated = blocking(move || store.set_speaker_names(&owner, id, &stored_names)).await?;
     if !updated {
         // Deleted between the read and the write.
-        return Err(ApiError::not_found("result"));
+        return Err(ApiError::not_found("result").into());
     }
     if let Some(diarization) = result.diarization.as_mut() {
         diarization.names = names;

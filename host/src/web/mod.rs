@@ -98,6 +98,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/jobs/{id}/cancel", post(progress::cancel))
         .route("/results/{id}", get(results::page))
         .route("/results/{id}/audio", get(results::audio))
+        .route("/results/{id}/speakers", post(results::rename_speakers))
         .route("/another", post(results::another))
         .route("/history", get(history::page))
         .route("/history/{id}/delete", post(history::delete))
