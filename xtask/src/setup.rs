@@ -11,6 +11,7 @@ use crate::setup_c;
 
 /// Test fixture plugins (tests/fixtures/<id>), built into target/fixture-plugins/<id>/.
 pub const FIXTURES: &[&str] = &[
+    "fakespeakers",
     "echo",
     "spin",
     "oom",
