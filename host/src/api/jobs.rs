@@ -31,7 +31,7 @@ pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     responses(
         (status = 202, description = "Queued; `Location` names the job", body = JobSnapshot,
             headers(("location" = String, description = "`/api/jobs/{id}`"))),
-        (status = 400, description = "No `plugin` or `file` field, a malformed form, or `config` not a JSON object matching the plugin's schema (`invalid_config` lists the fields)", body = crate::app::ApiErrorEnvelope),
+        (status = 400, description = "No `plugin` or `file` field, a malformed form, `config` (or `diarizer_config`) not a JSON object matching its plugin's schema (`invalid_config` lists the fields), a diarizer as `plugin` (`not_a_transcriber`), an unknown `diarizer` (`unknown_diarizer`) or a transcriber as one (`not_a_diarizer`), a bad `speakers` (`invalid_speakers`), or `speakers`/`diarizer_config` without `diarizer` (`diarizer_missing`)", body = crate::app::ApiErrorEnvelope),
         (status = 404, description = "No such plugin for this tenant (`unknown_plugin`)", body = crate::app::ApiErrorEnvelope),
         (status = 413, description = "The file, a text field or the audio's length is over its limit", body = crate::app::ApiErrorEnvelope),
         (status = 415, description = "The file is empty or not audio that decodes (`undecodable_audio`)", body = crate::app::ApiErrorEnvelope),
