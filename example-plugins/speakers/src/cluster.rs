@@ -118,6 +118,17 @@ impl Dendrogram {
             .collect()
     }
 
+    /// The similarity of each merge, last (least alike) first: for the job's log, and
+    /// for tuning the threshold.
+    pub fn last_merges(&self, count: usize) -> Vec<f32> {
+        self.merges
+            .iter()
+            .rev()
+            .take(count)
+            .map(|m| m.similarity)
+            .collect()
+    }
+
     /// How many clusters remain when merging stops at the first pair less alike than
     /// `threshold`.
     pub fn clusters_above(&self, threshold: f32) -> usize {

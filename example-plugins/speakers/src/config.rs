@@ -26,8 +26,8 @@ impl Default for Config {
         Self {
             window_ms: 1600,
             min_turn_ms: 1000,
-            threshold: 0.75,
-            min_silhouette: 0.1,
+            threshold: 0.65,
+            min_silhouette: 0.3,
             max_speakers: 8,
             min_speech_ms: 300,
         }

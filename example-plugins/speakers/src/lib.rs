@@ -18,6 +18,8 @@ mod config;
 mod encoder;
 mod mel;
 mod pickle;
+#[cfg(test)]
+mod real_speech;
 mod speech;
 mod turns;
 
@@ -199,12 +201,22 @@ fn label(
     let (min, max) = speakers.bounds(config.max_speakers);
     let (min, max) = (min as usize, (max as usize).min(n).max(1));
     let tree = Dendrogram::build(embeddings);
+    let last: Vec<String> = tree
+        .last_merges(4)
+        .iter()
+        .map(|s| format!("{s:.3}"))
+        .collect();
+    sandscribe_plugin_sdk::debug(&format!(
+        "{n} windows; the last merges join clusters at similarity {}",
+        last.join(", ")
+    ));
     let mut k = tree
         .clusters_above(config.threshold)
         .clamp(min.min(max), max);
     if min != max && k >= 2 && min <= 1 {
         let labels = tree.cut(k);
         let score = silhouette(embeddings, &labels);
+        sandscribe_plugin_sdk::debug(&format!("{k} speakers: silhouette {score:.3}"));
         if score < config.min_silhouette {
             sandscribe_plugin_sdk::debug(&format!(
                 "{k} speakers scored silhouette {score:.3} < {}: one speaker",

@@ -210,6 +210,14 @@ impl<R: Read> Machine<'_, R> {
                     };
                     self.push(value);
                 }
+                b'b' => {
+                    // BUILD sets an object's attributes (`OrderedDict._metadata` in a
+                    // state dict): not needed, so the state is dropped.
+                    self.pop()?;
+                    if !matches!(self.stack.last(), Some(Entry::Value(_))) {
+                        return Err(self.malformed("BUILD without an object"));
+                    }
+                }
                 b's' => {
                     let value = self.pop()?;
                     let key = self.pop()?;
