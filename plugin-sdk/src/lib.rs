@@ -80,6 +80,8 @@ pub mod bindings {
 /// and types are those of [`bindings`] (so `Segment`, `PluginInfo` and the audio are one
 /// type whichever world a crate exports).
 #[doc(hidden)]
+// The generated ABI shim of `diarize` takes the lowered arguments one by one.
+#[allow(clippy::too_many_arguments)]
 pub mod diarizer_bindings {
     wit_bindgen::generate!({
         path: "wit",
