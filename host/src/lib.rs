@@ -14,6 +14,7 @@ pub mod audio;
 pub mod auth;
 pub mod authoring;
 pub mod config;
+pub mod diarize;
 pub mod digest;
 pub mod export;
 pub mod http;

@@ -1,6 +1,6 @@
 //! Native-speed math for plugins: tensors held by the host, weights shared between jobs,
 //! and the few fused operations a transformer needs (the `compute` interface of
-//! `sandscribe:plugin@0.2.0`).
+//! `sandscribe:plugin@0.2.0` and later).
 //!
 //! Inside the sandbox a WebAssembly component has 128-bit SIMD, one thread and its own
 //! copy of every weight. With this module the heavy kernels run in the host, with the

@@ -1,6 +1,6 @@
 //! Builders for the WIT records and typed configuration parsing.
 
-use crate::{Capabilities, PluginError, PluginInfo, Segment, Transcript};
+use crate::{Capabilities, PluginError, PluginInfo, Segment, Transcript, Word};
 
 /// Parses the JSON configuration the host passes into the plugin's own type.
 ///
@@ -61,7 +61,7 @@ impl Capabilities {
 }
 
 impl Segment {
-    /// A segment without confidence or words.
+    /// A segment without confidence, words or speaker.
     pub fn new(start_ms: u64, end_ms: u64, text: impl Into<String>) -> Self {
         Self {
             start_ms,
@@ -69,6 +69,20 @@ impl Segment {
             text: text.into(),
             confidence: None,
             words: Vec::new(),
+            speaker: None,
+        }
+    }
+}
+
+impl Word {
+    /// A word without confidence or speaker.
+    pub fn new(text: impl Into<String>, start_ms: u64, end_ms: u64) -> Self {
+        Self {
+            text: text.into(),
+            start_ms,
+            end_ms,
+            confidence: None,
+            speaker: None,
         }
     }
 }

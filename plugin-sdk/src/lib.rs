@@ -1,9 +1,10 @@
-//! Write a sandscribe transcription plugin as a trait impl.
+//! Write a sandscribe transcription (or diarization) plugin as a trait impl.
 //!
 //! A plugin is a WebAssembly component built for `wasm32-wasip2` against the WIT package
-//! `sandscribe:plugin@0.2.0` (vendored in this crate's `wit/`, a copy of `wit/v0.2.0/` in
+//! `sandscribe:plugin@0.3.0` (vendored in this crate's `wit/`, a copy of `wit/v0.3.0/` in
 //! the repository). This crate generates the bindings, so an author implements
-//! [`Transcriber`] and adds one [`export_plugin!`] line; no WIT glue by hand. It
+//! [`Transcriber`] and adds one [`export_plugin!`] line (or, for a diarizer, who spoke
+//! when, [`Diarizer`] and [`export_diarizer!`]); no WIT glue by hand. It
 //! re-exports [`serde`], so a plugin needs no serde dependency of its own, and installs a
 //! panic hook that reports where a panic happened (see the author's guide, `README.md`). Heavy math (matrix products, attention,
 //! convolutions) can run natively in the host through [`compute`], which also runs
@@ -43,6 +44,7 @@
 pub mod accuracy;
 mod audio;
 pub mod compute;
+mod diarizer;
 mod info;
 #[cfg(not(target_family = "wasm"))]
 pub mod mock;
@@ -54,7 +56,15 @@ mod reporting;
 /// `#[serde(crate = "sandscribe_plugin_sdk::serde")]` and no serde dependency is needed.
 pub use serde;
 
-/// Bindings generated from `wit/`. Plugins normally use the re-exports and the prelude.
+// Lets the diarizer bindings name the shared types by the path plugins see them under.
+extern crate self as sandscribe_plugin_sdk;
+
+/// Bindings generated from `wit/` for the `transcriber` world, and the home of every type
+/// and import both worlds share. Plugins normally use the re-exports and the prelude.
+///
+/// With `pub_export_macro` wit-bindgen puts only a world's imports in the module's
+/// component-type section and its exports in the export macro's, so a crate that never
+/// calls [`export_plugin!`] does not have to export `transcribe`.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -66,11 +76,35 @@ pub mod bindings {
     });
 }
 
+/// Bindings for the `diarizer` world: only its exports are generated here; its imports
+/// and types are those of [`bindings`] (so `Segment`, `PluginInfo` and the audio are one
+/// type whichever world a crate exports).
+#[doc(hidden)]
+// The generated ABI shim of `diarize` takes the lowered arguments one by one.
+#[allow(clippy::too_many_arguments)]
+pub mod diarizer_bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "diarizer",
+        pub_export_macro: true,
+        export_macro_name: "__export_diarizer",
+        default_bindings_module: "sandscribe_plugin_sdk::diarizer_bindings",
+        with: {
+            "sandscribe:plugin/types@0.3.0": ::sandscribe_plugin_sdk::bindings::sandscribe::plugin::types,
+            "sandscribe:plugin/audio@0.3.0": ::sandscribe_plugin_sdk::bindings::sandscribe::plugin::audio,
+            "sandscribe:plugin/host@0.3.0": ::sandscribe_plugin_sdk::bindings::sandscribe::plugin::host,
+            "sandscribe:plugin/compute@0.3.0": ::sandscribe_plugin_sdk::bindings::sandscribe::plugin::compute,
+        },
+    });
+}
+
 pub use audio::{AudioInput, Chunk, MAX_READ_FRAMES};
 pub use bindings::sandscribe::plugin::host::LogLevel;
 pub use bindings::sandscribe::plugin::types::{
-    Capabilities, PluginError, PluginInfo, Segment, Transcript, Word,
+    Capabilities, PluginError, PluginInfo, Segment, SpeakerCount, SpeakerRange, SpeakerTurn,
+    Transcript, Word,
 };
+pub use diarizer::Diarizer;
 pub use info::parse_config;
 pub use reporting::{
     check_cancelled, debug, emit_segment, error, info, is_cancelled, log, progress, warn,
@@ -79,8 +113,9 @@ pub use reporting::{
 /// Everything a plugin usually needs, serde's `Deserialize` included.
 pub mod prelude {
     pub use crate::{
-        AudioInput, Capabilities, LogLevel, PluginError, PluginInfo, Segment, Transcriber,
-        Transcript, Word, check_cancelled, emit_segment, export_plugin, is_cancelled, progress,
+        AudioInput, Capabilities, Diarizer, LogLevel, PluginError, PluginInfo, Segment,
+        SpeakerCount, SpeakerRange, SpeakerTurn, Transcriber, Transcript, Word, check_cancelled,
+        emit_segment, export_diarizer, export_plugin, is_cancelled, progress,
     };
     pub use serde::Deserialize;
 }

@@ -1,4 +1,5 @@
-//! A stand-in for the host, so a plugin's `transcribe` can be unit-tested natively with
+//! A stand-in for the host, so a plugin's `transcribe` (or a diarizer's `diarize`) can be
+//! unit-tested natively with
 //! `cargo test` (no WebAssembly, no server): the audio comes from memory and what the
 //! plugin reports (progress, live segments, log lines) is recorded instead of sent.
 //! Outside WebAssembly the SDK's reporting functions write to the mock host of the
@@ -17,7 +18,10 @@
 
 use std::cell::RefCell;
 
-use crate::{AudioInput, LogLevel, PluginError, Segment, Transcriber, Transcript};
+use crate::{
+    AudioInput, Diarizer, LogLevel, PluginError, Segment, SpeakerCount, SpeakerTurn, Transcriber,
+    Transcript,
+};
 
 /// What the plugin reported during one run.
 #[derive(Default)]
@@ -38,12 +42,13 @@ pub struct MockHost {
     cancelled: bool,
 }
 
-/// What one run returned and reported.
+/// What one run returned and reported: `T` is a [`Transcript`] for a transcriber, the
+/// turns for a diarizer.
 #[derive(Debug)]
-pub struct MockRun {
-    /// What `transcribe` returned (a config that does not parse is `BadConfig`, as in
-    /// the host).
-    pub result: Result<Transcript, PluginError>,
+pub struct MockRun<T = Transcript> {
+    /// What `transcribe` (or `diarize`) returned (a config that does not parse is
+    /// `BadConfig`, as in the host).
+    pub result: Result<T, PluginError>,
     /// Every `progress` call: the fraction (clamped, as the host gets it) and the stage.
     pub progress: Vec<(f32, String)>,
     /// Every live segment, in order.
@@ -72,15 +77,44 @@ impl MockHost {
         sample_rate: u32,
         config_json: &str,
     ) -> MockRun {
+        self.run(|| {
+            crate::parse_config::<P::Config>(config_json).and_then(|config| {
+                P::transcribe(&AudioInput::from_samples(samples, sample_rate), config)
+            })
+        })
+    }
+
+    /// Runs `P::diarize` on mono `samples` at `sample_rate` with the transcript's
+    /// `segments`, the `speakers` hint and `config_json`, as the host's second stage would.
+    pub fn diarize<P: Diarizer>(
+        &self,
+        samples: &[f32],
+        sample_rate: u32,
+        segments: &[Segment],
+        speakers: SpeakerCount,
+        config_json: &str,
+    ) -> MockRun<Vec<SpeakerTurn>> {
+        self.run(|| {
+            crate::parse_config::<P::Config>(config_json).and_then(|config| {
+                P::diarize(
+                    &AudioInput::from_samples(samples, sample_rate),
+                    segments,
+                    speakers,
+                    config,
+                )
+            })
+        })
+    }
+
+    /// Runs `plugin` with a fresh record and returns what it reported.
+    fn run<T>(&self, plugin: impl FnOnce() -> Result<T, PluginError>) -> MockRun<T> {
         RECORD.with(|r| {
             *r.borrow_mut() = Record {
                 cancelled: self.cancelled,
                 ..Record::default()
             }
         });
-        let result = crate::parse_config::<P::Config>(config_json).and_then(|config| {
-            P::transcribe(&AudioInput::from_samples(samples, sample_rate), config)
-        });
+        let result = plugin();
         let record = RECORD.with(|r| std::mem::take(&mut *r.borrow_mut()));
         MockRun {
             result,
@@ -196,6 +230,65 @@ mod tests {
         );
         // Nothing is left over from the earlier runs.
         assert!(run.progress.is_empty());
+    }
+
+    /// One turn per segment, alternating two speakers; stops when cancelled.
+    struct Alternate;
+
+    impl Diarizer for Alternate {
+        type Config = Config;
+
+        fn info() -> PluginInfo {
+            unreachable!("not called by these tests")
+        }
+
+        fn diarize(
+            audio: &AudioInput<'_>,
+            segments: &[Segment],
+            speakers: SpeakerCount,
+            config: Config,
+        ) -> Result<Vec<SpeakerTurn>, PluginError> {
+            check_cancelled()?;
+            let (_, max) = speakers.bounds(2);
+            progress(0.5, &config.label);
+            assert_eq!(audio.frames(), 3_000);
+            Ok(segments
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let label = format!("SPEAKER_{}", i as u32 % max + 1);
+                    SpeakerTurn::new(s.start_ms, s.end_ms, label)
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn a_diarizer_run_gets_the_segments_and_the_hint_and_returns_its_turns() {
+        let segments = [
+            Segment::new(0, 1_000, "a"),
+            Segment::new(1_000, 2_000, "b"),
+            Segment::new(2_000, 3_000, "c"),
+        ];
+        let run = MockHost::new().diarize::<Alternate>(
+            &audio(),
+            1_000,
+            &segments,
+            SpeakerCount::Exact(2),
+            r#"{"label": "clustering"}"#,
+        );
+        let turns = run.result.expect("turns");
+        let labels: Vec<&str> = turns.iter().map(|t| t.speaker.as_str()).collect();
+        assert_eq!(labels, ["SPEAKER_1", "SPEAKER_2", "SPEAKER_1"]);
+        assert_eq!(run.progress, [(0.5, "clustering".to_owned())]);
+        let cancelled = MockHost::new().cancelled().diarize::<Alternate>(
+            &audio(),
+            1_000,
+            &segments,
+            SpeakerCount::Auto,
+            "",
+        );
+        assert!(matches!(cancelled.result, Err(PluginError::Cancelled)));
     }
 
     #[test]

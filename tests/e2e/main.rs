@@ -8,6 +8,7 @@ mod author_tools;
 mod bad_input;
 mod cluster;
 mod compute;
+mod diarization;
 mod echo;
 mod events;
 mod faults;

@@ -20,6 +20,7 @@ mod python_tests;
 mod setup;
 mod setup_c;
 mod setup_python;
+mod setup_speakers;
 mod venv;
 
 use std::process::ExitCode;
@@ -87,9 +88,15 @@ fn test(args: &[String]) -> Result<(), String> {
         "-p",
         "energy-vad",
         "-p",
+        "speakers",
+        "-p",
         "sandscribe-e2e",
     ]);
     unit.env("SANDSCRIBE_SPEECH_DIR", &paths.speech)
+        .env(
+            "SANDSCRIBE_SPEAKERS_ASSETS",
+            setup_speakers::assets_dir(&paths.plugins),
+        )
         .env("SANDSCRIBE_FIXTURE_PLUGINS", &paths.fixtures)
         .env("SANDSCRIBE_PLUGINS", &paths.plugins)
         .env("SANDSCRIBE_FFMPEG", &ffmpeg);

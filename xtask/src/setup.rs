@@ -11,6 +11,7 @@ use crate::setup_c;
 
 /// Test fixture plugins (tests/fixtures/<id>), built into target/fixture-plugins/<id>/.
 pub const FIXTURES: &[&str] = &[
+    "fakespeakers",
     "echo",
     "spin",
     "oom",
@@ -100,6 +101,8 @@ pub fn setup(options: &Options) -> Result<Paths, String> {
         "wasm32-wasip2",
         "-p",
         "sandscribe-whisper",
+        "-p",
+        "speakers",
     ]);
     for fixture in FIXTURES {
         build.args(["-p", &format!("fixture-{fixture}")]);
@@ -130,6 +133,7 @@ pub fn setup(options: &Options) -> Result<Paths, String> {
             &dir.join("plugin.wasm"),
         )?;
     }
+    crate::setup_speakers::install(&downloads, &paths.plugins, &wasm_dir)?;
     crate::setup_python::setup(&paths, &downloads)?;
     assets::install_speech(&downloads, &paths.speech)?;
     setup_c::install_pocketsphinx(&root, &downloads, &paths.plugins)?;

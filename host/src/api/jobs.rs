@@ -14,8 +14,9 @@ use uuid::Uuid;
 use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::app::lookup::find_job;
-use crate::app::submit::submit_upload;
+use crate::app::submit::{DiarizerAsk, submit_upload};
 use crate::app::upload;
+use crate::diarize::SpeakerCount;
 use crate::jobs::{CancelError, JobRequest, JobSnapshot};
 use crate::webhooks::store::DeliveryView;
 
@@ -30,7 +31,7 @@ pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     responses(
         (status = 202, description = "Queued; `Location` names the job", body = JobSnapshot,
             headers(("location" = String, description = "`/api/jobs/{id}`"))),
-        (status = 400, description = "No `plugin` or `file` field, a malformed form, or `config` not a JSON object matching the plugin's schema (`invalid_config` lists the fields)", body = crate::app::ApiErrorEnvelope),
+        (status = 400, description = "No `plugin` or `file` field, a malformed form, `config` (or `diarizer_config`) not a JSON object matching its plugin's schema (`invalid_config` lists the fields), a diarizer as `plugin` (`not_a_transcriber`), an unknown `diarizer` (`unknown_diarizer`) or a transcriber as one (`not_a_diarizer`), a bad `speakers` (`invalid_speakers`), or `speakers`/`diarizer_config` without `diarizer` (`diarizer_missing`)", body = crate::app::ApiErrorEnvelope),
         (status = 404, description = "No such plugin for this tenant (`unknown_plugin`)", body = crate::app::ApiErrorEnvelope),
         (status = 413, description = "The file, a text field or the audio's length is over its limit", body = crate::app::ApiErrorEnvelope),
         (status = 415, description = "The file is empty or not audio that decodes (`undecodable_audio`)", body = crate::app::ApiErrorEnvelope),
@@ -59,13 +60,41 @@ pub async fn submit(
         .plugins
         .get(plugin_id)
         .ok_or_else(|| ApiError::unknown_plugin(plugin_id))?;
-    let config = match upload.field("config").map(str::trim) {
+    let config = json_object_field(&upload, "config")?;
+    let callback_url = state
+        .callback_url(&caller.tenant, upload.field("callback_url"))
+        .await?;
+    let diarizer = diarizer_ask(&upload)?;
+    let snapshot = submit_upload(
+        &state,
+        upload,
+        plugin,
+        config,
+        &caller.tenant,
+        callback_url,
+        diarizer,
+    )
+    .await?;
+    let location = format!("/api/jobs/{}", snapshot.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(snapshot),
+    ))
+}
+
+/// A JSON-object text field (`config`, `diarizer_config`); `{}` when absent or blank.
+fn json_object_field(
+    upload: &upload::UploadGuard,
+    name: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let config = match upload.field(name).map(str::trim) {
         None | Some("") => serde_json::json!({}),
         Some(text) => serde_json::from_str::<serde_json::Value>(text).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_config",
-                format!("config is not valid JSON: {e}"),
+                format!("{name} is not valid JSON: {e}"),
             )
         })?,
     };
@@ -73,20 +102,39 @@ pub async fn submit(
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_config",
-            "config must be a JSON object",
+            format!("{name} must be a JSON object"),
         ));
     }
-    let callback_url = state
-        .callback_url(&caller.tenant, upload.field("callback_url"))
-        .await?;
-    let snapshot =
-        submit_upload(&state, upload, plugin, config, &caller.tenant, callback_url).await?;
-    let location = format!("/api/jobs/{}", snapshot.id);
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(snapshot),
-    ))
+    Ok(config)
+}
+
+/// The `diarizer`, `speakers` and `diarizer_config` fields: the job's optional second
+/// stage. `speakers` or `diarizer_config` without a `diarizer` is a mistake worth saying.
+fn diarizer_ask(upload: &upload::UploadGuard) -> Result<Option<DiarizerAsk>, ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_speakers", message);
+    let speakers = SpeakerCount::parse(upload.field("speakers").unwrap_or_default())
+        .map_err(|e| bad(e.to_string()))?;
+    let Some(id) = upload
+        .field("diarizer")
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    else {
+        for field in ["speakers", "diarizer_config"] {
+            if upload.field(field).is_some_and(|v| !v.trim().is_empty()) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "diarizer_missing",
+                    format!("`{field}` is given but no `diarizer` names the plugin it is for"),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    Ok(Some(DiarizerAsk {
+        id: id.to_owned(),
+        speakers,
+        config: json_object_field(upload, "diarizer_config")?,
+    }))
 }
 
 /// `GET /api/jobs`.
@@ -160,6 +208,16 @@ pub async fn resubmit(
     let config = plugin
         .resolve_config(&old.config)
         .map_err(ApiError::invalid_config)?;
+    // The same second stage, when the diarizer is still loaded.
+    let diarizer = old.diarizer.as_ref().and_then(|d| {
+        let plugin = state.plugins.get(&d.plugin.id)?;
+        let config = plugin.resolve_config(&d.config).ok()?;
+        Some(crate::jobs::DiarizerChoice {
+            plugin,
+            speakers: d.speakers,
+            config,
+        })
+    });
     let request = JobRequest {
         tenant: tenant.to_owned(),
         plugin,
@@ -168,6 +226,7 @@ pub async fn resubmit(
         upload,
         duration_ms: old.duration_ms,
         callback_url: old.callback_url.clone(),
+        diarizer,
     };
     let snapshot = state
         .tracker

@@ -142,6 +142,19 @@ pub struct JobForm {
     /// the tenant's default `callback_url` when left out.
     #[schema(format = "uri", required = false)]
     callback_url: String,
+    /// A diarizer's plugin id (kind `diarizer` in `GET /api/plugins`): after the
+    /// transcription it finds who spoke when and puts `speaker` on segments and words.
+    /// If it fails, the job still completes with its transcript and the result's
+    /// `diarization` says why.
+    #[schema(required = false)]
+    diarizer: String,
+    /// How many speakers to expect: `auto` (the default), a number (`2`) or a range
+    /// (`2-4`), within 1..=32. Only with `diarizer`.
+    #[schema(pattern = "^(auto|[0-9]+(-[0-9]+)?)$", required = false)]
+    speakers: String,
+    /// A JSON object checked against the diarizer's `config_schema`. Only with `diarizer`.
+    #[schema(content_media_type = "application/json", required = false)]
+    diarizer_config: String,
 }
 
 /// `format` of an export (any case).

@@ -9,8 +9,61 @@ use axum::http::StatusCode;
 
 use super::upload::{self, UploadGuard};
 use super::{ApiError, AppState};
-use crate::jobs::{JobRequest, JobSnapshot};
-use crate::runtime::LoadedPlugin;
+use crate::diarize::SpeakerCount;
+use crate::jobs::{DiarizerChoice, JobRequest, JobSnapshot};
+use crate::runtime::{LoadedPlugin, PluginKind};
+
+/// The diarizer a submission names, before it is checked.
+pub struct DiarizerAsk {
+    pub id: String,
+    pub speakers: SpeakerCount,
+    /// Its configuration as given (`{}` for its defaults).
+    pub config: serde_json::Value,
+}
+
+/// Checks a named diarizer as a job's plugin is checked (loaded, allowed for the tenant,
+/// not in quarantine, its configuration valid) and that it is a diarizer.
+fn resolve_diarizer(
+    state: &AppState,
+    tenant: &str,
+    ask: DiarizerAsk,
+) -> Result<DiarizerChoice, ApiError> {
+    let plugin = state
+        .plugins
+        .get(&ask.id)
+        .filter(|p| state.plugin_allowed(tenant, &p.meta.id))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_diarizer",
+                format!(
+                    "no diarizer with id \"{}\" is loaded; GET /api/plugins lists them (kind \"diarizer\")",
+                    ask.id
+                ),
+            )
+        })?;
+    if plugin.meta.kind != PluginKind::Diarizer {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_diarizer",
+            format!(
+                "\"{}\" is a transcription plugin, not a diarizer; `diarizer` names a plugin of kind \"diarizer\"",
+                ask.id
+            ),
+        ));
+    }
+    refuse_quarantined(&plugin)?;
+    let config = plugin.resolve_config(&ask.config).map_err(|problems| {
+        let mut error = ApiError::invalid_config(problems);
+        error.message = format!("diarizer_config: {}", error.message);
+        error
+    })?;
+    Ok(DiarizerChoice {
+        plugin,
+        speakers: ask.speakers,
+        config,
+    })
+}
 
 /// 429 when the tenant's stored results already fill its storage quota.
 async fn refuse_over_storage(state: &AppState, tenant: &str) -> Result<(), ApiError> {
@@ -54,6 +107,21 @@ pub fn refuse_quarantined(plugin: &LoadedPlugin) -> Result<(), ApiError> {
     }
 }
 
+/// 400 for a diarizer named as a job's transcription plugin.
+pub fn refuse_transcriber_only(plugin: &LoadedPlugin) -> Result<(), ApiError> {
+    if plugin.meta.kind == PluginKind::Transcriber {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "not_a_transcriber",
+        format!(
+            "\"{}\" is a diarizer: it finds who spoke when after a transcription; name it as `diarizer` beside a transcription `plugin`",
+            plugin.meta.id
+        ),
+    ))
+}
+
 /// Validates a submission and queues it. Shared by every API that creates jobs;
 /// `callback_url` was checked by the caller ([`crate::webhooks::Webhooks::check_callback`]).
 pub async fn submit_upload(
@@ -63,11 +131,16 @@ pub async fn submit_upload(
     config: serde_json::Value,
     tenant: &str,
     callback_url: Option<String>,
+    diarizer: Option<DiarizerAsk>,
 ) -> Result<JobSnapshot, ApiError> {
     if !state.plugin_allowed(tenant, &plugin.meta.id) {
         return Err(ApiError::unknown_plugin(&plugin.meta.id));
     }
+    refuse_transcriber_only(&plugin)?;
     refuse_quarantined(&plugin)?;
+    let diarizer = diarizer
+        .map(|ask| resolve_diarizer(state, tenant, ask))
+        .transpose()?;
     refuse_over_storage(state, tenant).await?;
     let config = plugin
         .resolve_config(&config)
@@ -81,6 +154,7 @@ pub async fn submit_upload(
         upload: upload.path.clone(),
         duration_ms: audio.duration_ms(),
         callback_url,
+        diarizer,
     };
     let snapshot = state
         .tracker

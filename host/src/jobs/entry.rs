@@ -19,7 +19,7 @@ use super::events::{EventKind, JobEvent};
 use super::follow::Subscription;
 use super::model::{JobError, JobSnapshot, JobStatus};
 use super::reporter::EntryReporter;
-use super::run::RunningJob;
+use super::run::{RunningJob, SecondStage};
 use crate::runtime::{CancelFlag, LoadedPlugin};
 
 /// Events kept per job beyond which live-only events (progress, log, segment) are
@@ -43,6 +43,8 @@ pub struct JobEntry {
     pub id: Uuid,
     pub tenant: String,
     pub(super) plugin: Arc<LoadedPlugin>,
+    /// The diarizer of the job's second stage, when it names one and it is loaded here.
+    pub(super) diarizer: Option<Arc<LoadedPlugin>>,
     pub(super) upload: PathBuf,
     pub(super) cancel: CancelFlag,
     state: Mutex<JobState>,
@@ -108,6 +110,7 @@ impl JobEntry {
             id: snapshot.id,
             tenant,
             plugin,
+            diarizer: None,
             upload,
             cancel: CancelFlag::new(),
             state: Mutex::new(JobState {
@@ -120,6 +123,12 @@ impl JobEntry {
             seq_base,
             outbox,
         }
+    }
+
+    /// The same job with the diarizer its snapshot names (loaded on this node).
+    pub(super) fn with_diarizer(mut self, diarizer: Option<Arc<LoadedPlugin>>) -> Self {
+        self.diarizer = diarizer;
+        self
     }
 
     /// The number of the job's latest event.
@@ -243,12 +252,23 @@ impl JobEntry {
     /// What the runner is given when the job starts: its inputs, its cancel flag, and a
     /// reporter into this entry's log. `fuel` is the tenant's budget per job.
     pub(super) fn running_job(self: &Arc<Self>, fuel: Option<NonZeroU64>) -> RunningJob {
+        let (config_json, second) = {
+            let state = self.lock();
+            let second = state.snapshot.diarizer.as_ref().map(|d| SecondStage {
+                id: d.plugin.id.clone(),
+                plugin: self.diarizer.clone(),
+                speakers: d.speakers,
+                config_json: d.config.to_string(),
+            });
+            (state.snapshot.config.to_string(), second)
+        };
         RunningJob {
             id: self.id,
             tenant: self.tenant.clone(),
             plugin: self.plugin.clone(),
             upload: self.upload.clone(),
-            config_json: self.lock().snapshot.config.to_string(),
+            config_json,
+            diarizer: second,
             cancel: self.cancel.clone(),
             reporter: Arc::new(EntryReporter::new(self.clone())),
             fuel,

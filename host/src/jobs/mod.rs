@@ -18,6 +18,7 @@ mod reporter;
 mod run;
 mod runner;
 mod scheduler;
+mod second_stage;
 mod settle;
 mod tracker;
 mod uploads;
@@ -30,8 +31,11 @@ pub use entry::JobEntry;
 pub use errors::{CancelError, SubmitError};
 pub use events::{EventKind, JobEvent};
 pub use follow::Subscription;
-pub use model::{FailureKind, JobError, JobRequest, JobSnapshot, JobStatus, PluginRef};
-pub use run::{Ending, JobRunner, RunningJob};
+pub use model::{
+    DiarizerChoice, DiarizerRequest, FailureKind, JobError, JobRequest, JobSnapshot, JobStatus,
+    PluginRef,
+};
+pub use run::{Ending, JobRunner, RunningJob, SecondStage};
 pub use runner::PluginRunner;
 pub use tracker::{Tracker, TrackerOptions};
 pub use uploads::kept_audio;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::diarize::SpeakerCount;
 use crate::runtime::{LoadedPlugin, PluginErrorKind, ResourceUse, RunError};
 use crate::storage::StoredResult;
 
@@ -130,6 +131,38 @@ pub struct JobRequest {
     /// Where the job's terminal event is POSTed ([`crate::webhooks`]); checked at
     /// submission.
     pub callback_url: Option<String>,
+    /// The second stage, when the job names a diarizer.
+    pub diarizer: Option<DiarizerChoice>,
+}
+
+/// A diarizer a job runs after its transcription, checked at submission.
+pub struct DiarizerChoice {
+    pub plugin: Arc<LoadedPlugin>,
+    pub speakers: SpeakerCount,
+    /// The diarizer's configuration after validation and defaults.
+    pub config: serde_json::Value,
+}
+
+/// A job's second stage, as shown to clients (and kept in the ledger, so a node that
+/// claims the job runs it too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DiarizerRequest {
+    pub plugin: PluginRef,
+    /// How many speakers the person expects.
+    pub speakers: SpeakerCount,
+    /// The diarizer's configuration (after defaults were applied).
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+}
+
+impl PluginRef {
+    pub fn of(plugin: &LoadedPlugin) -> Self {
+        Self {
+            id: plugin.meta.id.clone(),
+            name: plugin.meta.name.clone(),
+            version: plugin.meta.version.clone(),
+        }
+    }
 }
 
 /// Which plugin a job runs, as shown to clients.
@@ -189,20 +222,19 @@ pub struct JobSnapshot {
     /// Absent from ledger rows of earlier versions (serde default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// The diarizer that runs after the transcription, when the job names one (the
+    /// outcome is the result's `diarization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diarizer: Option<DiarizerRequest>,
 }
 
 impl JobSnapshot {
     /// A job just submitted, waiting for its turn.
     pub fn queued(request: &JobRequest) -> Self {
-        let meta = &request.plugin.meta;
         Self {
             id: Uuid::new_v4(),
             status: JobStatus::Queued,
-            plugin: PluginRef {
-                id: meta.id.clone(),
-                name: meta.name.clone(),
-                version: meta.version.clone(),
-            },
+            plugin: PluginRef::of(&request.plugin),
             file_name: request.file_name.clone(),
             config: request.config.clone(),
             duration_ms: request.duration_ms,
@@ -218,6 +250,11 @@ impl JobSnapshot {
             resubmitted_as: None,
             node: None,
             callback_url: request.callback_url.clone(),
+            diarizer: request.diarizer.as_ref().map(|d| DiarizerRequest {
+                plugin: PluginRef::of(&d.plugin),
+                speakers: d.speakers,
+                config: d.config.clone(),
+            }),
         }
     }
 
@@ -247,6 +284,7 @@ impl JobSnapshot {
             resubmitted_as: None,
             node: None,
             callback_url: None,
+            diarizer: None,
         }
     }
 }

@@ -11,7 +11,9 @@ use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use super::model::JobError;
+use crate::diarize::SpeakerCount;
 use crate::runtime::{CancelFlag, JobReporter, LoadedPlugin, ResourceUse};
+use crate::storage::Diarization;
 use crate::transcript::Transcript;
 
 /// Executes jobs the scheduler has started.
@@ -38,6 +40,19 @@ pub struct RunningJob {
     pub reporter: Arc<dyn JobReporter>,
     /// The tenant's fuel budget per job (`None`: the tenant sets none).
     pub fuel: Option<NonZeroU64>,
+    /// The diarizer to run after the transcription, when the job names one.
+    pub diarizer: Option<SecondStage>,
+}
+
+/// A job's diarization stage, as the runner gets it.
+pub struct SecondStage {
+    /// The diarizer's id (for the message when it is not loaded here).
+    pub id: String,
+    /// `None` when the diarizer is not loaded on this node: the stage then fails, the
+    /// transcript is kept.
+    pub plugin: Option<Arc<LoadedPlugin>>,
+    pub speakers: SpeakerCount,
+    pub config_json: String,
 }
 
 /// How a run ended: everything the tracker needs to record the job's terminal state.
@@ -47,6 +62,9 @@ pub enum Ending {
     Completed {
         transcript: Transcript,
         usage: ResourceUse,
+        /// How the diarization stage went, when the job had one (its speakers are on
+        /// the transcript already).
+        diarization: Option<Diarization>,
     },
     /// The upload could not be decoded. It is discarded, as it will never decode.
     AudioFailed { message: String },

@@ -1,6 +1,7 @@
 //! The real runner: decode and resample the upload, then run the plugin in its own
-//! store, both on a blocking task, and say how it ended. Storing the result and the
-//! fate of the upload are the tracker's (see [`super::run`]).
+//! store (and the job's diarizer after it, see [`super::second_stage`]), all on a
+//! blocking task, and say how it ended. Storing the result and the fate of the upload
+//! are the tracker's (see [`super::run`]).
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use futures::future::BoxFuture;
 
 use super::model::JobError;
 use super::run::{Ending, JobRunner, RunningJob};
+use super::second_stage::{self, StageInputs, Staged, TRANSCRIPTION_SHARE};
 use crate::audio::{self, DecodeLimits};
 use crate::runtime::{ResourceUse, RunError, Runtime};
 use crate::transcript::Transcript;
@@ -57,6 +59,7 @@ fn run_blocking(runtime: &Runtime, limits: &DecodeLimits, job: RunningJob) -> En
         cancel,
         reporter,
         fuel,
+        diarizer,
         ..
     } = job;
     reporter.progress(0.0, "decoding audio");
@@ -69,15 +72,51 @@ fn run_blocking(runtime: &Runtime, limits: &DecodeLimits, job: RunningJob) -> En
         }
     };
     reporter.progress(0.0, "starting plugin");
-    let outcome = runtime.transcribe(&plugin, &audio, &config_json, reporter, cancel, fuel);
+    // With a diarizer to follow, the transcription takes the first part of the bar.
+    let first: Arc<dyn crate::runtime::JobReporter> = match &diarizer {
+        None => reporter.clone(),
+        Some(_) => Arc::new(Staged {
+            inner: reporter.clone(),
+            start: 0.0,
+            share: TRANSCRIPTION_SHARE,
+            label: "transcribing",
+            live_segments: true,
+        }),
+    };
+    let outcome = runtime.transcribe(&plugin, &audio, &config_json, first, cancel.clone(), fuel);
     plugin.health.record(outcome.result.as_ref().map(|_| ()));
-    ending_of(outcome.result, outcome.usage)
+    let Some(stage) = diarizer else {
+        return ending_of(outcome.result, outcome.usage);
+    };
+    let mut transcript = match outcome.result {
+        Ok(transcript) => transcript,
+        Err(error) => return ending_of(Err(error), outcome.usage),
+    };
+    let inputs = StageInputs {
+        runtime,
+        limits,
+        upload: &upload,
+        audio: &audio,
+        reporter,
+        cancel,
+        fuel,
+    };
+    let diarization = second_stage::diarize(inputs, stage, &mut transcript);
+    Ending::Completed {
+        transcript,
+        usage: outcome.usage,
+        diarization: Some(diarization),
+    }
 }
 
 /// The ending of a plugin run that got as far as the plugin.
 fn ending_of(result: Result<Transcript, RunError>, usage: ResourceUse) -> Ending {
     match result {
-        Ok(transcript) => Ending::Completed { transcript, usage },
+        Ok(transcript) => Ending::Completed {
+            transcript,
+            usage,
+            diarization: None,
+        },
         Err(RunError::Cancelled) => Ending::Cancelled {
             message: "cancelled while running".into(),
         },

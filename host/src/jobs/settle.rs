@@ -60,8 +60,13 @@ impl Settler {
     /// says how the job ends; a completed job's result still has to be stored.
     pub(super) fn conclude(&self, entry: &Arc<JobEntry>, ending: Ending) -> Concluded {
         let (status, kind) = match ending {
-            Ending::Completed { transcript, usage } => {
-                let result = result_of(entry, transcript);
+            Ending::Completed {
+                transcript,
+                usage,
+                diarization,
+            } => {
+                let mut result = result_of(entry, transcript);
+                result.diarization = diarization;
                 keep_audio(&entry.upload, &self.audio_dir, entry.id);
                 return Concluded::Store(Box::new(result), usage);
             }

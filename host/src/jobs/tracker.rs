@@ -146,12 +146,12 @@ impl Tracker {
         let queued = schedule.queued(&request.tenant);
         self.quotas
             .admit(&request.tenant, queued, request.duration_ms)?;
-        let entry = Arc::new(JobEntry::new(
-            JobSnapshot::queued(&request),
-            request.tenant,
-            request.plugin,
-            request.upload,
-        ));
+        let snapshot = JobSnapshot::queued(&request);
+        let diarizer = request.diarizer.map(|d| d.plugin);
+        let entry = Arc::new(
+            JobEntry::new(snapshot, request.tenant, request.plugin, request.upload)
+                .with_diarizer(diarizer),
+        );
         self.recovery.persist(&entry);
         self.jobs().insert(entry.id, entry.clone());
         schedule.push(entry.clone());

@@ -29,6 +29,26 @@ impl LogLevel {
     }
 }
 
+/// Which world a plugin implements: a job's first stage, or its optional second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKind {
+    /// Exports `transcribe`: audio to a transcript.
+    Transcriber,
+    /// Exports `diarize` (0.3.0 on): who spoke when, after a transcriber.
+    Diarizer,
+}
+
+impl PluginKind {
+    /// The export that makes a component this kind.
+    pub fn export(self) -> &'static str {
+        match self {
+            Self::Transcriber => "transcribe",
+            Self::Diarizer => "diarize",
+        }
+    }
+}
+
 /// What a plugin's `info()` returned, before the host checked it.
 #[derive(Debug, Clone)]
 pub struct RawInfo {
@@ -57,3 +77,6 @@ pub enum PluginFailure {
 
 /// What `transcribe` returned: a transcript not yet validated, or the plugin's error.
 pub type RawOutcome = Result<Transcript, PluginFailure>;
+
+/// What `diarize` returned: turns not yet checked, or the plugin's error.
+pub type RawTurns = Result<Vec<crate::diarize::SpeakerTurn>, PluginFailure>;

@@ -108,13 +108,13 @@ fn look_inside(
         .map(|(name, item)| entry(name, &item.ty))
         .collect();
     found.wit_version = imported_version(&engine.engine, &component).ok().flatten();
-    let version = plugin::check_contract(&engine.engine, &component)?;
+    let (version, kind) = plugin::check_contract(&engine.engine, &component)?;
     found.wit_version = Some(version);
-    let pre = plugin::prepare(engine, &component, version)?;
+    let pre = plugin::prepare(engine, &component, version, kind)?;
     let started = Instant::now();
     let info = plugin::call_info(&engine.engine, &pre, assets, limits)?;
     found.info_time = Some(started.elapsed());
-    let meta = plugin::check_info(info, version)?;
+    let meta = plugin::check_info(info, version, kind)?;
     let report = schema_check::check(&meta.config_schema);
     found.schema_errors = report.errors.clone();
     found.schema_warnings = report.warnings;

@@ -33,7 +33,7 @@ use std::time::Duration;
 pub use bindings::WitVersion;
 pub use compute::WeightsCache;
 pub use config_schema::{ConfigProblem, ConfigSchema};
-pub use contract::LogLevel;
+pub use contract::{LogLevel, PluginKind};
 pub use health::{PluginHealth, Quarantine};
 pub use host_audio::MAX_READ_FRAMES;
 pub use inspect::{ComponentEntry, Inspection};
@@ -49,6 +49,7 @@ pub use store::CancelFlag;
 
 use crate::audio::Audio;
 use crate::config::{Limits, tighter_fuel};
+use crate::diarize::{SpeakerCount, SpeakerTurn};
 use crate::transcript::Segment;
 
 /// Where a running job's live output goes (the job tracker, or the CLI's progress bar).
@@ -207,6 +208,74 @@ impl Runtime {
         cancel: CancelFlag,
         fuel: Option<NonZeroU64>,
     ) -> RunOutcome {
+        let outcome = self.execute(
+            plugin,
+            audio,
+            config_json,
+            run::Call::Transcribe,
+            reporter,
+            cancel,
+            fuel,
+        );
+        RunOutcome {
+            result: outcome.result.and_then(|output| match output {
+                run::Output::Transcript(transcript) => Ok(transcript),
+                run::Output::Turns(_) => {
+                    Err(RunError::Sandbox("a diarizer cannot transcribe".into()))
+                }
+            }),
+            usage: outcome.usage,
+        }
+    }
+
+    /// Runs a diarizer on the audio of a finished transcript's `segments`, under the same
+    /// sandbox, limits and budgets as a transcription. Blocking, like [`Self::transcribe`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn diarize(
+        &self,
+        plugin: &LoadedPlugin,
+        audio: &Audio,
+        segments: &[Segment],
+        speakers: SpeakerCount,
+        config_json: &str,
+        reporter: Arc<dyn JobReporter>,
+        cancel: CancelFlag,
+        fuel: Option<NonZeroU64>,
+    ) -> RunOutcome<Vec<SpeakerTurn>> {
+        if plugin.meta.kind != PluginKind::Diarizer {
+            return RunOutcome {
+                result: Err(RunError::Sandbox(format!(
+                    "{} is not a diarizer",
+                    plugin.meta.id
+                ))),
+                usage: ResourceUse::default(),
+            };
+        }
+        let call = run::Call::Diarize { segments, speakers };
+        let outcome = self.execute(plugin, audio, config_json, call, reporter, cancel, fuel);
+        RunOutcome {
+            result: outcome.result.and_then(|output| match output {
+                run::Output::Turns(turns) => Ok(turns),
+                run::Output::Transcript(_) => {
+                    Err(RunError::Sandbox("a transcriber cannot diarize".into()))
+                }
+            }),
+            usage: outcome.usage,
+        }
+    }
+
+    /// Runs `call` on the plain engine, or on the metered one when any budget applies.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        plugin: &LoadedPlugin,
+        audio: &Audio,
+        config_json: &str,
+        call: run::Call<'_>,
+        reporter: Arc<dyn JobReporter>,
+        cancel: CancelFlag,
+        fuel: Option<NonZeroU64>,
+    ) -> RunOutcome<run::Output> {
         let job = |fuel| run::JobRun {
             reporter: reporter.clone(),
             cancel: cancel.clone(),
@@ -222,7 +291,7 @@ impl Runtime {
                     usage: ResourceUse::default(),
                 };
             };
-            return run::transcribe(pre, plugin, audio, config_json, job(None));
+            return run::execute(pre, plugin, audio, config_json, call, job(None));
         };
         let pre = match plugin.metered_pre(&self.metered, reporter.as_ref()) {
             Ok(pre) => pre,
@@ -235,6 +304,13 @@ impl Runtime {
                 };
             }
         };
-        run::transcribe(&pre, plugin, audio, config_json, job(Some(fuel.get())))
+        run::execute(
+            &pre,
+            plugin,
+            audio,
+            config_json,
+            call,
+            job(Some(fuel.get())),
+        )
     }
 }

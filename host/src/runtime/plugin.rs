@@ -17,7 +17,7 @@ use wasmtime::{Engine, Store};
 use super::bindings::{PluginPre, WitVersion, imported_version};
 use super::compute::{PluginWeights, WeightsCache};
 use super::config_schema::{ConfigProblem, ConfigSchema};
-use super::contract::RawInfo;
+use super::contract::{PluginKind, RawInfo};
 use super::engine::PluginEngine;
 use super::manifest::Manifest;
 use super::schema_check::{self, SchemaIssue};
@@ -41,6 +41,8 @@ pub struct PluginMeta {
     pub config_schema: serde_json::Value,
     /// The version of `sandscribe:plugin` the plugin was built against.
     pub wit_version: WitVersion,
+    /// A transcriber (a job's plugin) or a diarizer (a job's optional second stage).
+    pub kind: PluginKind,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -115,7 +117,7 @@ impl LoadedPlugin {
             .cache
             .load(&metered.engine, &bytes, &sha256)
             .map_err(|e| LoadError::BadComponent(format!("{e:#}")))?;
-        let pre = prepare(metered, &component, self.meta.wit_version)?;
+        let pre = prepare(metered, &component, self.meta.wit_version, self.meta.kind)?;
         tracing::info!(plugin = %self.meta.id, cached = from_cache, "plugin compiled for metered runs");
         *slot = Some(pre.clone());
         Ok(pre)
@@ -141,6 +143,7 @@ impl LoadedPlugin {
             },
             config_schema: serde_json::json!({}),
             wit_version: WitVersion::LATEST,
+            kind: PluginKind::Transcriber,
         };
         let config = ConfigSchema::new(&meta.config_schema).expect("{} is a valid JSON Schema");
         Self {
@@ -167,12 +170,13 @@ pub(super) fn prepare(
     engine: &PluginEngine,
     component: &Component,
     version: WitVersion,
+    kind: PluginKind,
 ) -> Result<PluginPre, LoadError> {
     let instance_pre = engine
         .linker
         .instantiate_pre(component)
         .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-    PluginPre::new(version, instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))
+    PluginPre::new(version, kind, instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))
 }
 
 /// Why a plugin could not be loaded. The message tells the operator what to do.
@@ -206,6 +210,10 @@ pub enum LoadError {
         "the plugin does not export `{0}`; is it built with sandscribe-plugin-sdk's export_plugin! macro?"
     )]
     MissingExport(String),
+    #[error(
+        "the plugin exports `diarize`, but diarizers came with sandscribe:plugin@0.3.0 and it was built against {0}; rebuild it with plugin-sdk 0.3"
+    )]
+    DiarizerTooOld(WitVersion),
     #[error("the plugin needs something this server does not provide: {0}")]
     Link(String),
     #[error("the plugin's info() failed: {0}")]
@@ -434,10 +442,10 @@ pub(super) fn load_one(
         .cache
         .load(&engine.engine, &bytes, &sha256)
         .map_err(|e| LoadError::BadComponent(format!("{e:#}")))?;
-    let version = check_contract(&engine.engine, &component)?;
-    let pre = prepare(engine, &component, version)?;
+    let (version, kind) = check_contract(&engine.engine, &component)?;
+    let pre = prepare(engine, &component, version, kind)?;
     let info = call_info(&engine.engine, &pre, assets.as_deref(), &limits)?;
-    let meta = check_info(info, version)?;
+    let meta = check_info(info, version, kind)?;
     check_folder_name(&meta, folder)?;
     let (config, schema_warnings) = check_schema(&meta)?;
     for warning in &schema_warnings {
@@ -488,13 +496,14 @@ pub(super) fn check_schema(
     Ok((config, report.warnings))
 }
 
-/// Finds the WIT version of our imports and checks the presence of the exports, so a
+/// Finds the WIT version of our imports and the kind of plugin from its exports, so a
 /// wrong plugin gets a precise reason instead of a linker message. A plugin that imports
-/// none of our interfaces runs as the latest version.
+/// none of our interfaces runs as the latest version; one that exports `diarize` and not
+/// `transcribe` is a diarizer.
 pub(super) fn check_contract(
     engine: &Engine,
     component: &Component,
-) -> Result<WitVersion, LoadError> {
+) -> Result<(WitVersion, PluginKind), LoadError> {
     let ty = component.component_type();
     let version = imported_version(engine, component)
         .map_err(|found| LoadError::WitVersion {
@@ -502,15 +511,25 @@ pub(super) fn check_contract(
             supported: WitVersion::supported_list(),
         })?
         .unwrap_or(WitVersion::LATEST);
-    for wanted in ["info", "transcribe"] {
-        let found = ty.exports(engine).any(|(name, item)| {
+    let exports = |wanted: &str| {
+        ty.exports(engine).any(|(name, item)| {
             name == wanted && matches!(item.ty, ComponentItem::ComponentFunc(_))
-        });
-        if !found {
-            return Err(LoadError::MissingExport(wanted.into()));
-        }
+        })
+    };
+    if !exports("info") {
+        return Err(LoadError::MissingExport("info".into()));
     }
-    Ok(version)
+    let kind = if exports(PluginKind::Transcriber.export()) {
+        PluginKind::Transcriber
+    } else if exports(PluginKind::Diarizer.export()) {
+        PluginKind::Diarizer
+    } else {
+        return Err(LoadError::MissingExport("transcribe".into()));
+    };
+    if !version.offers(kind) {
+        return Err(LoadError::DiarizerTooOld(version));
+    }
+    Ok((version, kind))
 }
 
 pub(super) fn call_info(
@@ -554,7 +573,11 @@ fn check_folder_name(meta: &PluginMeta, folder: &Path) -> Result<(), LoadError> 
 }
 
 /// Checks what `info()` returned, wherever the plugin is installed.
-pub(super) fn check_info(info: RawInfo, wit_version: WitVersion) -> Result<PluginMeta, LoadError> {
+pub(super) fn check_info(
+    info: RawInfo,
+    wit_version: WitVersion,
+    kind: PluginKind,
+) -> Result<PluginMeta, LoadError> {
     if !(1000..=192_000).contains(&info.sample_rate) {
         return Err(LoadError::BadInfo(format!(
             "sample-rate {} Hz is outside 1000..=192000",
@@ -583,5 +606,6 @@ pub(super) fn check_info(info: RawInfo, wit_version: WitVersion) -> Result<Plugi
         },
         config_schema,
         wit_version,
+        kind,
     })
 }

@@ -16,7 +16,8 @@ use super::store::{CancelFlag, JobContext};
 use super::validate::{self, InvalidOutput};
 use super::{Interrupt, JobLimits, JobReporter};
 use crate::audio::Audio;
-use crate::transcript::Transcript;
+use crate::diarize::{SpeakerCount, SpeakerTurn, check_turns};
+use crate::transcript::{Segment, Transcript};
 
 /// What a job used, recorded for every finished job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -85,10 +86,27 @@ pub enum RunError {
     Sandbox(String),
 }
 
-/// The result of a run plus what it used, whether it succeeded or not.
-pub struct RunOutcome {
-    pub result: Result<Transcript, RunError>,
+/// The result of a run (a transcript, or a diarizer's turns) plus what it used, whether
+/// it succeeded or not.
+pub struct RunOutcome<T = Transcript> {
+    pub result: Result<T, RunError>,
     pub usage: ResourceUse,
+}
+
+/// What a run asks of the plugin.
+pub(super) enum Call<'a> {
+    Transcribe,
+    /// Who spoke when in the audio of the finished `segments`.
+    Diarize {
+        segments: &'a [Segment],
+        speakers: SpeakerCount,
+    },
+}
+
+/// What a run's call gave back, checked.
+pub(super) enum Output {
+    Transcript(Transcript),
+    Turns(Vec<SpeakerTurn>),
 }
 
 /// Who a run reports to and what it may use besides its plugin's limits.
@@ -192,16 +210,17 @@ pub(super) fn describe_trap(store: &Store<JobContext>, error: &wasmtime::Error) 
     }
 }
 
-/// Runs `plugin.transcribe` on audio already at the plugin's sample rate, from `pre`
+/// Runs `call` of `plugin` on audio already at the plugin's sample rate, from `pre`
 /// (the plugin compiled for the plain or the metered engine). A metered store starts
 /// with `fuel`; `None` for the plain engine.
-pub(super) fn transcribe(
+pub(super) fn execute(
     pre: &PluginPre,
     plugin: &LoadedPlugin,
     audio: &Audio,
     config_json: &str,
+    call: Call<'_>,
     job: JobRun,
-) -> RunOutcome {
+) -> RunOutcome<Output> {
     let JobRun {
         reporter,
         cancel,
@@ -263,6 +282,7 @@ pub(super) fn transcribe(
         pre,
         audio,
         config_json,
+        call,
         &limits,
         &mut usage.instantiate_us,
     );
@@ -282,9 +302,10 @@ fn run_in_store(
     pre: &PluginPre,
     audio: &Audio,
     config_json: &str,
+    call: Call<'_>,
     limits: &JobLimits,
     instantiate_us: &mut u64,
-) -> Result<Transcript, RunError> {
+) -> Result<Output, RunError> {
     let started = Instant::now();
     let instance = pre
         .instantiate(&mut *store)
@@ -298,37 +319,51 @@ fn run_in_store(
             sample_rate: audio.sample_rate,
         })
         .map_err(|e| RunError::Sandbox(e.to_string()))?;
-    let returned = instance
-        .call_transcribe(&mut *store, handle, config_json)
-        .map_err(|e| classify(store, &e, limits))?;
+    let returned = match call {
+        Call::Transcribe => instance
+            .call_transcribe(&mut *store, handle, config_json)
+            .map(|r| r.map(Output::Transcript)),
+        Call::Diarize { segments, speakers } => instance
+            .call_diarize(&mut *store, handle, segments, speakers, config_json)
+            .map(|r| r.map(Output::Turns)),
+    }
+    .map_err(|e| classify(store, &e, limits))?;
     // A plugin that noticed the cancel hint and returned early still counts as cancelled.
     if store.data().cancel.is_cancelled() {
         return Err(RunError::Cancelled);
     }
     match returned {
-        Ok(transcript) => Ok(validate::transcript(
+        Ok(Output::Transcript(transcript)) => Ok(Output::Transcript(validate::transcript(
             transcript,
             audio.duration_ms(),
             limits.output_bytes,
-        )?),
-        Err(error) => {
-            let (kind, message) = match error {
-                PluginFailure::BadConfig(m) => (PluginErrorKind::BadConfig, m),
-                PluginFailure::UnsupportedAudio(m) => (PluginErrorKind::UnsupportedAudio, m),
-                PluginFailure::Internal(m) => (PluginErrorKind::Internal, m),
-                // The hint also turns true at the deadline: a plugin that stopped for
-                // it ran out of time rather than being cancelled.
-                PluginFailure::Cancelled if Instant::now() >= store.data().deadline => {
-                    return Err(RunError::TimedOut {
-                        seconds: limits.time.as_secs(),
-                    });
-                }
-                PluginFailure::Cancelled => return Err(RunError::Cancelled),
-            };
-            Err(RunError::Plugin {
-                kind,
-                message: validate::truncate_chars(&message, 2000).to_owned(),
-            })
+        )?)),
+        Ok(Output::Turns(turns)) => {
+            check_turns(&turns, audio.duration_ms())
+                .map_err(|reason| RunError::InvalidOutput(InvalidOutput::BadTurns(reason)))?;
+            Ok(Output::Turns(turns))
         }
+        Err(error) => Err(plugin_error(store, error, limits)),
+    }
+}
+
+/// The run error for a `plugin-error` the plugin returned.
+fn plugin_error(store: &Store<JobContext>, error: PluginFailure, limits: &JobLimits) -> RunError {
+    let (kind, message) = match error {
+        PluginFailure::BadConfig(m) => (PluginErrorKind::BadConfig, m),
+        PluginFailure::UnsupportedAudio(m) => (PluginErrorKind::UnsupportedAudio, m),
+        PluginFailure::Internal(m) => (PluginErrorKind::Internal, m),
+        // The hint also turns true at the deadline: a plugin that stopped for it ran
+        // out of time rather than being cancelled.
+        PluginFailure::Cancelled if Instant::now() >= store.data().deadline => {
+            return RunError::TimedOut {
+                seconds: limits.time.as_secs(),
+            };
+        }
+        PluginFailure::Cancelled => return RunError::Cancelled,
+    };
+    RunError::Plugin {
+        kind,
+        message: validate::truncate_chars(&message, 2000).to_owned(),
     }
 }

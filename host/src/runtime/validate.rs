@@ -48,6 +48,9 @@ pub enum InvalidOutput {
         start_ms: u64,
         end_ms: u64,
     },
+    /// A diarizer's turns break the contract (see [`crate::diarize::check_turns`]).
+    #[error("the speaker turns are not valid: {0}")]
+    BadTurns(String),
 }
 
 /// Checks a live segment on its own (order is checked on the final transcript).

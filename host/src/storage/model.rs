@@ -53,6 +53,9 @@ pub struct Diarization {
     /// Names people gave to labels ("SPEAKER_1" → "Interviewer"); every export uses them.
     #[serde(default)]
     pub names: BTreeMap<String, String>,
+    /// How long the stage ran, in milliseconds.
+    #[serde(default)]
+    pub wall_ms: u64,
 }
 
 /// How a result's diarization stage ended.

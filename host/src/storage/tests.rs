@@ -472,6 +472,7 @@ pub(super) fn diarized(mut stored: StoredResult) -> StoredResult {
         error: None,
         speakers: vec!["SPEAKER_1".into(), "SPEAKER_2".into()],
         names: Default::default(),
+        wall_ms: 120,
     });
     stored
 }

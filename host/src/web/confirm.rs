@@ -165,9 +165,16 @@ pub async fn start(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Re
         Err(e) => return confirm_error(&web, &mut wizard, e.status, e.message).await,
     };
     let config = Value::Object(wizard.state.config.clone());
-    let submitted =
-        crate::app::submit::submit_upload(&web.app, guard, plugin, config, wizard.tenant(), None)
-            .await;
+    let submitted = crate::app::submit::submit_upload(
+        &web.app,
+        guard,
+        plugin,
+        config,
+        wizard.tenant(),
+        None,
+        None,
+    )
+    .await;
     let snapshot = match submitted {
         Ok(snapshot) => snapshot,
         Err(e) => {

@@ -52,13 +52,14 @@ pub struct Web {
 }
 
 impl Web {
-    /// A loaded plugin `tenant` may use: one off its allow-list does not exist for it, as
-    /// in the API.
+    /// A loaded transcription plugin `tenant` may use: one off its allow-list does not
+    /// exist for it, as in the API (nor does a diarizer, which is no job's first stage).
     pub fn plugin_for(&self, tenant: &str, id: &str) -> Option<Arc<crate::runtime::LoadedPlugin>> {
         self.app
             .plugin_allowed(tenant, id)
             .then(|| self.app.plugins.get(id))
             .flatten()
+            .filter(|p| p.meta.kind == crate::runtime::PluginKind::Transcriber)
     }
 }
 

@@ -150,6 +150,7 @@ async fn full_page(
             .plugins()
             .iter()
             .filter(|p| web.app.plugin_allowed(tenant, &p.meta.id))
+            .filter(|p| p.meta.kind == crate::runtime::PluginKind::Transcriber)
             .map(|p| card(p, selected))
             .collect(),
         failed: web

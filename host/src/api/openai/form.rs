@@ -395,6 +395,7 @@ mod tests {
                 "timestamps": {"type": "boolean"},
             }}),
             wit_version: crate::runtime::WitVersion::LATEST,
+            kind: crate::runtime::PluginKind::Transcriber,
         }
     }
 
@@ -418,6 +419,7 @@ mod tests {
                 "prompt": {"type": "string"},
             }}),
             wit_version: crate::runtime::WitVersion::LATEST,
+            kind: crate::runtime::PluginKind::Transcriber,
         }
     }
 

@@ -60,6 +60,8 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Json<Mo
             .plugins()
             .iter()
             .filter(|p| state.plugin_allowed(&caller.tenant, &p.meta.id))
+            // A diarizer is no transcription model.
+            .filter(|p| p.meta.kind == crate::runtime::PluginKind::Transcriber)
             .map(|p| Model::of(p))
             .collect(),
     })

@@ -101,6 +101,7 @@ async fn handle(
         &caller.tenant,
         // OpenAI's API has no callbacks: the answer is the transcript.
         None,
+        None,
     )
     .await
     .map_err(|e| mapped.explain(e))?;

@@ -180,14 +180,22 @@ impl Tracker {
             });
             return;
         };
-        let entry = Arc::new(JobEntry::claimed(
-            snapshot,
-            record.tenant,
-            plugin,
-            upload,
-            claimed.last_event,
-            cluster.outbox.clone(),
-        ));
+        // A diarizer missing here fails only the job's second stage (see `SecondStage`).
+        let diarizer = snapshot
+            .diarizer
+            .as_ref()
+            .and_then(|d| cluster.plugins.get(&d.plugin.id));
+        let entry = Arc::new(
+            JobEntry::claimed(
+                snapshot,
+                record.tenant,
+                plugin,
+                upload,
+                claimed.last_event,
+                cluster.outbox.clone(),
+            )
+            .with_diarizer(diarizer),
+        );
         let running = {
             let mut here = self.here();
             here.insert(entry.id);

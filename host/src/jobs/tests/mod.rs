@@ -121,6 +121,7 @@ impl Harness {
             upload,
             duration_ms: 60_000,
             callback_url: None,
+            diarizer: None,
         })
     }
 
@@ -169,5 +170,6 @@ pub(super) fn completed(text: &str) -> Ending {
             ..Default::default()
         },
         usage: ResourceUse::default(),
+        diarization: None,
     }
 }

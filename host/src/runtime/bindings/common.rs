@@ -4,8 +4,19 @@
 /// Implements the version-independent host interfaces and conversions for the bindings
 /// module `$m` (the output of `bindgen!` for one version). Each version's record types
 /// are distinct Rust types with the same fields, so a macro, not a generic, serves them.
+/// `shared_contract!(m, speaker_field)` is for versions whose segments and words carry
+/// `speaker` (0.3.0 on); `shared_contract!(m)` for those before.
 macro_rules! shared_contract {
+    (@speaker_none $record:ident) => {
+        None
+    };
+    (@speaker_field $record:ident) => {
+        $record.speaker
+    };
     ($m:ident) => {
+        super::common::shared_contract!($m, speaker_none);
+    };
+    ($m:ident, $speaker:ident) => {
         use crate::runtime::contract::{LogLevel, RawInfo};
         use crate::runtime::host_audio::AudioResource;
         use crate::runtime::store::JobContext;
@@ -78,10 +89,10 @@ macro_rules! shared_contract {
                         start_ms: w.start_ms,
                         end_ms: w.end_ms,
                         confidence: w.confidence,
-                        speaker: None,
+                        speaker: super::common::shared_contract!(@$speaker w),
                     })
                     .collect(),
-                speaker: None,
+                speaker: super::common::shared_contract!(@$speaker segment),
             }
         }
 

@@ -9,13 +9,16 @@
 mod common;
 mod v0_1;
 mod v0_2;
+mod v0_3;
 
 use wasmtime::component::{Component, InstancePre, Linker, Resource};
 use wasmtime::{Engine, Store};
 
-use super::contract::{RawInfo, RawOutcome};
+use super::contract::{PluginKind, RawInfo, RawOutcome, RawTurns};
 use super::host_audio::AudioResource;
 use super::store::JobContext;
+use crate::diarize::SpeakerCount;
+use crate::transcript::Segment;
 
 /// A version of the contract this host serves.
 #[derive(
@@ -26,20 +29,31 @@ pub enum WitVersion {
     V0_1,
     #[serde(rename = "0.2.0")]
     V0_2,
+    #[serde(rename = "0.3.0")]
+    V0_3,
 }
 
 impl WitVersion {
     /// Every version served, oldest first.
-    pub const SUPPORTED: [WitVersion; 2] = [WitVersion::V0_1, WitVersion::V0_2];
+    pub const SUPPORTED: [WitVersion; 3] = [WitVersion::V0_1, WitVersion::V0_2, WitVersion::V0_3];
 
     /// The newest version: what the SDK builds against.
-    pub const LATEST: WitVersion = WitVersion::V0_2;
+    pub const LATEST: WitVersion = WitVersion::V0_3;
+
+    /// Whether a plugin of this version can be `kind` (diarizers came with 0.3.0).
+    pub fn offers(self, kind: PluginKind) -> bool {
+        match kind {
+            PluginKind::Transcriber => true,
+            PluginKind::Diarizer => self >= Self::V0_3,
+        }
+    }
 
     /// The package version, as `sandscribe:plugin@<this>` names it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::V0_1 => v0_1::VERSION,
             Self::V0_2 => v0_2::VERSION,
+            Self::V0_3 => v0_3::VERSION,
         }
     }
 
@@ -72,7 +86,8 @@ impl std::fmt::Display for WitVersion {
 /// version (`sandscribe:plugin/host@0.1.0`), so the versions never clash.
 pub fn add_to_linker(linker: &mut Linker<JobContext>) -> wasmtime::Result<()> {
     v0_1::add_to_linker(linker)?;
-    v0_2::add_to_linker(linker)
+    v0_2::add_to_linker(linker)?;
+    v0_3::add_to_linker(linker)
 }
 
 /// The version of the contract a component was built against, from the versions of the
@@ -104,14 +119,29 @@ pub fn imported_version(
 pub enum PluginPre {
     V0_1(v0_1::Pre),
     V0_2(v0_2::Pre),
+    V0_3(v0_3::Pre),
+    V0_3Diarizer(v0_3::DiarizerPre),
 }
 
 impl PluginPre {
-    /// Checks that `pre` has the exports of `version`'s world and prepares it.
-    pub fn new(version: WitVersion, pre: InstancePre<JobContext>) -> wasmtime::Result<Self> {
-        Ok(match version {
-            WitVersion::V0_1 => Self::V0_1(v0_1::Pre::new(pre)?),
-            WitVersion::V0_2 => Self::V0_2(v0_2::Pre::new(pre)?),
+    /// Checks that `pre` has the exports of `version`'s world for `kind` and prepares it.
+    pub fn new(
+        version: WitVersion,
+        kind: PluginKind,
+        pre: InstancePre<JobContext>,
+    ) -> wasmtime::Result<Self> {
+        Ok(match (version, kind) {
+            (WitVersion::V0_1, PluginKind::Transcriber) => Self::V0_1(v0_1::Pre::new(pre)?),
+            (WitVersion::V0_2, PluginKind::Transcriber) => Self::V0_2(v0_2::Pre::new(pre)?),
+            (WitVersion::V0_3, PluginKind::Transcriber) => Self::V0_3(v0_3::Pre::new(pre)?),
+            (WitVersion::V0_3, PluginKind::Diarizer) => {
+                Self::V0_3Diarizer(v0_3::DiarizerPre::new(pre)?)
+            }
+            (version, kind) => {
+                return Err(wasmtime::Error::msg(format!(
+                    "sandscribe:plugin@{version} has no {kind:?} world"
+                )));
+            }
         })
     }
 
@@ -119,6 +149,8 @@ impl PluginPre {
         match self {
             Self::V0_1(pre) => pre.engine(),
             Self::V0_2(pre) => pre.engine(),
+            Self::V0_3(pre) => pre.engine(),
+            Self::V0_3Diarizer(pre) => pre.engine(),
         }
     }
 
@@ -127,6 +159,8 @@ impl PluginPre {
         Ok(match self {
             Self::V0_1(pre) => PluginInstance::V0_1(pre.instantiate(store)?),
             Self::V0_2(pre) => PluginInstance::V0_2(pre.instantiate(store)?),
+            Self::V0_3(pre) => PluginInstance::V0_3(pre.instantiate(store)?),
+            Self::V0_3Diarizer(pre) => PluginInstance::V0_3Diarizer(pre.instantiate(store)?),
         })
     }
 }
@@ -135,6 +169,8 @@ impl PluginPre {
 pub enum PluginInstance {
     V0_1(v0_1::Instance),
     V0_2(v0_2::Instance),
+    V0_3(v0_3::Instance),
+    V0_3Diarizer(v0_3::DiarizerInstance),
 }
 
 impl PluginInstance {
@@ -142,6 +178,26 @@ impl PluginInstance {
         match self {
             Self::V0_1(instance) => v0_1::call_info(instance, store),
             Self::V0_2(instance) => v0_2::call_info(instance, store),
+            Self::V0_3(instance) => v0_3::call_info(instance, store),
+            Self::V0_3Diarizer(instance) => v0_3::diarizer_info(instance, store),
+        }
+    }
+
+    /// Runs a diarizer's `diarize`; an error for a transcriber (the host checks the kind
+    /// before it gets here).
+    pub fn call_diarize(
+        &self,
+        store: &mut Store<JobContext>,
+        audio: Resource<AudioResource>,
+        segments: &[Segment],
+        speakers: SpeakerCount,
+        config_json: &str,
+    ) -> wasmtime::Result<RawTurns> {
+        match self {
+            Self::V0_3Diarizer(instance) => {
+                v0_3::call_diarize(instance, store, audio, segments, speakers, config_json)
+            }
+            _ => Err(wasmtime::Error::msg("the plugin is not a diarizer")),
         }
     }
 
@@ -154,6 +210,8 @@ impl PluginInstance {
         match self {
             Self::V0_1(instance) => v0_1::call_transcribe(instance, store, audio, config_json),
             Self::V0_2(instance) => v0_2::call_transcribe(instance, store, audio, config_json),
+            Self::V0_3(instance) => v0_3::call_transcribe(instance, store, audio, config_json),
+            Self::V0_3Diarizer(_) => Err(wasmtime::Error::msg("a diarizer cannot transcribe")),
         }
     }
 }
@@ -167,7 +225,8 @@ mod tests {
         assert_eq!(WitVersion::matching("0.1.0"), Some(WitVersion::V0_1));
         assert_eq!(WitVersion::matching("0.1.3"), Some(WitVersion::V0_1));
         assert_eq!(WitVersion::matching("0.2.0"), Some(WitVersion::V0_2));
-        assert_eq!(WitVersion::matching("0.3.0"), None);
+        assert_eq!(WitVersion::matching("0.3.0"), Some(WitVersion::V0_3));
+        assert_eq!(WitVersion::matching("0.4.0"), None);
         assert_eq!(WitVersion::matching(""), None);
     }
 
@@ -188,6 +247,6 @@ mod tests {
     #[test]
     fn the_latest_version_is_served() {
         assert!(WitVersion::SUPPORTED.contains(&WitVersion::LATEST));
-        assert_eq!(WitVersion::supported_list(), "0.1.0, 0.2.0");
+        assert_eq!(WitVersion::supported_list(), "0.1.0, 0.2.0, 0.3.0");
     }
 }

@@ -19,6 +19,7 @@ mod generated {
     });
 }
 
+#[path = "../compute_host.rs"]
 mod compute;
 
 use crate::runtime::contract::PluginFailure;

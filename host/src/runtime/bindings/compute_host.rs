@@ -1,5 +1,9 @@
-//! `sandscribe:plugin/compute@0.2.0` onto the host's compute calls
+//! `sandscribe:plugin/compute` onto the host's compute calls
 //! ([`crate::runtime::compute`]): enum conversions, and fuel charged for each call's work.
+//!
+//! The interface is the same in every version that has it (0.2.0, 0.3.0), but each
+//! version's bindings are distinct Rust types, so each version module includes this file
+//! as its own `compute` module (`#[path]`): `super::generated` is that version's bindings.
 
 use wasmtime::component::{Access, HasSelf, Resource};
 use wasmtime::{AsContextMut, Trap};
