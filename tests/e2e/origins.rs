@@ -50,6 +50,7 @@ const ROUTES: &[(&str, &str, Auth)] = &[
     ("GET", "/api/results/{id}", Auth::Tenant),
     ("DELETE", "/api/results/{id}", Auth::Tenant),
     ("GET", "/api/results/{id}/export", Auth::Tenant),
+    ("PUT", "/api/results/{id}/speakers", Auth::Tenant),
     ("POST", "/v1/audio/transcriptions", Auth::Tenant),
     ("POST", "/v1/audio/translations", Auth::Tenant),
     ("GET", "/v1/models", Auth::Tenant),
@@ -69,6 +70,7 @@ const ROUTES: &[(&str, &str, Auth)] = &[
     ("POST", "/jobs/{id}/cancel", Auth::Page),
     ("GET", "/results/{id}", Auth::Page),
     ("GET", "/results/{id}/audio", Auth::Page),
+    ("POST", "/results/{id}/speakers", Auth::Page),
     ("POST", "/another", Auth::Page),
     ("GET", "/history", Auth::Page),
     ("POST", "/history/{id}/delete", Auth::Page),
@@ -129,6 +131,11 @@ fn request(method: &str, path: &str, ids: &Ids, audio: &[u8]) -> RawRequest {
         ("POST", "/plugins/config") => urlencoded("plugin=echo&action=save_defaults"),
         ("POST", "/file/media") => urlencoded("folder=0&path=talk.wav"),
         ("POST", "/settings") => urlencoded("auto_save=on"),
+        ("PUT", "/api/results/{id}/speakers") => RawRequest::new(method, &concrete).body(
+            "application/json",
+            br#"{"names": {"SPEAKER_1": "Interviewer"}}"#,
+        ),
+        ("POST", "/results/{id}/speakers") => urlencoded("speaker.SPEAKER_1=Interviewer"),
         ("POST", "/login") => urlencoded("key=ops-secret"),
         _ => request,
     }

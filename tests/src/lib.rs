@@ -664,6 +664,15 @@ impl Server {
         self.call(path, sent)
     }
 
+    /// `PUT path` with a JSON body.
+    pub fn put_json(&self, path: &str, body: &Value) -> Reply {
+        let sent = self
+            .authed(self.agent.put(self.url(path)))
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes());
+        self.call(path, sent)
+    }
+
     /// `POST path` with a multipart form.
     pub fn post_form(&self, path: &str, form: &Form) -> Reply {
         let (content_type, body) = form.encode();
