@@ -42,8 +42,8 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-/** One temp plugins folder with whisper-tiny-en, echo, slow and trap (symlinks), a media
- * folder, a data folder; then `sandscribe serve` on a free port.
+/** One temp plugins folder with whisper-tiny-en, echo, slow, trap and the fakespeakers
+ * diarizer (symlinks), a media folder, a data folder; then `sandscribe serve` on a free port.
  *
  * `apiKeys`: `[{ key, tenant, role }]` (keys in clear; the config gets their sha256). With
  * none, the server runs in single-user mode and the pages need no login. */
@@ -58,6 +58,7 @@ export async function startServer({ apiKeys = [] } = {}) {
     [paths.fixtures, "echo"],
     [paths.fixtures, "slow"],
     [paths.fixtures, "trap"],
+    [paths.fixtures, "fakespeakers"],
   ];
   for (const [dir, id] of wanted) {
     const source = join(dir, id);
