@@ -167,6 +167,7 @@ mod tests {
             error: None,
             speakers: vec!["SPEAKER_1".to_owned(), "SPEAKER_2".to_owned()],
             names: pairs(names),
+            wall_ms: 0,
         }
     }
 
@@ -209,7 +210,13 @@ mod tests {
         let error = apply_names(Some(&d), &pairs(&[("SPEAKER_1", &long)])).unwrap_err();
         assert_eq!(error.code(), "invalid_speaker_name");
         assert!(apply_names(Some(&d), &pairs(&[("SPEAKER_1", &fits)])).is_ok());
-        for bad in ["a\nb", "tab\there", "nul\u{0}", "esc\u{1b}[31m", "c1\u{85}x"] {
+        for bad in [
+            "a\nb",
+            "tab\there",
+            "nul\u{0}",
+            "esc\u{1b}[31m",
+            "c1\u{85}x",
+        ] {
             let error = apply_names(Some(&d), &pairs(&[("SPEAKER_1", bad)])).unwrap_err();
             assert_eq!(error.code(), "invalid_speaker_name", "{bad:?}");
         }

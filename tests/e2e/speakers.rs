@@ -150,8 +150,14 @@ fn a_diarized_result_names_its_speakers_in_every_export() {
 
     let json: Value = serde_json::from_str(&export(&server, &id, "json")).expect("JSON");
     assert_eq!(json["transcript"]["segments"][0]["speaker"], "SPEAKER_1");
-    assert_eq!(json["transcript"]["segments"][1]["speaker_name"], "Speaker 2");
-    assert_eq!(json["diarization"]["speakers"], json!(["SPEAKER_1", "SPEAKER_2"]));
+    assert_eq!(
+        json["transcript"]["segments"][1]["speaker_name"],
+        "Speaker 2"
+    );
+    assert_eq!(
+        json["diarization"]["speakers"],
+        json!(["SPEAKER_1", "SPEAKER_2"])
+    );
 
     // `/v1` names no diarizer, so its verbose_json keeps OpenAI's shape (the `speaker`
     // extension of a diarized result is covered by the unit tests).
@@ -196,7 +202,10 @@ fn renaming_a_speaker_changes_every_export_and_survives_a_restart() {
         renamed["diarization"]["names"],
         json!({"SPEAKER_1": "Interviewer"})
     );
-    assert_eq!(renamed["transcript"], result["transcript"], "only names change");
+    assert_eq!(
+        renamed["transcript"], result["transcript"],
+        "only names change"
+    );
     assert_eq!(
         export(&server, &id, "vtt"),
         expected_vtt(
@@ -211,7 +220,10 @@ fn renaming_a_speaker_changes_every_export_and_survives_a_restart() {
     rename(&server, &id, json!({"SPEAKER_2": "Ann & <Bo>"})).expect(200);
     let vtt = export(&server, &id, "vtt");
     assert!(vtt.contains("\n<v Ann &amp; &lt;Bo&gt;>window 2"), "{vtt}");
-    assert!(vtt.contains("\n<v Interviewer>window 1"), "the other name is kept: {vtt}");
+    assert!(
+        vtt.contains("\n<v Interviewer>window 1"),
+        "the other name is kept: {vtt}"
+    );
     assert!(export(&server, &id, "srt").contains("\nAnn & <Bo>: window 2"));
 
     server.restart();
@@ -280,7 +292,10 @@ fn bad_renames_are_refused_with_the_reason_and_change_nothing() {
     );
     assert_eq!(reply.expect(400).error_code(), "invalid_body");
     let stored = server.get(&format!("/api/results/{id}")).expect(200).json();
-    assert_eq!(stored["diarization"]["names"], json!({"SPEAKER_2": "Guest"}));
+    assert_eq!(
+        stored["diarization"]["names"],
+        json!({"SPEAKER_2": "Guest"})
+    );
 
     let plain = run(&server, &[]);
     let reply = rename(&server, &id_of(&plain), json!({"SPEAKER_1": "x"})).expect(409);
@@ -320,7 +335,10 @@ fn the_results_page_shows_and_renames_speakers_without_javascript() {
     let result = diarized(&server);
     let id = id_of(&result);
     let mut browser = Browser::new();
-    let page = browser.get(&server, &format!("/results/{id}")).expect(200).text();
+    let page = browser
+        .get(&server, &format!("/results/{id}"))
+        .expect(200)
+        .text();
     assert!(page.contains("id=\"speakers\""), "{page}");
     assert!(
         page.contains(r#"<span class="speaker speaker-c0">Speaker 1</span>"#),
@@ -347,12 +365,17 @@ fn the_results_page_shows_and_renames_speakers_without_javascript() {
         "{}",
         reply.text()
     );
-    let page = browser.get(&server, &format!("/results/{id}")).expect(200).text();
+    let page = browser
+        .get(&server, &format!("/results/{id}"))
+        .expect(200)
+        .text();
     assert!(!page.contains("<script>alert(1)"), "escaped: {page}");
     // askama writes `<` and `>` as numeric references.
     let escaped = "&#60;script&#62;alert(1)&#60;/script&#62;";
     assert!(
-        page.contains(&format!(r#"<span class="speaker speaker-c0">{escaped}</span>"#)),
+        page.contains(&format!(
+            r#"<span class="speaker speaker-c0">{escaped}</span>"#
+        )),
         "{page}"
     );
     assert!(page.contains(&format!(r#"value="{escaped}""#)), "{page}");
@@ -385,17 +408,24 @@ fn a_failed_detection_is_said_on_the_page_above_the_transcript() {
     );
     let id = id_of(&failed);
     let mut browser = Browser::new();
-    let page = browser.get(&server, &format!("/results/{id}")).expect(200).text();
-    let notice = page
-        .find("Speaker detection failed: ")
-        .expect("the notice");
+    let page = browser
+        .get(&server, &format!("/results/{id}"))
+        .expect(200)
+        .text();
+    let notice = page.find("Speaker detection failed: ").expect("the notice");
     let error = failed["diarization"]["error"].as_str().expect("error");
     assert!(error.contains("asked to fail"), "{error}");
     assert!(
         page[notice..].contains("asked to fail"),
         "the reason follows: {page}"
     );
-    assert!(page.contains("window 1 level"), "the transcript is shown: {page}");
+    assert!(
+        page.contains("window 1 level"),
+        "the transcript is shown: {page}"
+    );
     assert!(notice < page.find("window 1 level").unwrap_or(0));
-    assert!(!page.contains("id=\"speakers\""), "nothing to rename: {page}");
+    assert!(
+        !page.contains("id=\"speakers\""),
+        "nothing to rename: {page}"
+    );
 }

@@ -141,7 +141,11 @@ pub async fn rename_speakers(
 ) -> Result<Json<StoredResult>, ApiError> {
     let id = parse_id(&id)?;
     let Json(body) = body.map_err(|rejection| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            rejection.body_text(),
+        )
     })?;
     let result = crate::speakers::rename(&state, &caller.tenant, id, &body.names).await?;
     Ok(Json(result))

@@ -28,7 +28,11 @@ struct Cli {
 pub struct Common {
     /// The server's TOML config file, for its limits and folders (flags win over it).
     /// `serve` also takes it as `--config`.
-    #[arg(id = "server_config", long = "server-config", env = "SANDSCRIBE_CONFIG")]
+    #[arg(
+        id = "server_config",
+        long = "server-config",
+        env = "SANDSCRIBE_CONFIG"
+    )]
     config: Option<PathBuf>,
     /// The plugins folder (one sub-folder per plugin).
     #[arg(long)]

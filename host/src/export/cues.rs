@@ -72,11 +72,7 @@ pub fn speaker_cues(
 }
 
 /// The cues of one segment, in order, all inside the segment.
-fn segment_cues(
-    segment: &Segment,
-    speaker: Option<String>,
-    options: &SubtitleOptions,
-) -> Vec<Cue> {
+fn segment_cues(segment: &Segment, speaker: Option<String>, options: &SubtitleOptions) -> Vec<Cue> {
     let lines = layout::lines(&segment.text, options.max_chars_per_line);
     if lines.is_empty() {
         return Vec::new();

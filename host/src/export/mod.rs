@@ -241,8 +241,7 @@ fn name_speakers(value: &mut serde_json::Value, segments: &[Segment], speakers: 
         return;
     };
     for (segment, serialized) in segments.iter().zip(serialized) {
-        if let (Some(name), Some(object)) = (speakers.name(segment), serialized.as_object_mut())
-        {
+        if let (Some(name), Some(object)) = (speakers.name(segment), serialized.as_object_mut()) {
             object.insert("speaker_name".to_owned(), name.into());
         }
     }

@@ -69,6 +69,7 @@ fn interview() -> StoredResult {
             error: None,
             speakers: vec!["SPEAKER_1".to_owned(), "SPEAKER_2".to_owned()],
             names,
+            wall_ms: 120,
         }),
     }
 }
@@ -147,6 +148,7 @@ fn json_keeps_labels_and_diarization_and_adds_display_names() {
             "diarizer": "fakespeakers", "state": "done",
             "speakers": ["SPEAKER_1", "SPEAKER_2"],
             "names": {"SPEAKER_2": "Dr. <Who> & Co"},
+            "wall_ms": 120,
         })
     );
     // The detour through a JSON value neither reorders fields nor widens an f32.
@@ -166,7 +168,11 @@ fn without_diarization_labelled_segments_export_as_they_always_did() {
         }
     }
     for format in [ExportFormat::Txt, ExportFormat::Srt, ExportFormat::Vtt] {
-        assert_eq!(export(&labelled, format), export(&plain, format), "{format}");
+        assert_eq!(
+            export(&labelled, format),
+            export(&plain, format),
+            "{format}"
+        );
     }
     assert_eq!(
         export(&plain, ExportFormat::Txt),
@@ -195,6 +201,7 @@ fn a_failed_diarization_without_speakers_changes_nothing_but_the_json_record() {
         error: Some("out of memory".to_owned()),
         speakers: Vec::new(),
         names: BTreeMap::new(),
+        wall_ms: 0,
     });
     for format in [ExportFormat::Txt, ExportFormat::Srt, ExportFormat::Vtt] {
         assert_eq!(export(&failed, format), export(&plain, format), "{format}");

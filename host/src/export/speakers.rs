@@ -72,6 +72,7 @@ mod tests {
             state: DiarizationState::Done,
             error: None,
             speakers: vec!["SPEAKER_1".to_owned(), "SPEAKER_2".to_owned()],
+            wall_ms: 0,
             names: names
                 .iter()
                 .map(|(label, name)| ((*label).to_owned(), (*name).to_owned()))

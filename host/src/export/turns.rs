@@ -48,7 +48,11 @@ fn segment_turns(segment: &Segment) -> Vec<Segment> {
         let (Some(first), Some(last_word)) = (words.first(), words.last()) else {
             continue;
         };
-        let start = if index == 0 { seg_start } else { first.start_ms };
+        let start = if index == 0 {
+            seg_start
+        } else {
+            first.start_ms
+        };
         let end = if index == last {
             seg_end
         } else {
@@ -81,8 +85,7 @@ fn speaker_runs(segment: &Segment) -> Vec<Range<usize>> {
     for (index, word) in segment.words.iter().enumerate() {
         match runs.last_mut() {
             Some(run)
-                if speaker_of(segment, &segment.words[run.start])
-                    == speaker_of(segment, word) =>
+                if speaker_of(segment, &segment.words[run.start]) == speaker_of(segment, word) =>
             {
                 run.end = index + 1;
             }

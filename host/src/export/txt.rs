@@ -39,8 +39,7 @@ pub(super) fn write(segments: &[Segment], speakers: &Speakers<'_>, text: &str) -
         out.push('\n');
     }
     if out.is_empty() {
-        let text = text
-            .trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         for line in text.lines() {
             out.push_str(line.trim_end());
             out.push('\n');

@@ -318,6 +318,7 @@ mod tests {
             error: None,
             speakers: vec!["SPEAKER_1".into(), "SPEAKER_2".into()],
             names: [("SPEAKER_2".to_owned(), "Guest".to_owned())].into(),
+            wall_ms: 0,
         });
         let value = serde_json::to_value(verbose(&request(false), &result)).unwrap();
         assert_eq!(value["segments"][0]["speaker"], "Speaker 1");
