@@ -28,6 +28,7 @@ mod results;
 mod sandbox;
 mod served_files;
 mod sessions;
+mod speakers_plugin;
 mod tenants;
 mod webhooks;
 mod whisper;
