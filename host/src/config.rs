@@ -58,6 +58,17 @@ pub struct Config {
     pub tenants: std::collections::HashMap<String, TenantLimits>,
     /// Signed notifications of finished jobs to their `callback_url`.
     pub webhooks: WebhooksConfig,
+    /// Per-plugin settings, by plugin id (`[plugins.whisper-base-en]`).
+    pub plugins: std::collections::HashMap<String, PluginDefaults>,
+}
+
+/// What a plugin's jobs get unless they say otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginDefaults {
+    /// A diarizer (plugin id) that runs after this plugin's jobs that name none; a job
+    /// opts out with `diarizer = none`. Default: none.
+    pub diarizer: Option<String>,
 }
 
 /// One tenant's quotas and plugin allow-list; what is missing means only the
@@ -109,6 +120,7 @@ impl Default for Config {
             api_keys: Vec::new(),
             tenants: Default::default(),
             webhooks: WebhooksConfig::default(),
+            plugins: Default::default(),
         }
     }
 }

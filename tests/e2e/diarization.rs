@@ -296,3 +296,22 @@ fn diarizers_are_listed_with_their_kind_and_are_no_openai_model() {
         "{ids:?}"
     );
 }
+
+#[test]
+fn a_plugins_default_diarizer_runs_unless_the_job_turns_it_off() {
+    let server = Server::start(
+        ServerOptions::new().extra_toml("[plugins.echo]\ndiarizer = \"fakespeakers\"\n"),
+    );
+    let by_default = run(&server, &[("speakers", "1")]);
+    assert_eq!(by_default["diarizer"]["plugin"]["id"], "fakespeakers");
+    assert_eq!(by_default["result"]["diarization"]["state"], "done");
+    assert_eq!(
+        by_default["result"]["diarization"]["speakers"],
+        json!(["SPEAKER_1"]),
+        "the job's speakers hint goes to the default diarizer"
+    );
+    let off = run(&server, &[("diarizer", "none")]);
+    assert_eq!(off["status"], "completed");
+    assert!(off.get("diarizer").is_none(), "{off:#}");
+    assert!(off["result"].get("diarization").is_none());
+}

@@ -29,6 +29,7 @@ mod sandbox;
 mod served_files;
 mod sessions;
 mod speakers;
+mod speakers_plugin;
 mod tenants;
 mod webhooks;
 mod whisper;

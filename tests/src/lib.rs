@@ -42,7 +42,9 @@ mod postgres;
 mod raw;
 mod receiver;
 pub use browser::Browser;
-pub use media::{PeakMemory, encode, example_plugins_dir, ffmpeg, memory_mib, speech_dir};
+pub use media::{
+    PeakMemory, encode, example_plugins_dir, ffmpeg, memory_mib, speech_dir, wav_samples,
+};
 pub use postgres::Postgres;
 pub use raw::RawRequest;
 pub use receiver::{Delivered, Receiver};

@@ -156,3 +156,23 @@ impl PeakMemory {
         self.peak_kib.saturating_sub(self.before_kib)
     }
 }
+
+/// The 16-bit samples of a PCM WAV file (its `data` chunk, whatever chunks come first),
+/// e.g. a test clip to join with another into new test audio.
+pub fn wav_samples(path: &std::path::Path) -> Vec<i16> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+            as usize;
+        if &bytes[at..at + 4] == b"data" {
+            let end = (at + 8).saturating_add(size).min(bytes.len());
+            return bytes[at + 8..end]
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect();
+        }
+        at = at.saturating_add(8 + size + (size & 1));
+    }
+    panic!("{} has no data chunk", path.display());
+}

@@ -64,7 +64,9 @@ pub async fn submit(
     let callback_url = state
         .callback_url(&caller.tenant, upload.field("callback_url"))
         .await?;
-    let diarizer = diarizer_ask(&upload)?;
+    let diarizer = diarizer_ask(&upload, || {
+        DiarizerAsk::default_for(&state, &plugin.meta.id)
+    })?;
     let snapshot = submit_upload(
         &state,
         upload,
@@ -109,16 +111,28 @@ fn json_object_field(
 }
 
 /// The `diarizer`, `speakers` and `diarizer_config` fields: the job's optional second
-/// stage. `speakers` or `diarizer_config` without a `diarizer` is a mistake worth saying.
-fn diarizer_ask(upload: &upload::UploadGuard) -> Result<Option<DiarizerAsk>, ApiError> {
+/// stage. Without `diarizer` the plugin's default applies (`default`); `diarizer=none`
+/// turns it off. `speakers` or `diarizer_config` without a diarizer is a mistake worth
+/// saying.
+fn diarizer_ask(
+    upload: &upload::UploadGuard,
+    default: impl FnOnce() -> Option<DiarizerAsk>,
+) -> Result<Option<DiarizerAsk>, ApiError> {
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_speakers", message);
     let speakers = SpeakerCount::parse(upload.field("speakers").unwrap_or_default())
         .map_err(|e| bad(e.to_string()))?;
-    let Some(id) = upload
+    let named = upload
         .field("diarizer")
         .map(str::trim)
-        .filter(|d| !d.is_empty())
-    else {
+        .filter(|d| !d.is_empty());
+    if named.is_none()
+        && let Some(mut ask) = default()
+    {
+        ask.speakers = speakers;
+        ask.config = json_object_field(upload, "diarizer_config")?;
+        return Ok(Some(ask));
+    }
+    let Some(id) = named.filter(|d| !d.eq_ignore_ascii_case("none")) else {
         for field in ["speakers", "diarizer_config"] {
             if upload.field(field).is_some_and(|v| !v.trim().is_empty()) {
                 return Err(ApiError::new(

@@ -21,6 +21,19 @@ pub struct DiarizerAsk {
     pub config: serde_json::Value,
 }
 
+impl DiarizerAsk {
+    /// The diarizer a job of `plugin_id` gets when it names none: the operator's
+    /// `[plugins.<id>] diarizer`, with its defaults and `auto` speakers.
+    pub fn default_for(state: &AppState, plugin_id: &str) -> Option<Self> {
+        let id = state.config.plugins.get(plugin_id)?.diarizer.clone()?;
+        Some(Self {
+            id,
+            speakers: SpeakerCount::Auto,
+            config: serde_json::json!({}),
+        })
+    }
+}
+
 /// Checks a named diarizer as a job's plugin is checked (loaded, allowed for the tenant,
 /// not in quarantine, its configuration valid) and that it is a diarizer.
 fn resolve_diarizer(

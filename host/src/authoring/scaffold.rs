@@ -78,7 +78,7 @@ impl SdkSource {
         let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
         match built_from.canonicalize() {
             Ok(path) if path.join("Cargo.toml").is_file() => Self::Path(path),
-            _ => Self::Registry("0.2".to_owned()),
+            _ => Self::Registry("0.3".to_owned()),
         }
     }
 
@@ -315,7 +315,7 @@ mod tests {
     fn sdk_paths_are_escaped_for_toml() {
         let sdk = SdkSource::Path(PathBuf::from(r#"C:\sdk "x""#));
         assert_eq!(sdk.dependency(), r#"{ path = "C:\\sdk \"x\"" }"#);
-        assert_eq!(SdkSource::Registry("0.2".into()).dependency(), "\"0.2\"");
+        assert_eq!(SdkSource::Registry("0.3".into()).dependency(), "\"0.3\"");
     }
 
     #[test]

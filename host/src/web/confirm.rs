@@ -25,6 +25,40 @@ pub struct Setting {
     pub value: String,
 }
 
+/// A diarizer the person may add as the job's second stage.
+pub struct DiarizerOption {
+    pub id: String,
+    pub name: String,
+    pub selected: bool,
+}
+
+/// The choices of the Start form: who spoke when (`diarizer`, `none` or empty for no
+/// diarizer) and how many speakers to expect.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct StartForm {
+    diarizer: Option<String>,
+    speakers: Option<String>,
+}
+
+/// The diarizers `tenant` may use, the plugin's default (`[plugins.<id>] diarizer`)
+/// selected.
+fn diarizer_options(web: &Web, tenant: &str, plugin: &LoadedPlugin) -> Vec<DiarizerOption> {
+    let default =
+        crate::app::submit::DiarizerAsk::default_for(&web.app, &plugin.meta.id).map(|ask| ask.id);
+    web.app
+        .plugins
+        .plugins()
+        .iter()
+        .filter(|p| p.meta.kind == crate::runtime::PluginKind::Diarizer)
+        .filter(|p| web.app.plugin_allowed(tenant, &p.meta.id))
+        .map(|p| DiarizerOption {
+            id: p.meta.id.clone(),
+            name: p.meta.name.clone(),
+            selected: default.as_deref() == Some(p.meta.id.as_str()),
+        })
+        .collect()
+}
 #[derive(Template)]
 #[template(path = "confirm.html")]
 struct ConfirmPage {
@@ -36,6 +70,8 @@ struct ConfirmPage {
     file_size: String,
     file_duration: String,
     file_origin: &'static str,
+    /// Diarizers to choose from (none: the choice is not shown).
+    diarizers: Vec<DiarizerOption>,
     error: Option<String>,
 }
 
@@ -109,6 +145,7 @@ async fn confirm_page(
             FileSource::Staged { .. } => "uploaded",
             FileSource::Media { .. } => "from a media folder",
         },
+        diarizers: diarizer_options(web, wizard.tenant(), &plugin),
         error,
     })
 }
@@ -155,11 +192,31 @@ async fn materialize(web: &Web, tenant: &str, file: &ChosenFile) -> Result<Uploa
 }
 
 /// `POST /start`: creates the job and goes to its progress page.
-pub async fn start(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Response, WebError> {
+pub async fn start(
+    State(web): State<Arc<Web>>,
+    mut wizard: Wizard,
+    axum::Form(form): axum::Form<StartForm>,
+) -> Result<Response, WebError> {
     let (plugin, file) = match ready(&web, &wizard) {
         Ok(ready) => ready,
         Err(to) => return Ok(Redirect::to(to).into_response()),
     };
+    let speakers = match crate::diarize::SpeakerCount::parse(form.speakers.as_deref().unwrap_or(""))
+    {
+        Ok(speakers) => speakers,
+        Err(e) => {
+            let message = text::sentence(&e.to_string());
+            return confirm_error(&web, &mut wizard, StatusCode::BAD_REQUEST, message).await;
+        }
+    };
+    let diarizer = form
+        .diarizer
+        .filter(|id| !id.is_empty() && id != "none")
+        .map(|id| crate::app::submit::DiarizerAsk {
+            id,
+            speakers,
+            config: serde_json::json!({}),
+        });
     let guard = match materialize(&web, wizard.tenant(), &file).await {
         Ok(guard) => guard,
         Err(e) => return confirm_error(&web, &mut wizard, e.status, e.message).await,
@@ -172,7 +229,7 @@ pub async fn start(State(web): State<Arc<Web>>, mut wizard: Wizard) -> Result<Re
         config,
         wizard.tenant(),
         None,
-        None,
+        diarizer,
     )
     .await;
     let snapshot = match submitted {

@@ -101,7 +101,7 @@ async fn handle(
         &caller.tenant,
         // OpenAI's API has no callbacks: the answer is the transcript.
         None,
-        None,
+        crate::app::submit::DiarizerAsk::default_for(&state, &request.model),
     )
     .await
     .map_err(|e| mapped.explain(e))?;
