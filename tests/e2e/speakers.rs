@@ -1,6 +1,6 @@
 //! Speakers everywhere a transcript goes: a diarized result (`echo` then the
 //! `fakespeakers` fixture, which alternates `SPEAKER_1` and `SPEAKER_2` one segment each)
-//! names its speakers in every export and on the results page; a
+//! names its speakers in every export, in `verbose_json` and on the results page; a
 //! person renames them through the API or the page's plain form, every export follows,
 //! and a bad rename is refused with the reason and changes nothing.
 
@@ -159,8 +159,7 @@ fn a_diarized_result_names_its_speakers_in_every_export() {
         json!(["SPEAKER_1", "SPEAKER_2"])
     );
 
-    // `/v1` names no diarizer, so its verbose_json keeps OpenAI's shape (the `speaker`
-    // extension of a diarized result is covered by the unit tests).
+    // A `/v1` job of a plugin without a default diarizer keeps OpenAI's shape.
     let form = Form::new()
         .text("model", "echo")
         .text("response_format", "verbose_json")
@@ -428,4 +427,45 @@ fn a_failed_detection_is_said_on_the_page_above_the_transcript() {
         !page.contains("id=\"speakers\""),
         "nothing to rename: {page}"
     );
+}
+
+#[test]
+fn verbose_json_names_the_speakers_of_a_default_diarizer() {
+    let server = Server::start(
+        ServerOptions::new().extra_toml("[plugins.echo]\ndiarizer = \"fakespeakers\"\n"),
+    );
+    let form = Form::new()
+        .text("model", "echo")
+        .text("response_format", "verbose_json")
+        .file("file", "talk.wav", "audio/wav", &audio());
+    let answer = server
+        .post_form("/v1/audio/transcriptions", &form)
+        .expect(200)
+        .json();
+    let speakers: Vec<&str> = answer["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| s["speaker"].as_str().unwrap_or("(none)"))
+        .collect();
+    assert_eq!(
+        speakers,
+        ["Speaker 1", "Speaker 2"]
+            .iter()
+            .cycle()
+            .take(speakers.len())
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    assert!(speakers.len() >= 2, "{answer:#}");
+    // The plain `vtt` answer is the export writer's, voice spans included.
+    let form = Form::new()
+        .text("model", "echo")
+        .text("response_format", "vtt")
+        .file("file", "talk.wav", "audio/wav", &audio());
+    let vtt = server
+        .post_form("/v1/audio/transcriptions", &form)
+        .expect(200)
+        .text();
+    assert!(vtt.contains("\n<v Speaker 2>"), "{vtt}");
 }
