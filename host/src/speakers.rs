@@ -46,7 +46,8 @@ impl NameError {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    /// The HTTP status to answer with: 409 when there is nothing to name, else 400.
+    pub fn status(&self) -> StatusCode {
         match self {
             Self::NotDiarized => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,

@@ -120,7 +120,7 @@ pub async fn rename_speakers(
     match crate::speakers::rename(&web.app, wizard.tenant(), id, &submitted).await {
         Ok(_) => Ok(Redirect::to(&format!("/results/{id}")).into_response()),
         Err(RenameError::Refused(error)) => {
-            let status = crate::app::ApiError::from(error.clone()).status;
+            let status = error.status();
             let result = crate::app::lookup::load_result(&web.app, id, wizard.tenant()).await?;
             let refused = Refused {
                 submitted,
