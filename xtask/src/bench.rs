@@ -27,6 +27,8 @@
 mod accuracy;
 #[path = "bench_cluster.rs"]
 mod cluster;
+#[path = "bench_diarize.rs"]
+mod diarize;
 #[path = "bench_faster_whisper.rs"]
 mod faster_whisper;
 #[path = "bench_memory.rs"]
@@ -38,7 +40,7 @@ use std::path::Path;
 
 use crate::setup;
 
-const CLIPS: &[&str] = &[
+pub const CLIPS: &[&str] = &[
     "goforward",
     "librivox-0870",
     "librivox-0880",
@@ -57,7 +59,8 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("whisper") => whisper(&args[1..]),
         Some("cluster") => cluster::cluster(&args[1..]),
-        _ => Err("usage: cargo xtask bench <whisper | cluster>".into()),
+        Some("diarize") => diarize::diarize(&args[1..]),
+        _ => Err("usage: cargo xtask bench <whisper | cluster | diarize>".into()),
     }
 }
 

@@ -11,6 +11,7 @@
 //! - `bench whisper`: real-time factor in the sandbox vs native.
 //! - `bench cluster`: jobs/s, event and cancel latency with 1-3 nodes on PostgreSQL,
 //!   beside the embedded SQLite node.
+//! - `bench diarize`: the speakers stage per minute of audio beside the transcription.
 
 mod assets;
 mod bench;
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup [--models tiny,base] | run | test | bench <whisper | cluster>>"
+                "usage: cargo xtask <setup [--models tiny,base] | run | test | bench <whisper | cluster | diarize>>"
             );
             return ExitCode::from(2);
         }

@@ -72,6 +72,11 @@ impl Config {
     }
 }
 
+/// An `f32` default as the decimal it was written as (0.65, not 0.6499999761581421).
+fn shown(value: f32) -> f64 {
+    (f64::from(value) * 1e4).round() / 1e4
+}
+
 /// The JSON Schema (draft 2020-12) of [`Config`].
 pub fn schema() -> String {
     let d = Config::default();
@@ -85,11 +90,11 @@ pub fn schema() -> String {
                 "description": "The most speakers to find when the number is not given (or the range is open-ended)."
             },
             "threshold": {
-                "type": "number", "minimum": -1, "maximum": 1, "default": d.threshold,
+                "type": "number", "minimum": -1, "maximum": 1, "default": shown(d.threshold),
                 "description": "When estimating the number of speakers: groups of voice windows at least this alike (average cosine similarity) are one speaker. Higher finds more speakers."
             },
             "min_silhouette": {
-                "type": "number", "minimum": -1, "maximum": 1, "default": d.min_silhouette,
+                "type": "number", "minimum": -1, "maximum": 1, "default": shown(d.min_silhouette),
                 "description": "When estimating: a split into several speakers is kept only if its mean silhouette reaches this; otherwise everyone is one speaker."
             },
             "min_turn_ms": {

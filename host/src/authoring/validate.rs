@@ -13,7 +13,7 @@ use crate::audio::{Audio, DecodeLimits};
 use crate::config::{Config, Limits};
 use crate::runtime::{
     CancelFlag, JobReporter, LOG_LIMIT_REACHED, LoadError, LoadedPlugin, LogLevel,
-    OUTPUT_LIMIT_REACHED, PluginMeta, ResourceUse, RunError, Runtime, SchemaIssue,
+    OUTPUT_LIMIT_REACHED, PluginKind, PluginMeta, ResourceUse, RunError, Runtime, SchemaIssue,
 };
 use crate::transcript::{Segment, Transcript};
 
@@ -235,14 +235,35 @@ fn smoke_run(
     config: &serde_json::Value,
 ) -> SmokeRun {
     let recorder = Arc::new(Recorder::default());
-    let outcome = runtime.transcribe(
-        plugin,
-        audio,
-        &config.to_string(),
-        recorder.clone(),
-        CancelFlag::new(),
-        None,
-    );
+    let outcome = match plugin.meta.kind {
+        PluginKind::Transcriber => runtime.transcribe(
+            plugin,
+            audio,
+            &config.to_string(),
+            recorder.clone(),
+            CancelFlag::new(),
+            None,
+        ),
+        // A diarizer gets the whole audio as one segment; its turns are shown as
+        // segments named after their speaker.
+        PluginKind::Diarizer => {
+            let whole = [Segment::new(0, audio.duration_ms(), "")];
+            let outcome = runtime.diarize(
+                plugin,
+                audio,
+                &whole,
+                crate::diarize::SpeakerCount::Auto,
+                &config.to_string(),
+                recorder.clone(),
+                CancelFlag::new(),
+                None,
+            );
+            crate::runtime::RunOutcome {
+                result: outcome.result.map(turns_as_transcript),
+                usage: outcome.usage,
+            }
+        }
+    };
     let recorded = std::mem::take(&mut *recorder.lock());
     let mut limits_hit = Vec::new();
     match &outcome.result {
@@ -269,6 +290,29 @@ fn smoke_run(
         live_segments: recorded.segments,
         progress_updates: recorded.progress_updates,
         log: recorded.log,
+    }
+}
+
+/// A diarizer's turns as a transcript to print: one segment per turn, its text and
+/// speaker the turn's label.
+fn turns_as_transcript(turns: Vec<crate::diarize::SpeakerTurn>) -> Transcript {
+    let segments: Vec<Segment> = turns
+        .into_iter()
+        .map(|turn| Segment {
+            confidence: turn.confidence,
+            speaker: Some(turn.speaker.clone()),
+            ..Segment::new(turn.start_ms, turn.end_ms, turn.speaker)
+        })
+        .collect();
+    let text = segments
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Transcript {
+        text,
+        language: None,
+        segments,
     }
 }
 

@@ -12,8 +12,12 @@ pub fn run(common: &Common) -> anyhow::Result<ExitCode> {
     let registry = runtime.load_plugins(&config.plugins_dir);
     for plugin in registry.plugins() {
         let m = &plugin.meta;
+        let kind = match m.kind {
+            sandscribe::runtime::PluginKind::Transcriber => "",
+            sandscribe::runtime::PluginKind::Diarizer => " [diarizer]",
+        };
         println!(
-            "{:<20} {:<10} {} — {}",
+            "{:<20} {:<10} {}{kind} — {}",
             m.id, m.version, m.name, m.description
         );
         for warning in &plugin.schema_warnings {

@@ -20,6 +20,10 @@ mod generated {
 }
 
 #[path = "../compute_host.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "each version compiles the shared file against its own bindings"
+)]
 mod compute;
 
 use crate::runtime::contract::PluginFailure;

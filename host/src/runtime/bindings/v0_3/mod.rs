@@ -36,6 +36,10 @@ mod diarizer {
 }
 
 #[path = "../compute_host.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "each version compiles the shared file against its own bindings"
+)]
 mod compute;
 
 use crate::diarize::{SpeakerCount, SpeakerTurn};
