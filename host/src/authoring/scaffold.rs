@@ -224,8 +224,9 @@ mod tests {
             Some(1)
         );
         let lib = std::fs::read_to_string(root.join("src/lib.rs")).expect("lib.rs");
+        let info: String = lib.split_whitespace().collect();
         assert!(
-            lib.contains(r#"PluginInfo::new(env!("CARGO_PKG_NAME"), "My Vad""#),
+            info.contains(r#"PluginInfo::new(env!("CARGO_PKG_NAME"),"MyVad","#),
             "{lib}"
         );
         let plugin_toml = std::fs::read_to_string(root.join("plugin.toml")).expect("plugin.toml");
