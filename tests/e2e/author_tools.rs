@@ -221,7 +221,7 @@ fn scaffold_and_build(id: &str, edit: impl FnOnce(String) -> String) -> Scaffold
     assert!(
         built
             .stdout
-            .contains(&format!("built {id} 0.1.0 (Rust, WIT 0.2.0)")),
+            .contains(&format!("built {id} 0.1.0 (Rust, WIT 0.3.0)")),
         "{built}"
     );
     scaffold
@@ -308,7 +308,7 @@ fn the_rust_template_builds_outside_the_workspace_validates_and_transcribes_each
     let validated = validate(scaffold.root(), &installed);
     validated.assert_ok("plugins validate");
     validated.assert_stdout(&[
-        "PASS  loads as the server loads it: tone-vad 0.1.0 (WIT 0.2.0)",
+        "PASS  loads as the server loads it: tone-vad 0.1.0 (WIT 0.3.0)",
         "PASS  config-schema: valid, defaults valid, no unknown keywords",
         "PASS  smoke job on generated",
         "2 segment(s)",
@@ -444,8 +444,8 @@ fn inspect_shows_the_built_plugins_contract_and_info() {
     found.assert_ok("inspect");
     found.assert_stdout(&[
         "WebAssembly component, compiled in",
-        "sandscribe:plugin@0.2.0",
-        "sandscribe:plugin/host@0.2.0 (instance)",
+        "sandscribe:plugin@0.3.0",
+        "sandscribe:plugin/host@0.3.0 (instance)",
         "transcribe (function)",
         "id            tone-vad",
         "sample rate   16000 Hz",
@@ -654,7 +654,7 @@ fn inspect_and_validate_refuse_a_plugin_of_a_wit_version_this_server_does_not_se
     while let Some(found) = bytes[at..].windows(prefix.len()).position(|w| w == prefix) {
         let start = at + found + prefix.len();
         let name_end = start + bytes[start..].iter().position(|&b| b == b'@').unwrap_or(0);
-        if bytes[name_end..].starts_with(b"@0.2.0") {
+        if bytes[name_end..].starts_with(b"@0.3.0") {
             bytes[name_end + 1..name_end + 6].copy_from_slice(b"0.9.0");
             patched += 1;
         }
@@ -662,7 +662,7 @@ fn inspect_and_validate_refuse_a_plugin_of_a_wit_version_this_server_does_not_se
     }
     assert!(
         patched > 0,
-        "the echo fixture imports sandscribe:plugin@0.2.0"
+        "the echo fixture imports sandscribe:plugin@0.3.0"
     );
     let folder = dir.path().join("plugins/echo");
     std::fs::create_dir_all(&folder).expect("plugin folder");
