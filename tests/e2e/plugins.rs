@@ -61,7 +61,7 @@ fn every_fixture_is_listed_with_its_config_schema() {
 
     let health = server.get("/healthz").expect(200).json();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["plugins"], 9);
+    assert_eq!(health["plugins"], 10);
 }
 
 #[test]
