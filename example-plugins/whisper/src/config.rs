@@ -98,6 +98,10 @@ pub struct Config {
     pub condition_on_previous_text: bool,
     /// Precision of the linear layers' weights in the host.
     pub precision: Precision,
+    /// Time each word too (default `false`): one more decoder pass per window over
+    /// its text, reading the alignment heads' cross-attention (see
+    /// [`crate::timing`]).
+    pub words: bool,
 }
 
 impl Default for Config {
@@ -112,6 +116,7 @@ impl Default for Config {
             max_tokens_per_window: MAX_TOKENS_PER_WINDOW,
             condition_on_previous_text: false,
             precision: Precision::Float32,
+            words: false,
         }
     }
 }
@@ -275,6 +280,12 @@ pub fn schema(multilingual: bool) -> String {
                 "description": "How the model's weights are kept for the matrix products: \"float32\" gives the model's own results; \"int8\" is about 1.5 times as fast with weights four times smaller, at nearly the same accuracy; \"bfloat16\" is about 1.3 times as fast with half the memory, and changes results less than int8.",
                 "enum": Precision::ALL.map(Precision::name),
                 "default": "float32"
+            },
+            "words": {
+                "type": "boolean",
+                "title": "Word timestamps",
+                "description": "Give each segment its words with start and end times, found from where the model's alignment heads look in the audio. Costs one more decoder pass per 30-second window.",
+                "default": false
             }
         }
     });

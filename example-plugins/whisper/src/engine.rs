@@ -59,6 +59,20 @@ pub struct Segment {
     pub text: String,
     /// `exp` of the mean token log-probability, in 0..=1.
     pub confidence: f32,
+    /// The segment's words with their times, when the configuration asks for them
+    /// (`words`); else empty.
+    pub words: Vec<Word>,
+}
+
+/// One timed word of a segment (see [`crate::timing`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Word {
+    /// The word with its punctuation, without surrounding spaces.
+    pub text: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// Mean probability of the word's tokens, in 0..=1.
+    pub confidence: f32,
 }
 
 /// The finished result.
@@ -133,6 +147,10 @@ pub struct Engine {
     pub(crate) tokenizer: Tokenizer,
     /// Tokens never sampled.
     pub(crate) suppress: Vec<u32>,
+    /// `(decoder layer, head)` pairs whose cross-attention follows the speech, for word
+    /// timings: `alignment_heads` of the model's `config.json`, or else every head of
+    /// the decoder's second half (openai-whisper's default).
+    pub(crate) alignment_heads: Vec<(usize, usize)>,
 }
 
 impl Engine {
@@ -189,11 +207,13 @@ impl Engine {
             )));
         }
         let suppress = tokenizer.non_speech_tokens();
+        let alignment_heads = alignment_heads(read("config.json").ok().as_deref(), &dims);
         Ok(Self {
             model,
             dims,
             tokenizer,
             suppress,
+            alignment_heads,
         })
     }
 
@@ -210,6 +230,11 @@ impl Engine {
             #[cfg(feature = "pure-wasm")]
             Model::PureWasm(_) => Ok(()),
         }
+    }
+
+    /// The `(decoder layer, head)` pairs word timings are read from.
+    pub fn alignment_heads(&self) -> &[(usize, usize)] {
+        &self.alignment_heads
     }
 
     /// Sizes of the model.
@@ -291,4 +316,67 @@ fn network<'a>(
     };
     // Another thread may have won the race; either copy is the same.
     Ok(cell.get_or_init(|| network))
+}
+
+/// The alignment heads named by a CTranslate2 `config.json` (`"alignment_heads":
+/// [[layer, head], …]`) that exist in the model; without any, every head of the
+/// decoder's second half.
+fn alignment_heads(config_json: Option<&str>, dims: &Dims) -> Vec<(usize, usize)> {
+    let named: Vec<(usize, usize)> = config_json
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|config| {
+            let pairs = config.get("alignment_heads")?.as_array()?.clone();
+            Some(
+                pairs
+                    .iter()
+                    .filter_map(|pair| {
+                        let layer = usize::try_from(pair.get(0)?.as_u64()?).ok()?;
+                        let head = usize::try_from(pair.get(1)?.as_u64()?).ok()?;
+                        Some((layer, head))
+                    })
+                    .filter(|&(l, h)| l < dims.n_text_layer && h < dims.n_text_head)
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
+    if !named.is_empty() {
+        return named;
+    }
+    (dims.n_text_layer / 2..dims.n_text_layer)
+        .flat_map(|l| (0..dims.n_text_head).map(move |h| (l, h)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dims() -> Dims {
+        Dims {
+            n_mels: 80,
+            n_audio_ctx: 1500,
+            n_audio_state: 384,
+            n_audio_layer: 4,
+            n_audio_head: 6,
+            n_vocab: 51864,
+            n_text_ctx: 448,
+            n_text_state: 384,
+            n_text_layer: 4,
+            n_text_head: 6,
+        }
+    }
+
+    #[test]
+    fn alignment_heads_come_from_the_config_and_must_exist() {
+        let json = r#"{"alignment_heads": [[1, 0], [3, 5], [4, 0], [0, 6]]}"#;
+        assert_eq!(alignment_heads(Some(json), &dims()), vec![(1, 0), (3, 5)]);
+    }
+
+    #[test]
+    fn without_alignment_heads_the_decoders_second_half_is_used() {
+        let heads = alignment_heads(Some("{}"), &dims());
+        assert_eq!(heads.len(), 12);
+        assert_eq!((heads[0], heads[11]), ((2, 0), (3, 5)));
+        assert_eq!(alignment_heads(None, &dims()), heads);
+    }
 }

@@ -40,6 +40,7 @@ pub mod model;
 pub mod network;
 #[cfg(feature = "pure-wasm")]
 pub mod pure_wasm;
+pub mod timing;
 pub mod tokenizer;
 
 use std::path::Path;
@@ -115,7 +116,7 @@ impl Transcriber for Whisper {
         .languages(&languages)
         .capabilities(Capabilities {
             segment_timestamps: true,
-            word_timestamps: false,
+            word_timestamps: true,
             language_detection: manifest.multilingual,
             translation: manifest.multilingual,
         })
@@ -161,6 +162,15 @@ impl Transcriber for Whisper {
 fn to_sdk_segment(s: &engine::Segment) -> Segment {
     let mut segment = Segment::new(s.start_ms, s.end_ms, s.text.clone());
     segment.confidence = Some(s.confidence);
+    segment.words = s
+        .words
+        .iter()
+        .map(|w| {
+            let mut word = Word::new(w.text.clone(), w.start_ms, w.end_ms);
+            word.confidence = Some(w.confidence);
+            word
+        })
+        .collect();
     segment
 }
 

@@ -8,9 +8,10 @@
 use crate::audio::AudioSource;
 use crate::config::{Config, Task};
 use crate::decode::{Decoder, SplitMix64, WindowOptions, WindowResult, repeated_tail_cut};
-use crate::engine::{Engine, Observer, Segment, TranscribeError, Transcription};
+use crate::engine::{Engine, Observer, Segment, TranscribeError, Transcription, Word};
 use crate::mel::{HOP_LENGTH, MelSpectrogram, N_FRAMES, SAMPLE_RATE};
 use crate::network::{DecoderState, InferenceError, Network};
+use crate::timing::{self, MS_PER_AUDIO_FRAME};
 
 /// Compression ratio above which a window counts as repetitive.
 const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
@@ -120,7 +121,7 @@ pub fn transcribe<N: Network, A: AudioSource + ?Sized>(
         let seconds = segment_size.div_ceil(100);
         let max_tokens = (config.max_tokens_per_window as usize).min(seconds * 10 + 10);
         let options = WindowOptions {
-            sot_sequence,
+            sot_sequence: sot_sequence.clone(),
             prompt: all_tokens[prompt_reset_since..].to_vec(),
             temperature: config.temperature,
             beam_size: config.beam_size as usize,
@@ -170,7 +171,23 @@ pub fn transcribe<N: Network, A: AudioSource + ?Sized>(
         // Never stand still: a window that found no end moves on by its whole length.
         seek += if advance == 0 { segment_size } else { advance };
 
+        let mut window_words = if config.words {
+            progress.report(fraction, &format!("window {window}: timing words"));
+            let window = WindowText {
+                sot_sequence: &sot_sequence,
+                result: &result,
+                segments: &window_segments,
+                offset_ms,
+                segment_size,
+            };
+            time_words(engine, model, &mut state, &window)?
+        } else {
+            Vec::new()
+        }
+        .into_iter();
+
         for raw in window_segments {
+            let words = window_words.next().unwrap_or_default();
             let tokens = &result.tokens[raw.range.clone()];
             let text = tokenizer.decode(tokens).trim().to_owned();
             let start = (offset_ms + raw.start_ms).min(duration_ms);
@@ -186,11 +203,13 @@ pub fn transcribe<N: Network, A: AudioSource + ?Sized>(
             } else {
                 (logprobs.iter().sum::<f32>() / logprobs.len() as f32).exp()
             };
+            let end_ms = end.max(start_ms);
             let segment = Segment {
                 start_ms,
-                end_ms: end.max(start_ms),
+                end_ms,
                 text,
                 confidence,
+                words: place_words(words, start_ms, end_ms),
             };
             progress.observer.segment(&segment);
             segments.push(segment);
@@ -205,6 +224,112 @@ pub fn transcribe<N: Network, A: AudioSource + ?Sized>(
         language: language.unwrap_or_else(|| "en".into()),
         segments,
     })
+}
+
+/// One decoded window, as word timing needs it.
+struct WindowText<'a> {
+    sot_sequence: &'a [u32],
+    result: &'a WindowResult,
+    segments: &'a [RawSegment],
+    /// Where the window starts in the file.
+    offset_ms: u64,
+    /// Mel frames of audio in the window.
+    segment_size: usize,
+}
+
+/// The words of each of the window's segments with their times in the file (not yet
+/// clamped into their segments): the window's text tokens are teacher-forced once
+/// more after `<|notimestamps|>` and aligned to the audio by [`timing`].
+fn time_words<N: Network>(
+    engine: &Engine,
+    model: &N,
+    state: &mut N::State,
+    window: &WindowText<'_>,
+) -> Result<Vec<Vec<Word>>, InferenceError> {
+    let tokenizer = &engine.tokenizer;
+    let sp = &tokenizer.specials;
+    let result = window.result;
+    let mut text_tokens: Vec<u32> = Vec::new();
+    let mut probabilities: Vec<f32> = Vec::new();
+    let mut segment_words: Vec<Vec<timing::Piece>> = Vec::new();
+    for raw in window.segments {
+        let base = text_tokens.len();
+        let tokens: Vec<u32> = raw
+            .range
+            .clone()
+            .filter(|&i| result.tokens[i] < sp.eot)
+            .map(|i| {
+                probabilities.push(result.logprobs.get(i).map_or(0.0, |l| l.exp()));
+                result.tokens[i]
+            })
+            .collect();
+        let subwords = timing::subwords(&tokens, |ids| tokenizer.decode(ids));
+        let words = timing::words(&subwords)
+            .into_iter()
+            .map(|mut w| {
+                w.tokens = base + w.tokens.start..base + w.tokens.end;
+                w
+            })
+            .collect();
+        segment_words.push(words);
+        text_tokens.extend(tokens);
+    }
+    if text_tokens.is_empty() {
+        return Ok(vec![Vec::new(); window.segments.len()]);
+    }
+
+    let mut sequence = window.sot_sequence.to_vec();
+    sequence.push(sp.no_timestamps);
+    sequence.extend_from_slice(&text_tokens);
+    sequence.push(sp.eot);
+    let heads = &engine.alignment_heads;
+    let weights = model.cross_attention_weights(&sequence, state, heads)?;
+    let ctx = model.dims().n_audio_ctx;
+    let frames = (window.segment_size / 2).clamp(1, ctx);
+    let matrix = timing::alignment_matrix(&weights, heads.len(), sequence.len(), ctx, frames);
+    // Rows from `<|notimestamps|>` to the last text token: the row of the token before
+    // a word is where the decoder looks while it predicts the word's first token.
+    let first = window.sot_sequence.len();
+    let rows = text_tokens.len() + 1;
+    let cost: Vec<f32> = matrix[first * frames..(first + rows) * frames]
+        .iter()
+        .map(|&v| -v)
+        .collect();
+    let starts = timing::row_starts(&cost, rows, frames);
+    let at_ms = |row: usize| window.offset_ms + starts[row] as u64 * MS_PER_AUDIO_FRAME;
+    Ok(segment_words
+        .into_iter()
+        .map(|words| {
+            words
+                .into_iter()
+                .filter(|w| !w.text.trim().is_empty())
+                .map(|w| {
+                    let p = &probabilities[w.tokens.clone()];
+                    Word {
+                        text: w.text.trim().to_owned(),
+                        start_ms: at_ms(w.tokens.start),
+                        end_ms: at_ms(w.tokens.end),
+                        confidence: p.iter().sum::<f32>() / p.len().max(1) as f32,
+                    }
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// Clamps `words` into their segment `start_ms..=end_ms` and keeps them in order, each
+/// starting no earlier than the previous one ends.
+fn place_words(words: Vec<Word>, start_ms: u64, end_ms: u64) -> Vec<Word> {
+    let mut previous_end = start_ms;
+    words
+        .into_iter()
+        .map(|mut w| {
+            w.start_ms = w.start_ms.clamp(start_ms, end_ms).max(previous_end);
+            w.end_ms = w.end_ms.clamp(w.start_ms, end_ms);
+            previous_end = w.end_ms;
+            w
+        })
+        .collect()
 }
 
 fn rms(samples: &[f32]) -> f32 {
@@ -359,6 +484,32 @@ mod tests {
             compression_ratio: 1.0,
             hit_cap: false,
         }
+    }
+
+    fn word(text: &str, start_ms: u64, end_ms: u64) -> Word {
+        Word {
+            text: text.into(),
+            start_ms,
+            end_ms,
+            confidence: 1.0,
+        }
+    }
+
+    #[test]
+    fn words_are_clamped_into_their_segment_and_kept_in_order() {
+        let words = vec![
+            word("a", 900, 1200),
+            word("b", 1100, 1500),
+            word("c", 1400, 2600),
+        ];
+        assert_eq!(
+            place_words(words, 1000, 2000),
+            vec![
+                word("a", 1000, 1200),
+                word("b", 1200, 1500),
+                word("c", 1500, 2000)
+            ]
+        );
     }
 
     #[test]

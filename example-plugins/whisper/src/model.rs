@@ -170,6 +170,15 @@ impl Network for Whisper {
     ) -> Result<Vec<Vec<f32>>, InferenceError> {
         self.decoder.forward(tokens, state, positions)
     }
+
+    fn cross_attention_weights(
+        &self,
+        tokens: &[u32],
+        state: &mut State,
+        heads: &[(usize, usize)],
+    ) -> Result<Vec<f32>, InferenceError> {
+        self.decoder.cross_attention_weights(tokens, state, heads)
+    }
 }
 
 /// Creates weights from the regions of `model.bin`.
@@ -423,6 +432,74 @@ struct Decoder {
 }
 
 impl Decoder {
+    /// Teacher-forces `tokens` and reads the cross-attention weights of `heads`
+    /// (see [`Network::cross_attention_weights`]). Layers after the last one asked
+    /// for are not run.
+    fn cross_attention_weights(
+        &self,
+        tokens: &[u32],
+        state: &mut State,
+        heads: &[(usize, usize)],
+    ) -> Result<Vec<f32>, InferenceError> {
+        let t = tokens.len();
+        if t == 0 || t > self.n_ctx {
+            return Err(InferenceError(format!(
+                "cannot align {t} tokens in a {}-token context",
+                self.n_ctx
+            )));
+        }
+        if let Some(&(layer, head)) = heads
+            .iter()
+            .find(|&&(l, h)| l >= self.blocks.len() || h >= self.blocks[l].cross_attn.n_head)
+        {
+            return Err(InferenceError(format!(
+                "alignment head {head} of layer {layer} is not in the model"
+            )));
+        }
+        state.reset(t);
+        let Some(last) = heads.iter().map(|&(l, _)| l).max() else {
+            return Ok(Vec::new());
+        };
+        let ctx = state.cross[0].0.shape()[1];
+        let mut out = vec![0f32; heads.len() * t * ctx];
+        let mut x = compute::add_positions(
+            &compute::embed(&self.embeddings, tokens, 1),
+            &self.positions,
+            0,
+        );
+        for (i, block) in self.blocks.iter().enumerate().take(last + 1) {
+            let h = block.self_ln.forward(&x);
+            x = block
+                .self_attn
+                .residual_cached(&x, &h, &mut state.caches[i]);
+            let h = block.cross_ln.forward(&x);
+            let (ck, cv) = &state.cross[i];
+            let wanted: Vec<(usize, u32)> = heads
+                .iter()
+                .enumerate()
+                .filter(|&(_, &(l, _))| l == i)
+                .map(|(slot, &(_, head))| (slot, head as u32))
+                .collect();
+            if !wanted.is_empty() {
+                let q = block.cross_attn.query.forward(&h, Activation::None);
+                let selected: Vec<u32> = wanted.iter().map(|&(_, head)| head).collect();
+                let weights =
+                    compute::attention_weights(&q, ck, block.cross_attn.n_head, &selected).read();
+                for (k, &(slot, _)) in wanted.iter().enumerate() {
+                    let size = t * ctx;
+                    out[slot * size..(slot + 1) * size]
+                        .copy_from_slice(&weights[k * size..(k + 1) * size]);
+                }
+            }
+            if i < last {
+                x = block.cross_attn.residual(&x, &h, ck, cv);
+                x = block.ffn.residual(&x);
+            }
+        }
+        state.len = t;
+        Ok(out)
+    }
+
     fn forward(
         &self,
         tokens: &[u32],

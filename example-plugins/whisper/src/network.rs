@@ -118,4 +118,19 @@ pub trait Network {
         state: &mut Self::State,
         positions: &[usize],
     ) -> Result<Vec<Vec<f32>>, InferenceError>;
+
+    /// Feeds `tokens` (one sequence) to a freshly reset `state` and returns the
+    /// softmax cross-attention weights of `heads` (`(layer, head)` pairs) over the
+    /// window's `n_audio_ctx` encoder frames: `[heads.len(), tokens.len(), n_audio_ctx]`
+    /// row-major, in the order of `heads` (for word timings, see [`crate::timing`]).
+    fn cross_attention_weights(
+        &self,
+        _tokens: &[u32],
+        _state: &mut Self::State,
+        _heads: &[(usize, usize)],
+    ) -> Result<Vec<f32>, InferenceError> {
+        Err(InferenceError(
+            "this backend cannot time words; use the compute backend".into(),
+        ))
+    }
 }
