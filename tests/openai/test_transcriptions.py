@@ -174,8 +174,24 @@ def test_unknown_model_is_not_found(client, audio):
 def test_words_from_a_plugin_without_word_timings_are_refused(client, audio):
     bad_request(
         client, audio, "timestamp_granularities",
-        model=WHISPER, response_format="verbose_json", timestamp_granularities=["word"],
+        model="slow", response_format="verbose_json", timestamp_granularities=["word"],
     )
+
+
+def test_whisper_times_each_word_when_asked(client, audio):
+    result = transcribe(
+        client, audio, model=WHISPER, response_format="verbose_json",
+        timestamp_granularities=["word"],
+    )
+    words = [w.word.strip().strip(".,!?").lower() for w in result.words]
+    assert " ".join(w.word.strip() for w in result.words) == result.text.strip(), result.words
+    assert "forward" in words, result.words
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts)
+    assert all(0 <= w.start <= w.end <= 2.786 for w in result.words)
+    # Where "forward" begins in the audio (its energy onset, see the plugin's speech tests).
+    forward = result.words[words.index("forward")]
+    assert abs(forward.start - 0.64) <= 0.3, forward
 
 
 def test_granularities_need_verbose_json(client, audio):
