@@ -9,7 +9,7 @@ use sandscribe_e2e::{Form, Reply, Server, ServerOptions, sine, wav};
 use serde_json::{Value, json};
 
 /// A 4 s tone: four 1 s echo segments.
-fn audio() -> Vec<u8> {
+pub(crate) fn audio() -> Vec<u8> {
     wav(&sine(4_000, 16_000, 0.4), 16_000)
 }
 
@@ -25,8 +25,9 @@ fn submit(server: &Server, fields: &[(&str, &str)]) -> Reply {
     server.post_form("/api/jobs", &form)
 }
 
-/// Runs a job with `fields` to its end and returns the final snapshot.
-fn run(server: &Server, fields: &[(&str, &str)]) -> Value {
+/// Runs an echo job (1 s windows, words) with `fields` added to its end and returns the
+/// final snapshot.
+pub(crate) fn run(server: &Server, fields: &[(&str, &str)]) -> Value {
     let reply = submit(server, fields).expect(202);
     let id = reply.json()["id"].as_str().expect("job id").to_owned();
     server.wait_terminal(&id, Duration::from_secs(60))

@@ -39,7 +39,11 @@ fn every_fixture_is_listed_with_its_config_schema() {
         assert_eq!(plugin["status"], "loaded", "{plugin:#}");
         assert!(plugin["config_schema"].is_object(), "{plugin:#}");
         // The diarizer fixture reads at 8 kHz, so the host decodes again for it.
-        let rate = if plugin["id"] == "fakespeakers" { 8_000 } else { 16_000 };
+        let rate = if plugin["id"] == "fakespeakers" {
+            8_000
+        } else {
+            16_000
+        };
         assert_eq!(plugin["sample_rate"], rate, "{plugin:#}");
         assert_eq!(
             plugin["sha256"].as_str().map(str::len),

@@ -4,29 +4,15 @@
 //! person renames them through the API or the page's plain form, every export follows,
 //! and a bad rename is refused with the reason and changes nothing.
 
-use std::time::Duration;
-
-use sandscribe_e2e::{Browser, Form, Server, ServerOptions, sine, wav};
+use sandscribe_e2e::{Browser, Form, Server, ServerOptions};
 use serde_json::{Value, json};
 
-/// A 4 s tone: four 1 s echo segments, so four turns.
-fn audio() -> Vec<u8> {
-    wav(&sine(4_000, 16_000, 0.4), 16_000)
-}
+use crate::diarization::audio;
 
-/// Runs an echo job (with `fakespeakers` after it when `diarized`) and returns its
-/// result.
+/// Runs an echo job with `fields` (see [`crate::diarization::run`]) and returns its
+/// result, which must be completed.
 fn run(server: &Server, fields: &[(&str, &str)]) -> Value {
-    let mut form = Form::new()
-        .text("plugin", "echo")
-        .text("config", r#"{"window_ms": 1000, "words": true}"#);
-    for (name, value) in fields {
-        form = form.text(name, value);
-    }
-    let form = form.file("file", "talk.wav", "audio/wav", &audio());
-    let reply = server.post_form("/api/jobs", &form).expect(202);
-    let id = reply.json()["id"].as_str().expect("job id").to_owned();
-    let job = server.wait_terminal(&id, Duration::from_secs(60));
+    let job = crate::diarization::run(server, fields);
     assert_eq!(job["status"], "completed", "{job:#}");
     job["result"].clone()
 }
