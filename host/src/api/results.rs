@@ -166,6 +166,9 @@ pub struct ExportQuery {
     /// Subtitles: at most this many lines per cue.
     #[param(format = Int64, maximum = 4294967295_u32)]
     max_lines_per_cue: Option<u32>,
+    /// WebVTT: a timestamp tag before each word, from the word timings (Whisper's
+    /// `words`, for instance), for players that highlight the word being spoken.
+    word_timestamps: Option<bool>,
 }
 
 #[utoipa::path(
@@ -199,6 +202,7 @@ pub async fn export(
     let options = SubtitleOptions {
         max_chars_per_line: query.max_chars_per_line.map(widen),
         max_lines_per_cue: query.max_lines_per_cue.map(widen),
+        word_timestamps: query.word_timestamps.unwrap_or(false),
     };
     let body = export::render(&result, format, &options);
     let stem = std::path::Path::new(&result.file_name)

@@ -193,6 +193,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
     let options = SubtitleOptions {
         max_chars_per_line: args.max_chars_per_line,
         max_lines_per_cue: args.max_lines_per_cue,
+        ..SubtitleOptions::default()
     };
     print!("{}", export::render(&result, format, &options));
     if args.stats {

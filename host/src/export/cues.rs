@@ -21,6 +21,12 @@ pub struct SubtitleOptions {
     /// Most lines one cue shows; a segment with more lines becomes several cues.
     /// Zero is treated as one.
     pub max_lines_per_cue: Option<usize>,
+    /// WebVTT: a `<00:00:01.250>` timestamp tag before each word after a cue's first,
+    /// from the segment's word timings (karaoke-style highlighting in players). Segments
+    /// whose timings do not match their text word for word get none. Other formats
+    /// ignore it.
+    #[serde(default)]
+    pub word_timestamps: bool,
 }
 
 /// One subtitle cue: what is shown, and when.
@@ -34,6 +40,9 @@ pub struct Cue {
     pub lines: Vec<String>,
     /// The name of who speaks, when the result is diarized ([`Speakers::name`]).
     pub speaker: Option<String>,
+    /// With [`SubtitleOptions::word_timestamps`]: when each word of `lines` starts, in
+    /// order; empty when not asked for or not known.
+    pub word_starts: Vec<u64>,
 }
 
 impl Cue {
@@ -82,14 +91,29 @@ fn segment_cues(segment: &Segment, speaker: Option<String>, options: &SubtitleOp
         .map_or(lines.len(), |max_lines| max_lines.max(1));
     let pieces: Vec<&[Line<'_>]> = lines.chunks(lines_per_cue).collect();
     let sizes: Vec<PieceSize> = pieces.iter().map(|piece| piece_size(piece)).collect();
+    let total_words = sizes.iter().map(|size| size.words).sum();
+    let word_times = options
+        .word_timestamps
+        .then(|| timing::word_times(segment, total_words))
+        .flatten()
+        .unwrap_or_default();
+    let mut words_before = 0;
     timing::piece_spans(segment, &sizes)
         .into_iter()
-        .zip(pieces)
-        .map(|((start_ms, end_ms), piece)| Cue {
-            start_ms,
-            end_ms,
-            lines: piece.iter().map(|line| line.join(" ")).collect(),
-            speaker: speaker.clone(),
+        .zip(pieces.into_iter().zip(&sizes))
+        .map(|((start_ms, end_ms), (piece, size))| {
+            let word_starts = word_times
+                .get(words_before..words_before + size.words)
+                .map(|times| times.iter().map(|time| time.0).collect())
+                .unwrap_or_default();
+            words_before += size.words;
+            Cue {
+                start_ms,
+                end_ms,
+                lines: piece.iter().map(|line| line.join(" ")).collect(),
+                speaker: speaker.clone(),
+                word_starts,
+            }
         })
         .collect()
 }
@@ -112,6 +136,7 @@ mod tests {
             end_ms,
             lines: lines.iter().map(|line| (*line).to_owned()).collect(),
             speaker: None,
+            word_starts: Vec::new(),
         }
     }
 
@@ -119,6 +144,7 @@ mod tests {
         SubtitleOptions {
             max_chars_per_line: Some(max_chars),
             max_lines_per_cue: Some(max_lines),
+            ..SubtitleOptions::default()
         }
     }
 
@@ -210,6 +236,7 @@ mod tests {
         let options = SubtitleOptions {
             max_chars_per_line: None,
             max_lines_per_cue: Some(2),
+            ..SubtitleOptions::default()
         };
         assert_eq!(
             cues(&segments, &options),
@@ -223,6 +250,7 @@ mod tests {
         let options = SubtitleOptions {
             max_chars_per_line: Some(7),
             max_lines_per_cue: None,
+            ..SubtitleOptions::default()
         };
         assert_eq!(
             cues(&segments, &options),

@@ -31,6 +31,7 @@ fn options() -> impl Strategy<Value = SubtitleOptions> {
         SubtitleOptions {
             max_chars_per_line: chars,
             max_lines_per_cue: lines,
+            word_timestamps: false,
         }
     })
 }

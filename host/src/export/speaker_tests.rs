@@ -119,6 +119,7 @@ fn a_split_segment_keeps_its_voice_on_every_cue_but_its_name_once_in_srt() {
     let options = SubtitleOptions {
         max_chars_per_line: Some(9),
         max_lines_per_cue: Some(1),
+        ..SubtitleOptions::default()
     };
     assert_eq!(
         render(&result, ExportFormat::Srt, &options),

@@ -96,6 +96,7 @@ mod tests {
         let options = SubtitleOptions {
             max_chars_per_line: Some(9),
             max_lines_per_cue: Some(1),
+            ..SubtitleOptions::default()
         };
         assert_eq!(
             srt(&segments, &options),

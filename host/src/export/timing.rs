@@ -34,7 +34,7 @@ pub fn piece_spans(segment: &Segment, pieces: &[PieceSize]) -> Vec<(u64, u64)> {
 /// Matching is by count, in order: a timed word whose text holds several words (`"New
 /// York"`) stands for each of them. When the counts differ the timings describe some
 /// other tokenisation, and guessing an alignment would be worse than splitting by length.
-fn word_times(segment: &Segment, text_words: usize) -> Option<Vec<(u64, u64)>> {
+pub(super) fn word_times(segment: &Segment, text_words: usize) -> Option<Vec<(u64, u64)>> {
     let times: Vec<(u64, u64)> = segment
         .words
         .iter()

@@ -37,12 +37,60 @@ pub(super) fn write(cues: &[Cue]) -> String {
             out.push_str(&escape(name));
             out.push('>');
         }
+        let mut timed = WordTags::new(cue);
         for line in &cue.lines {
-            out.push_str(&escape(line));
+            for (index, word) in line.split(' ').enumerate() {
+                if index > 0 {
+                    out.push(' ');
+                }
+                if let Some(at) = timed.next_word() {
+                    out.push('<');
+                    out.push_str(&vtt_timestamp(at));
+                    out.push('>');
+                }
+                out.push_str(&escape(word));
+            }
             out.push('\n');
         }
     }
     out
+}
+
+/// The timestamp tags of one cue's words: one before every word after the first whose
+/// time lies strictly inside the cue and after the previous tag, as WebVTT requires
+/// (a tag outside those bounds is left out, never moved).
+struct WordTags<'a> {
+    starts: std::slice::Iter<'a, u64>,
+    after: u64,
+    before: u64,
+    first: bool,
+}
+
+impl<'a> WordTags<'a> {
+    fn new(cue: &'a Cue) -> Self {
+        let words: usize = cue.lines.iter().map(|line| line.split(' ').count()).sum();
+        let starts = if cue.word_starts.len() == words {
+            cue.word_starts.as_slice()
+        } else {
+            &[]
+        };
+        Self {
+            starts: starts.iter(),
+            after: cue.start_ms,
+            before: cue.shown_end_ms(),
+            first: true,
+        }
+    }
+
+    /// The tag before the next word, if it gets one.
+    fn next_word(&mut self) -> Option<u64> {
+        let at = *self.starts.next()?;
+        if std::mem::take(&mut self.first) || at <= self.after || at >= self.before {
+            return None;
+        }
+        self.after = at;
+        Some(at)
+    }
 }
 
 /// Escapes the characters WebVTT cue text gives a meaning to; the same escapes make a
@@ -63,6 +111,44 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_timestamps_tag_each_word_after_the_first_inside_the_cue() {
+        let mut segment = Segment::new(1_000, 3_000, "Go forward ten <meters>");
+        segment.words = [
+            ("Go", 1_000, 1_300),
+            ("forward", 1_640, 2_000),
+            ("ten", 2_000, 2_400),
+            ("<meters>", 3_000, 3_000),
+        ]
+        .iter()
+        .map(|&(text, start_ms, end_ms)| crate::transcript::Word {
+            text: text.into(),
+            start_ms,
+            end_ms,
+            ..Default::default()
+        })
+        .collect();
+        let options = SubtitleOptions {
+            word_timestamps: true,
+            ..SubtitleOptions::default()
+        };
+        // "<meters>" starts at the cue's end, so it gets no tag (WebVTT wants tags inside
+        // the cue); it is escaped all the same.
+        assert_eq!(
+            vtt(std::slice::from_ref(&segment), &options),
+            "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n\
+             Go <00:00:01.640>forward <00:00:02.000>ten &lt;meters&gt;\n"
+        );
+        // Not asked for, or timings that do not match the text: plain cues.
+        let plain = "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nGo forward ten &lt;meters&gt;\n";
+        assert_eq!(
+            vtt(std::slice::from_ref(&segment), &SubtitleOptions::default()),
+            plain
+        );
+        segment.words.pop();
+        assert_eq!(vtt(&[segment], &options), plain);
+    }
 
     #[test]
     fn header_then_blank_line_then_cues() {
