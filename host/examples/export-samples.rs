@@ -64,7 +64,14 @@ impl Case {
         self.options = SubtitleOptions {
             max_chars_per_line: Some(max_chars_per_line),
             max_lines_per_cue: Some(max_lines_per_cue),
+            ..self.options
         };
+        self
+    }
+
+    /// WebVTT timestamp tags before the words (see `SubtitleOptions::word_timestamps`).
+    fn word_timestamps(mut self) -> Self {
+        self.options.word_timestamps = true;
         self
     }
 }
@@ -194,6 +201,19 @@ fn cases() -> Vec<Case> {
             ],
         )
         .split(12, 1),
+        Case::new(
+            "word-timestamps",
+            20_000,
+            vec![
+                timed_segment(1_000, 9_000, "one two three four five six seven eight"),
+                // A millisecond per word: most tags would fall on the same time, and
+                // WebVTT wants each later than the one before, so those are left out.
+                timed_segment(9_000, 9_004, "four words one millisecond"),
+                timed_segment(10_000, 12_000, "<b>markup</b> & more words"),
+            ],
+        )
+        .split(20, 1)
+        .word_timestamps(),
         Case::new(
             "unicode",
             2_000,

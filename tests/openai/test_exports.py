@@ -93,3 +93,11 @@ def test_cli_uses_the_same_writers_and_line_options(speech, tmp_path):
         assert len(cue.lines[0]) <= 20 or " " not in cue.lines[0], cue
     text = " ".join(c.lines[0] for c in cues).lower()
     assert "dashwood" in text
+
+
+def test_word_timestamps_tag_each_word_inside_its_cue():
+    # webvtt-parser (above) refuses a tag outside its cue or not after the one before.
+    vtt = (EXPORT_SAMPLES / "word-timestamps.vtt").read_text()
+    assert "one <00:00:02.000>two <00:00:03.000>three <00:00:04.000>four\n" in vtt, vtt
+    assert "<00:00:06.000>six" in vtt, vtt
+    assert "&lt;b&gt;markup&lt;/b&gt; <00:00:10.500>&amp;" in vtt, vtt

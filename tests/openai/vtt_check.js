@@ -16,10 +16,15 @@ const entities = JSON.parse(
   ),
 );
 
-/** The plain text of a parsed cue: text nodes joined, any markup flagged. */
+/** The plain text of a parsed cue: text nodes joined, any markup flagged; timestamp
+ * tags (word timings) are no text. */
 function plainText(node) {
   return (node.children || [])
-    .map((child) => (child.type === "text" ? child.value : `<${child.name}>${plainText(child)}`))
+    .map((child) => {
+      if (child.type === "text") return child.value;
+      if (child.type === "timestamp") return "";
+      return `<${child.name}>${plainText(child)}`;
+    })
     .join("");
 }
 
