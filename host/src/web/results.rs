@@ -36,6 +36,15 @@ pub struct SegmentView {
     pub text: String,
     /// Who speaks it, by display name, with the speaker's colour class.
     pub speaker: Option<SpeakerTag>,
+    /// Its timed words, when the plugin gave them: shown one by one, so the page can
+    /// mark the word being spoken and seek to any word.
+    pub words: Vec<WordView>,
+}
+
+pub struct WordView {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub text: String,
 }
 
 pub struct SpeakerTag {
@@ -217,6 +226,16 @@ fn results_page(
                     name,
                     colour: colour_of(s.speaker.as_deref().unwrap_or_default()),
                 }),
+                words: s
+                    .words
+                    .iter()
+                    .filter(|w| !w.text.trim().is_empty())
+                    .map(|w| WordView {
+                        start_ms: w.start_ms,
+                        end_ms: w.end_ms.max(w.start_ms),
+                        text: w.text.trim().to_owned(),
+                    })
+                    .collect(),
             })
             .collect(),
         has_audio,

@@ -96,3 +96,51 @@ test("a failed detection is said above the transcript", { timeout: 60_000 }, asy
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test("the word being spoken is marked while the audio plays, and a click on a word plays from it", { timeout: 120_000 }, async () => {
+  const { context, page, problems } = await newContext(browser);
+  const audio = await readFile(join(paths.speech, "goforward.wav"));
+  const response = await page.request.post(`${server.url}/api/jobs`, {
+    multipart: {
+      file: { name: "words.wav", mimeType: "audio/wav", buffer: audio },
+      plugin: "echo",
+      // Echo's words: four per 1 s window ("window 1 level 37"), each a quarter second.
+      config: JSON.stringify({ window_ms: 1000, words: true }),
+    },
+  });
+  assert.equal(response.status(), 202, await response.text());
+  const { id } = await response.json();
+  const job = await waitForJob(page.request, server.url, id);
+  assert.equal(job.status, "completed", JSON.stringify(job));
+  const timed = job.result.transcript.segments.flatMap((s) => s.words);
+
+  await page.goto(`${server.url}/results/${id}`);
+  const words = page.locator("#segments .word");
+  assert.equal(await words.count(), timed.length, "every timed word is its own span");
+  assert.deepEqual(await words.allTextContents(), timed.map((w) => w.text.trim()));
+
+  // A click on the sixth word (second window, second word) seeks to where it starts.
+  const sixth = timed[5];
+  await page.locator("#result-audio").evaluate((el) => { el.muted = true; });
+  await words.nth(5).click();
+  await page.waitForFunction(() => !document.getElementById("result-audio").paused || document.getElementById("result-audio").currentTime > 0);
+  const at = await page.locator("#result-audio").evaluate((el) => el.currentTime * 1000);
+  assert.ok(at >= sixth.start_ms - 1 && at < sixth.end_ms + 400, `seeked to ${at} ms for a word at ${sixth.start_ms}`);
+  // While it plays, one word at a time is marked, and it is the one under the playhead.
+  await page.locator("#segments .word.speaking").first().waitFor();
+  const marked = await page.evaluate(() => {
+    const audio = document.getElementById("result-audio");
+    audio.pause();
+    audio.dispatchEvent(new Event("timeupdate"));
+    const now = audio.currentTime * 1000;
+    const speaking = Array.from(document.querySelectorAll("#segments .word.speaking"));
+    return { now, spans: speaking.map((w) => [Number(w.dataset.startMs), Number(w.dataset.endMs)]) };
+  });
+  assert.equal(marked.spans.length, 1, JSON.stringify(marked));
+  const [start, end] = marked.spans[0];
+  assert.ok(start <= marked.now && marked.now <= end, JSON.stringify(marked));
+  assert.equal(await page.locator("#segments .word.speaking").getAttribute("aria-current"), "true");
+  await screenshot(page, "words-speaking");
+  assert.deepEqual(problems, []);
+  await context.close();
+});

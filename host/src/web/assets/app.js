@@ -230,21 +230,38 @@
     var audio = document.getElementById("result-audio");
     var segments = Array.prototype.slice.call(document.querySelectorAll(".segment[data-start-ms]"));
     if (audio) {
+      var words = Array.prototype.slice.call(document.querySelectorAll("#segments .word"));
       segments.forEach(function (button) {
-        button.addEventListener("click", function () {
-          audio.currentTime = Number(button.getAttribute("data-start-ms")) / 1000;
+        // A click on a word plays from that word; anywhere else, from the segment.
+        button.addEventListener("click", function (event) {
+          var word = event.target.closest ? event.target.closest(".word") : null;
+          var from = word || button;
+          audio.currentTime = Number(from.getAttribute("data-start-ms")) / 1000;
           var played = audio.play();
           if (played && played.catch) played.catch(function () {});
         });
       });
-      audio.addEventListener("timeupdate", function () {
+      var mark = function () {
         var now = audio.currentTime * 1000;
         var current = null;
         segments.forEach(function (button) {
           if (Number(button.getAttribute("data-start-ms")) <= now) current = button;
         });
         segments.forEach(function (button) { button.classList.toggle("playing", button === current); });
-      });
+        // The word being spoken: the last one started, until it ends.
+        var spoken = null;
+        words.forEach(function (word) {
+          if (Number(word.getAttribute("data-start-ms")) <= now) spoken = word;
+        });
+        if (spoken && Number(spoken.getAttribute("data-end-ms")) < now) spoken = null;
+        words.forEach(function (word) {
+          word.classList.toggle("speaking", word === spoken);
+          if (word === spoken) word.setAttribute("aria-current", "true");
+          else word.removeAttribute("aria-current");
+        });
+      };
+      audio.addEventListener("timeupdate", mark);
+      audio.addEventListener("seeked", mark);
     }
     var copy = document.getElementById("copy-button");
     if (copy) {
