@@ -222,15 +222,14 @@ pub async fn resubmit(
     let config = plugin
         .resolve_config(&old.config)
         .map_err(ApiError::invalid_config)?;
-    // The same second stage, when the diarizer is still loaded.
+    // The same second stage, when the diarizer still takes it (checked as at submission).
     let diarizer = old.diarizer.as_ref().and_then(|d| {
-        let plugin = state.plugins.get(&d.plugin.id)?;
-        let config = plugin.resolve_config(&d.config).ok()?;
-        Some(crate::jobs::DiarizerChoice {
-            plugin,
+        let ask = DiarizerAsk {
+            id: d.plugin.id.clone(),
             speakers: d.speakers,
-            config,
-        })
+            config: d.config.clone(),
+        };
+        crate::app::submit::resolve_diarizer(&state, tenant, ask).ok()
     });
     let request = JobRequest {
         tenant: tenant.to_owned(),

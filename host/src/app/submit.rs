@@ -36,7 +36,7 @@ impl DiarizerAsk {
 
 /// Checks a named diarizer as a job's plugin is checked (loaded, allowed for the tenant,
 /// not in quarantine, its configuration valid) and that it is a diarizer.
-fn resolve_diarizer(
+pub fn resolve_diarizer(
     state: &AppState,
     tenant: &str,
     ask: DiarizerAsk,

@@ -208,7 +208,7 @@ impl Runtime {
         cancel: CancelFlag,
         fuel: Option<NonZeroU64>,
     ) -> RunOutcome {
-        let outcome = self.execute(
+        self.execute(
             plugin,
             audio,
             config_json,
@@ -216,16 +216,11 @@ impl Runtime {
             reporter,
             cancel,
             fuel,
-        );
-        RunOutcome {
-            result: outcome.result.and_then(|output| match output {
-                run::Output::Transcript(transcript) => Ok(transcript),
-                run::Output::Turns(_) => {
-                    Err(RunError::Sandbox("a diarizer cannot transcribe".into()))
-                }
-            }),
-            usage: outcome.usage,
-        }
+        )
+        .map(|output| match output {
+            run::Output::Transcript(transcript) => Some(transcript),
+            run::Output::Turns(_) => None,
+        })
     }
 
     /// Runs a diarizer on the audio of a finished transcript's `segments`, under the same
@@ -252,16 +247,11 @@ impl Runtime {
             };
         }
         let call = run::Call::Diarize { segments, speakers };
-        let outcome = self.execute(plugin, audio, config_json, call, reporter, cancel, fuel);
-        RunOutcome {
-            result: outcome.result.and_then(|output| match output {
-                run::Output::Turns(turns) => Ok(turns),
-                run::Output::Transcript(_) => {
-                    Err(RunError::Sandbox("a transcriber cannot diarize".into()))
-                }
-            }),
-            usage: outcome.usage,
-        }
+        self.execute(plugin, audio, config_json, call, reporter, cancel, fuel)
+            .map(|output| match output {
+                run::Output::Turns(turns) => Some(turns),
+                run::Output::Transcript(_) => None,
+            })
     }
 
     /// Runs `call` on the plain engine, or on the metered one when any budget applies.

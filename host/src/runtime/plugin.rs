@@ -283,6 +283,17 @@ impl PluginRegistry {
         self.read().plugins.clone()
     }
 
+    /// Loaded plugins of one kind (the transcribers a job can name as its plugin, or the
+    /// diarizers it can add), sorted by id.
+    pub fn plugins_of(&self, kind: PluginKind) -> Vec<Arc<LoadedPlugin>> {
+        self.read()
+            .plugins
+            .iter()
+            .filter(|p| p.meta.kind == kind)
+            .cloned()
+            .collect()
+    }
+
     pub fn failures(&self) -> Vec<LoadFailure> {
         self.read().failures.clone()
     }

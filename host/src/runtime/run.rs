@@ -109,6 +109,21 @@ pub(super) enum Output {
     Turns(Vec<SpeakerTurn>),
 }
 
+impl RunOutcome<Output> {
+    /// The outcome with its output taken by `take` (`None`: the call gave the other kind,
+    /// which the caller's choice of [`Call`] rules out; reported, never a panic).
+    pub(super) fn map<T>(self, take: impl FnOnce(Output) -> Option<T>) -> RunOutcome<T> {
+        RunOutcome {
+            result: self.result.and_then(|output| {
+                take(output).ok_or_else(|| {
+                    RunError::Sandbox("the plugin's call returned the other world's output".into())
+                })
+            }),
+            usage: self.usage,
+        }
+    }
+}
+
 /// Who a run reports to and what it may use besides its plugin's limits.
 pub struct JobRun {
     pub reporter: Arc<dyn JobReporter>,

@@ -48,9 +48,8 @@ fn diarizer_options(web: &Web, tenant: &str, plugin: &LoadedPlugin) -> Vec<Diari
         crate::app::submit::DiarizerAsk::default_for(&web.app, &plugin.meta.id).map(|ask| ask.id);
     web.app
         .plugins
-        .plugins()
+        .plugins_of(crate::runtime::PluginKind::Diarizer)
         .iter()
-        .filter(|p| p.meta.kind == crate::runtime::PluginKind::Diarizer)
         .filter(|p| web.app.plugin_allowed(tenant, &p.meta.id))
         .map(|p| DiarizerOption {
             id: p.meta.id.clone(),

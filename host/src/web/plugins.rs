@@ -147,10 +147,9 @@ async fn full_page(
         plugins: web
             .app
             .plugins
-            .plugins()
+            .plugins_of(crate::runtime::PluginKind::Transcriber)
             .iter()
             .filter(|p| web.app.plugin_allowed(tenant, &p.meta.id))
-            .filter(|p| p.meta.kind == crate::runtime::PluginKind::Transcriber)
             .map(|p| card(p, selected))
             .collect(),
         failed: web

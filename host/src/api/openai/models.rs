@@ -57,11 +57,10 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Json<Mo
         object: "list",
         data: state
             .plugins
-            .plugins()
+            // A diarizer is no transcription model.
+            .plugins_of(crate::runtime::PluginKind::Transcriber)
             .iter()
             .filter(|p| state.plugin_allowed(&caller.tenant, &p.meta.id))
-            // A diarizer is no transcription model.
-            .filter(|p| p.meta.kind == crate::runtime::PluginKind::Transcriber)
             .map(|p| Model::of(p))
             .collect(),
     })
